@@ -1,0 +1,66 @@
+// The one catalogue of Sluice's failures: a stable code, the HTTP status an agent sees, which side
+// failed, and a message. Every deny, bad request and upstream failure is one of these codes.
+
+export type FailingSide = 'downstream' | 'policy' | 'upstream' | 'internal';
+
+interface CatalogueEntry {
+  readonly status: number;
+  readonly side: FailingSide;
+  readonly message: string;
+}
+
+export const ERROR_CATALOGUE = {
+  // downstream: the agent sent something a strict intermediary must refuse (RFC 9112)
+  BAD_REQUEST: { status: 400, side: 'downstream', message: 'malformed request' },
+  BAD_FRAMING: { status: 400, side: 'downstream', message: 'ambiguous or invalid message framing' },
+  BAD_HTTP_VERSION: { status: 400, side: 'downstream', message: 'only HTTP/1.0 and HTTP/1.1 are accepted' },
+  BAD_TARGET: { status: 400, side: 'downstream', message: 'invalid request target' },
+  BAD_HOST: { status: 400, side: 'downstream', message: 'invalid destination host' },
+  BAD_PORT: { status: 400, side: 'downstream', message: 'destination port outside 1..65535' },
+  DUPLICATE_HOST: { status: 400, side: 'downstream', message: 'more than one Host header' },
+  ORIGIN_FORM: { status: 400, side: 'downstream', message: 'origin-form request sent to the proxy listener' },
+  HEADERS_TOO_LARGE: { status: 431, side: 'downstream', message: 'request headers too large' },
+  HEADER_TIMEOUT: { status: 408, side: 'downstream', message: 'request headers not received in time' },
+  TOO_MANY_CONNECTIONS: { status: 503, side: 'downstream', message: 'connection limit reached' },
+  AUTH_INVALID: { status: 407, side: 'downstream', message: 'proxy credentials not recognised' },
+  // policy: the request was understood and refused
+  ANONYMOUS_DENIED: { status: 403, side: 'policy', message: 'unidentified agents are not allowed' },
+  RULE_DENY: { status: 403, side: 'policy', message: 'denied by rule' },
+  NO_MATCHING_RULE: { status: 403, side: 'policy', message: 'no rule allows this destination (strict mode)' },
+  DESTINATION_FORBIDDEN: { status: 403, side: 'policy', message: 'destination address is in a forbidden range' },
+  // upstream: the destination could not be reached
+  DNS_FAILURE: { status: 502, side: 'upstream', message: 'destination name did not resolve' },
+  UPSTREAM_REFUSED: { status: 502, side: 'upstream', message: 'destination refused the connection' },
+  UPSTREAM_RESET: { status: 502, side: 'upstream', message: 'destination reset the connection' },
+  UPSTREAM_UNREACHABLE: { status: 502, side: 'upstream', message: 'destination unreachable' },
+  UPSTREAM_TIMEOUT: { status: 504, side: 'upstream', message: 'destination did not answer in time' },
+  UPSTREAM_PROTOCOL: { status: 502, side: 'upstream', message: 'destination sent an invalid response' },
+  // internal
+  AUDIT_UNAVAILABLE: { status: 503, side: 'internal', message: 'audit log unavailable; failing closed' },
+  INTERNAL: { status: 500, side: 'internal', message: 'internal error' },
+} as const satisfies Record<string, CatalogueEntry>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly side: FailingSide;
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    const entry = ERROR_CATALOGUE[code];
+    super(detail === undefined ? entry.message : `${entry.message}: ${detail}`, options);
+    this.name = 'SluiceError';
+    this.code = code;
+    this.status = entry.status;
+    this.side = entry.side;
+  }
+}
+
+export function isSluiceError(value: unknown): value is SluiceError {
+  return value instanceof SluiceError;
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`unexpected value: ${String(value)}`);
+}
