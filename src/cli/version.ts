@@ -1,0 +1,13 @@
+// The version printed by `sluice --version`, read once from the package manifest.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../config/load.js';
+
+function readVersion(): string {
+  // Read once at CLI start, never on a request path.
+  const manifest: unknown = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8'));
+  const version = (manifest as { version?: unknown }).version;
+  return typeof version === 'string' ? version : '0.0.0';
+}
+
+export const VERSION = readVersion();

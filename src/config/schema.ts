@@ -1,0 +1,73 @@
+// The shape of sluice.yaml: one schema with every default, so a file may say as little as it
+// likes and a typo is an error. Stages compile their own sections into runtime form.
+import { z } from 'zod';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):[0-9]{1,5}$/, 'expected host:port, e.g. 127.0.0.1:3128');
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lower-case hex SHA-256 digest (64 characters)');
+const cidr = z.string().min(3, 'expected a CIDR such as 10.0.0.0/8');
+const mode = z.enum(['strict', 'learn']);
+
+export const agentSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'agent names are 1-64 characters of A-Z a-z 0-9 _ . -'),
+  groups: z.array(z.string().min(1)).default([]),
+  mode: mode.optional(),
+  /** SHA-256 of the Proxy-Authorization token: the token itself is never stored. */
+  token_sha256: z.array(sha256Hex).default([]),
+  uids: z.array(z.number().int().min(0).max(4294967294)).default([]),
+  cidrs: z.array(cidr).default([]),
+});
+
+export const configSchema = z.strictObject({
+  mode: mode.default('learn'),
+  listen: z
+    .strictObject({
+      proxy: hostPort.default('127.0.0.1:3128'),
+      admin: hostPort.default('127.0.0.1:9090'),
+    })
+    .prefault({}),
+  /** Where the audit chain, Learn records and later bundle/blocklist caches live. */
+  state_dir: z.string().min(1).optional(),
+  /** Rule files or directories of them, relative to the config file. */
+  rules: z.array(z.string().min(1)).optional(),
+  anonymous: z
+    .strictObject({
+      allow: z.boolean().default(true),
+      mode: mode.optional(),
+    })
+    .prefault({}),
+  agents: z.array(agentSchema).default([]),
+  connect: z
+    .strictObject({
+      /** DNS servers as host:port; empty means the system resolver. */
+      resolvers: z.array(hostPort).default([]),
+      timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
+      /** Ranges that are otherwise forbidden but that this deployment may reach on purpose. */
+      allow_cidrs: z.array(z.strictObject({ name: z.string().min(1), cidr })).default([]),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      max_header_bytes: z.number().int().min(1024).max(1_048_576).default(16_384),
+      header_timeout_ms: z.number().int().min(100).max(600_000).default(10_000),
+      idle_timeout_ms: z.number().int().min(100).max(86_400_000).default(120_000),
+      max_connections: z.number().int().min(1).max(1_000_000).default(4_096),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      file: z.string().min(1).default('audit.jsonl'),
+      /** fsync each group commit; turning this off trades durability for throughput. */
+      fsync: z.boolean().default(true),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+});
+
+export type ConfigFile = z.output<typeof configSchema>;
+export type AgentConfig = z.output<typeof agentSchema>;

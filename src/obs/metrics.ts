@@ -1,0 +1,51 @@
+// Every Prometheus metric Sluice exports, declared in one place. Labels come from closed enums
+// or config-bounded sets, never from hostnames or other agent-controlled strings.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly decisions = new Counter({
+    name: 'sluice_decisions_total',
+    help: 'Decisions taken, by verdict and machine-readable reason.',
+    labelNames: ['verdict', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly connectionsActive = new Gauge({
+    name: 'sluice_connections_active',
+    help: 'Connections in progress, by kind (client, tunnel, forward, upgrade).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamConnectSeconds = new Histogram({
+    name: 'sluice_upstream_connect_seconds',
+    help: 'Time to resolve, vet and connect to an upstream.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly bytes = new Counter({
+    name: 'sluice_bytes_total',
+    help: 'Bytes relayed, by direction (upstream = agent to destination).',
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditRecords = new Counter({
+    name: 'sluice_audit_records_total',
+    help: 'Audit records durably committed to the hash chain.',
+    registers: [this.registry],
+  });
+
+  readonly rulesLoaded = new Gauge({
+    name: 'sluice_rules_loaded',
+    help: 'Rules in the active rule set.',
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+}
