@@ -1,12 +1,15 @@
 // The shape of sluice.yaml: one schema with every default, so a file may say as little as it
 // likes and a typo is an error. Stages compile their own sections into runtime form.
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
 const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):[0-9]{1,5}$/, 'expected host:port, e.g. 127.0.0.1:3128');
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lower-case hex SHA-256 digest (64 characters)');
-const cidr = z.string().min(3, 'expected a CIDR such as 10.0.0.0/8');
+const cidr = z
+  .string()
+  .refine((text) => ipaddr.IPv4.isValidCIDRFourPartDecimal(text) || ipaddr.IPv6.isValidCIDR(text), 'expected a CIDR such as 10.0.0.0/8 or fd00::/8');
 const mode = z.enum(['strict', 'learn']);
 
 export const agentSchema = z.strictObject({
