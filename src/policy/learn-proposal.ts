@@ -1,0 +1,89 @@
+// Turns Learn records into a rule file an operator can review and adopt: one allow rule per
+// host, grouped by registrable domain, limited to the ports and agents actually seen.
+import { getDomain } from 'tldts';
+import { parseHostPattern, PatternError } from './host-pattern.js';
+import type { LearnEntry } from './learn-store.js';
+
+interface HostSummary {
+  readonly host: string;
+  readonly group: string;
+  readonly ports: Set<number>;
+  readonly agents: Set<string>;
+  count: number;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+const MAX_ID_LENGTH = 128;
+
+function summarise(entries: readonly LearnEntry[]): { hosts: HostSummary[]; skipped: string[] } {
+  const byHost = new Map<string, HostSummary>();
+  const skipped: string[] = [];
+  for (const entry of entries) {
+    let summary = byHost.get(entry.host);
+    if (summary === undefined) {
+      let pattern;
+      try {
+        pattern = parseHostPattern(entry.host);
+      } catch (error) {
+        if (!(error instanceof PatternError)) throw error;
+        pattern = undefined;
+      }
+      // A hand-edited store may hold something that is not a plain host; leave it out, say so.
+      if (pattern?.kind !== 'exact' || pattern.host !== entry.host) {
+        if (!skipped.includes(entry.host)) skipped.push(entry.host);
+        continue;
+      }
+      const group = pattern.isName ? (getDomain(entry.host, { allowPrivateDomains: true }) ?? entry.host) : 'IP addresses';
+      summary = { host: entry.host, group, ports: new Set(), agents: new Set(), count: 0, firstSeen: Infinity, lastSeen: -Infinity };
+      byHost.set(entry.host, summary);
+    }
+    summary.ports.add(entry.port);
+    summary.agents.add(entry.agent);
+    summary.count += entry.count;
+    summary.firstSeen = Math.min(summary.firstSeen, entry.firstSeen.getTime());
+    summary.lastSeen = Math.max(summary.lastSeen, entry.lastSeen.getTime());
+  }
+  const hosts = [...byHost.values()].sort((a, b) => (a.group === b.group ? a.host.localeCompare(b.host) : a.group.localeCompare(b.group)));
+  return { hosts, skipped };
+}
+
+function ruleId(host: string, taken: Set<string>): string {
+  const base = `learned.${host.replace(/[^a-z0-9.-]/g, '-')}`.slice(0, MAX_ID_LENGTH - 4);
+  let id = base;
+  for (let n = 2; taken.has(id); n++) id = `${base}-${n}`;
+  taken.add(id);
+  return id;
+}
+
+/** JSON strings are valid YAML double-quoted scalars, so any value is written safely. */
+const quote = (value: string): string => JSON.stringify(value);
+
+export function proposeRules(entries: readonly LearnEntry[]): string {
+  const { hosts, skipped } = summarise(entries);
+  const lines = [
+    `# Proposed by \`sluice learn propose\` from ${hosts.length} destination(s) seen in Learn mode.`,
+    '# Review before adopting: these record what agents did, not what they should be allowed to do.',
+  ];
+  for (const host of skipped) lines.push(`# skipped ${quote(host)}: not a plain host name or address`);
+  if (hosts.length === 0) return `${[...lines, 'rules: []'].join('\n')}\n`;
+  lines.push('rules:');
+  const taken = new Set<string>();
+  let group: string | undefined;
+  for (const host of hosts) {
+    if (host.group !== group) {
+      group = host.group;
+      lines.push(`  # ${group}`);
+    }
+    const seen = `seen ${host.count} time(s), ${new Date(host.firstSeen).toISOString()} to ${new Date(host.lastSeen).toISOString()}`;
+    lines.push(
+      `  - id: ${ruleId(host.host, taken)}`,
+      '    action: allow',
+      `    hosts: [${quote(host.host)}]`,
+      `    ports: [${[...host.ports].sort((a, b) => a - b).join(', ')}]`,
+      `    agents: [${[...host.agents].sort().map(quote).join(', ')}]`,
+      `    description: ${quote(seen)}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
