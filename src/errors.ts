@@ -13,7 +13,7 @@ export const ERROR_CATALOGUE = {
   // downstream: the agent sent something a strict intermediary must refuse (RFC 9112)
   BAD_REQUEST: { status: 400, side: 'downstream', message: 'malformed request' },
   BAD_FRAMING: { status: 400, side: 'downstream', message: 'ambiguous or invalid message framing' },
-  BAD_HTTP_VERSION: { status: 400, side: 'downstream', message: 'only HTTP/1.0 and HTTP/1.1 are accepted' },
+  BAD_HTTP_VERSION: { status: 505, side: 'downstream', message: 'only HTTP/1.0 and HTTP/1.1 are accepted' },
   BAD_TARGET: { status: 400, side: 'downstream', message: 'invalid request target' },
   BAD_HOST: { status: 400, side: 'downstream', message: 'invalid destination host' },
   BAD_PORT: { status: 400, side: 'downstream', message: 'destination port outside 1..65535' },
@@ -23,11 +23,18 @@ export const ERROR_CATALOGUE = {
   HEADER_TIMEOUT: { status: 408, side: 'downstream', message: 'request headers not received in time' },
   TOO_MANY_CONNECTIONS: { status: 503, side: 'downstream', message: 'connection limit reached' },
   AUTH_INVALID: { status: 407, side: 'downstream', message: 'proxy credentials not recognised' },
+  // transparent TLS (RFC 8446 4.1.2) and DNS: what the agent sent cannot be judged safely
+  CLIENT_HELLO_INVALID: { status: 400, side: 'downstream', message: 'TLS ClientHello did not parse' },
+  SNI_MISSING: { status: 400, side: 'downstream', message: 'TLS ClientHello names no server' },
+  DNS_RATE_LIMITED: { status: 429, side: 'downstream', message: 'too many DNS queries' },
   // policy: the request was understood and refused
   ANONYMOUS_DENIED: { status: 403, side: 'policy', message: 'unidentified agents are not allowed' },
   RULE_DENY: { status: 403, side: 'policy', message: 'denied by rule' },
   NO_MATCHING_RULE: { status: 403, side: 'policy', message: 'no rule allows this destination (strict mode)' },
   DESTINATION_FORBIDDEN: { status: 403, side: 'policy', message: 'destination address is in a forbidden range' },
+  ECH_REFUSED: { status: 403, side: 'policy', message: 'encrypted ClientHello hides the destination' },
+  SNI_MISMATCH: { status: 403, side: 'policy', message: 'TLS server name differs from the requested host' },
+  DNS_NAME_SUSPICIOUS: { status: 403, side: 'policy', message: 'DNS name looks like a tunnel' },
   // upstream: the destination could not be reached
   DNS_FAILURE: { status: 502, side: 'upstream', message: 'destination name did not resolve' },
   UPSTREAM_REFUSED: { status: 502, side: 'upstream', message: 'destination refused the connection' },
@@ -35,9 +42,14 @@ export const ERROR_CATALOGUE = {
   UPSTREAM_UNREACHABLE: { status: 502, side: 'upstream', message: 'destination unreachable' },
   UPSTREAM_TIMEOUT: { status: 504, side: 'upstream', message: 'destination did not answer in time' },
   UPSTREAM_PROTOCOL: { status: 502, side: 'upstream', message: 'destination sent an invalid response' },
+  UPSTREAM_TLS: { status: 502, side: 'upstream', message: 'destination TLS handshake or certificate failed' },
+  // policy source: a signed allowlist bundle was refused and the last good policy stays in force
+  BUNDLE_REJECTED: { status: 503, side: 'policy', message: 'allowlist bundle rejected' },
   // internal
   AUDIT_UNAVAILABLE: { status: 503, side: 'internal', message: 'audit log unavailable; failing closed' },
+  AUDIT_RECORD_INVALID: { status: 500, side: 'internal', message: 'audit record is not plain JSON' },
   INTERNAL: { status: 500, side: 'internal', message: 'internal error' },
+  GUARD_APPLY_FAILED: { status: 500, side: 'internal', message: 'nftables guard could not be loaded' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
