@@ -7,8 +7,9 @@ import { VERSION } from './version.js';
 import { runCommand } from './run.js';
 import { checkCommand } from './check.js';
 import { auditCommand } from './audit.js';
+import { bundleCommand } from './bundle.js';
 
-const COMMANDS: readonly Command[] = [runCommand, checkCommand, auditCommand];
+const COMMANDS: readonly Command[] = [runCommand, checkCommand, auditCommand, bundleCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));
