@@ -45,8 +45,6 @@ export const ERROR_CATALOGUE = {
   UPSTREAM_TLS: { status: 502, side: 'upstream', message: 'destination TLS handshake or certificate failed' },
   // policy source: a signed allowlist bundle was refused and the last good policy stays in force
   BUNDLE_REJECTED: { status: 503, side: 'policy', message: 'allowlist bundle rejected' },
-  // policy source: a signed allowlist bundle was refused and the last good policy stays in force
-  BUNDLE_REJECTED: { status: 503, side: 'policy', message: 'allowlist bundle rejected' },
   // internal
   AUDIT_UNAVAILABLE: { status: 503, side: 'internal', message: 'audit log unavailable; failing closed' },
   AUDIT_RECORD_INVALID: { status: 500, side: 'internal', message: 'audit record is not plain JSON' },
