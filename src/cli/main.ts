@@ -7,9 +7,10 @@ import { VERSION } from './version.js';
 import { runCommand } from './run.js';
 import { checkCommand } from './check.js';
 import { auditCommand } from './audit.js';
+import { nftCommand } from './nft.js';
 import { bundleCommand } from './bundle.js';
 
-const COMMANDS: readonly Command[] = [runCommand, checkCommand, auditCommand, bundleCommand];
+const COMMANDS: readonly Command[] = [runCommand, checkCommand, auditCommand, bundleCommand, nftCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));

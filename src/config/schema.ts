@@ -28,6 +28,11 @@ export const configSchema = z.strictObject({
     .strictObject({
       proxy: hostPort.default('127.0.0.1:3128'),
       admin: hostPort.default('127.0.0.1:9090'),
+      /** where the nft guard redirects agents' TCP 80 and 443; also bound on [::1] for IPv6 */
+      transparent_http: hostPort.default('127.0.0.1:3080'),
+      transparent_tls: hostPort.default('127.0.0.1:3443'),
+      /** the policy-aware DNS server (UDP and TCP) that agents' port-53 traffic is redirected to */
+      dns: hostPort.default('127.0.0.1:5353'),
     })
     .prefault({}),
   /** Where the audit chain, Learn records and later bundle/blocklist caches live. */
@@ -41,6 +46,18 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   agents: z.array(agentSchema).default([]),
+  /** The nftables guard: which local users are agents (confined to Sluice) and which user Sluice runs as. */
+  guard: z
+    .strictObject({
+      /** restricted in addition to every uid listed under agents */
+      agent_uids: z.array(z.number().int().min(0).max(4294967294)).default([]),
+      agent_gids: z.array(z.number().int().min(0).max(4294967294)).default([]),
+      /** never restricted: Sluice's own traffic must reach the destinations it vets */
+      sluice_user: z.union([z.number().int().min(0).max(4294967294), z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'expected a user name or numeric uid')]).default('sluice'),
+      /** send agents' port-53 queries to Sluice's DNS listener wherever they were addressed */
+      redirect_dns: z.boolean().default(true),
+    })
+    .prefault({}),
   connect: z
     .strictObject({
       /** DNS servers as host:port; empty means the system resolver. */
