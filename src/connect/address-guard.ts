@@ -1,0 +1,70 @@
+// Decides whether one address (or one metadata host name) may be dialled: public addresses pass,
+// everything else is denied with its class unless a configured allow_cidr covers it.
+import ipaddr from 'ipaddr.js';
+import { classifyParsed, parseAddress, type AddressClass } from './address-class.js';
+import { ConnectConfigError } from './config-error.js';
+
+export interface AllowCidrConfig {
+  readonly name: string;
+  readonly cidr: string;
+}
+
+export type AddressVerdict =
+  | { readonly ok: true; readonly address: string; readonly family: 4 | 6; readonly allowedBy?: string }
+  | { readonly ok: false; readonly address: string; readonly class: AddressClass };
+
+// Names that reach instance metadata without any DNS (the platform resolver or /etc/hosts answers
+// them). Denying by name as well as by address stops the lookup itself, which on some platforms
+// is logged or rate-limited, and survives a metadata address we do not know yet.
+export const METADATA_HOST_NAMES: ReadonlySet<string> = new Set([
+  'metadata',
+  'metadata.google.internal',
+  'metadata.goog',
+  'instance-data',
+  'instance-data.ec2.internal',
+  'metadata.azure.internal',
+  'metadata.tencentyun.com',
+  'metadata.platformequinix.com',
+  'metadata.packet.net',
+]);
+
+interface ParsedAllow {
+  readonly name: string;
+  readonly range: [ipaddr.IPv4 | ipaddr.IPv6, number];
+}
+
+function parseAllow(entry: AllowCidrConfig, index: number): ParsedAllow {
+  // The schema only accepts four-part IPv4, so `10/8` cannot silently mean 0.0.0.10/8 here either.
+  const valid = ipaddr.IPv4.isValidCIDRFourPartDecimal(entry.cidr) || (entry.cidr.includes(':') && ipaddr.IPv6.isValidCIDR(entry.cidr));
+  if (!valid) {
+    throw new ConnectConfigError(`connect.allow_cidrs[${index}]`, `${JSON.stringify(entry.name)} has ${JSON.stringify(entry.cidr)}, not a CIDR such as 10.0.0.0/8 or fd00::/8`);
+  }
+  return { name: entry.name, range: ipaddr.parseCIDR(entry.cidr) };
+}
+
+export class AddressGuard {
+  private readonly allow: readonly ParsedAllow[];
+
+  constructor(allowCidrs: readonly AllowCidrConfig[] = []) {
+    this.allow = allowCidrs.map(parseAllow);
+  }
+
+  /** True when `host` (a normalised Destination name) is a metadata service name. */
+  isMetadataName(host: string): boolean {
+    return METADATA_HOST_NAMES.has(host);
+  }
+
+  vet(ip: string): AddressVerdict {
+    const parsed = parseAddress(ip);
+    const address = parsed.toString();
+    const family = parsed.kind() === 'ipv4' ? 4 : 6;
+    const addressClass = classifyParsed(parsed);
+    if (addressClass === 'public') return { ok: true, address, family };
+    // Metadata carries credentials: no deployment setting may open it.
+    if (addressClass === 'metadata') return { ok: false, address, class: addressClass };
+    for (const entry of this.allow) {
+      if (parsed.kind() === entry.range[0].kind() && parsed.match(entry.range)) return { ok: true, address, family, allowedBy: entry.name };
+    }
+    return { ok: false, address, class: addressClass };
+  }
+}

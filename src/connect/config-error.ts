@@ -1,0 +1,13 @@
+// The error for a bad `connect` configuration section: names the exact field (with its index) so
+// the operator can find the entry, and carries the same code as every other config problem.
+export class ConnectConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  /** e.g. `connect.allow_cidrs[2]` */
+  readonly field: string;
+
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'ConnectConfigError';
+    this.field = field;
+  }
+}

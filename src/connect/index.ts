@@ -1,0 +1,10 @@
+// The connect stage's public surface: classify and vet addresses, resolve a name once, and dial
+// only what was vetted. Everything else in src/connect/ is an implementation detail.
+export { ADDRESS_CLASSES, classifyAddress, type AddressClass } from './address-class.js';
+export { AddressGuard, METADATA_HOST_NAMES, type AddressVerdict, type AllowCidrConfig } from './address-guard.js';
+export { ConnectConfigError } from './config-error.js';
+export { connectorFor, type ConnectorOptions } from './connector.js';
+export { CONNECTION_ATTEMPT_DELAY_MS, dial, type Dialled, type DialOptions } from './dial.js';
+export { createResolver, ServerResolver, SystemResolver, type ResolvedAddress, type Resolver } from './resolve.js';
+export { ForbiddenDestinationError, resolveAndVet, type ResolveAndVetDeps, type VettedAddress, type VettedDestination } from './resolve-and-vet.js';
+export { errorCodeFor, UPSTREAM_ERROR_CODES, upstreamErrorFrom } from './upstream-errors.js';

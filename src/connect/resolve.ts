@@ -1,0 +1,82 @@
+// Looks a name up once, returning every A and AAAA answer: through configured DNS servers when
+// `connect.resolvers` names some, else through the system resolver (getaddrinfo, /etc/hosts).
+import { promises as dns } from 'node:dns';
+import { isIP } from 'node:net';
+import { SluiceError } from '../errors.js';
+import { ConnectConfigError } from './config-error.js';
+
+export interface ResolvedAddress {
+  readonly address: string;
+  readonly family: 4 | 6;
+}
+
+export interface Resolver {
+  /** Every address the name has right now; an empty list when it has none. */
+  resolveAll(name: string): Promise<readonly ResolvedAddress[]>;
+}
+
+// "No such name" and "no records of this type" are answers, not failures.
+const NO_ANSWER = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN']);
+
+function errnoOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
+  return typeof error.code === 'string' ? error.code : undefined;
+}
+
+function dnsFailure(name: string, error: unknown): SluiceError {
+  return new SluiceError('DNS_FAILURE', `${name}: ${errnoOf(error) ?? 'lookup failed'}`, { cause: error });
+}
+
+/** getaddrinfo via libuv's thread pool: honours /etc/hosts and nsswitch like any other program. */
+export class SystemResolver implements Resolver {
+  async resolveAll(name: string): Promise<readonly ResolvedAddress[]> {
+    try {
+      const answers = await dns.lookup(name, { all: true, order: 'verbatim' });
+      return answers.map(({ address, family }) => ({ address, family: family === 6 ? 6 : 4 }));
+    } catch (error) {
+      if (NO_ANSWER.has(errnoOf(error) ?? '')) return [];
+      throw dnsFailure(name, error);
+    }
+  }
+}
+
+export interface ServerResolverOptions {
+  /** `host:port` or `[v6]:port`, as in `connect.resolvers` */
+  readonly servers: readonly string[];
+  readonly timeoutMs?: number;
+  readonly tries?: number;
+}
+
+/** Asks the configured servers directly (c-ares), A and AAAA in parallel. */
+export class ServerResolver implements Resolver {
+  private readonly resolver: dns.Resolver;
+
+  constructor(options: ServerResolverOptions) {
+    this.resolver = new dns.Resolver({ timeout: options.timeoutMs ?? 2_000, tries: options.tries ?? 2 });
+    options.servers.forEach((server, index) => {
+      const host = server.startsWith('[') ? server.slice(1, server.indexOf(']')) : server.slice(0, server.lastIndexOf(':'));
+      // c-ares takes addresses only; resolving a resolver's name would need a resolver.
+      if (isIP(host) === 0) throw new ConnectConfigError(`connect.resolvers[${index}]`, `${JSON.stringify(server)} must be an IP address and port`);
+    });
+    this.resolver.setServers([...options.servers]);
+  }
+
+  async resolveAll(name: string): Promise<readonly ResolvedAddress[]> {
+    const [v4, v6] = await Promise.allSettled([this.resolver.resolve4(name), this.resolver.resolve6(name)]);
+    const addresses: ResolvedAddress[] = [];
+    const failures: unknown[] = [];
+    for (const [outcome, family] of [[v4, 4], [v6, 6]] as const) {
+      if (outcome.status === 'fulfilled') addresses.push(...outcome.value.map((address) => ({ address, family })));
+      else if (!NO_ANSWER.has(errnoOf(outcome.reason) ?? '')) failures.push(outcome.reason);
+    }
+    // One family timing out while the other answered is common with broken AAAA servers; every
+    // address we return is still vetted, so proceeding with the answered family is safe.
+    if (addresses.length === 0 && failures.length > 0) throw dnsFailure(name, failures[0]);
+    return addresses;
+  }
+}
+
+export function createResolver(config: { readonly resolvers: readonly string[]; readonly timeoutMs?: number }): Resolver {
+  if (config.resolvers.length === 0) return new SystemResolver();
+  return new ServerResolver(config.timeoutMs === undefined ? { servers: config.resolvers } : { servers: config.resolvers, timeoutMs: config.timeoutMs });
+}
