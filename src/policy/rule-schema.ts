@@ -23,13 +23,18 @@ const methodToken = z
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'a method is an HTTP token such as GET or POST')
   .transform((method) => method.toUpperCase());
 
+/** zod's own text for a missing key ("expected array, received undefined") does not say "required". */
+function required(what: string): { error: (issue: { input: unknown }) => string } {
+  return { error: (issue) => (issue.input === undefined ? `required: ${what}` : `expected ${what}`) };
+}
+
 const port = z.number({ error: 'a port is a number' }).int('a port is a whole number').min(1, 'ports are 1..65535').max(65535, 'ports are 1..65535');
 
 export const ruleSchema = z
   .strictObject({
-    id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, 'ids are 1-128 characters of a-z 0-9 . _ - starting with a letter or digit'),
-    action: z.enum(['allow', 'deny']),
-    hosts: z.array(compiled<HostPattern>(parseHostPattern)).min(1, 'list at least one host'),
+    id: z.string(required('a rule id')).regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, 'ids are 1-128 characters of a-z 0-9 . _ - starting with a letter or digit'),
+    action: z.enum(['allow', 'deny'], required('an action, allow or deny')),
+    hosts: z.array(compiled<HostPattern>(parseHostPattern), required('a list of hosts')).min(1, 'list at least one host'),
     include_subdomains: z.boolean().default(false),
     ports: z.array(port).min(1, 'list at least one port, or leave ports out for 443 and 80').optional(),
     agents: z.array(z.string().min(1)).optional(),
@@ -52,7 +57,7 @@ export const ruleSchema = z
   });
 
 export const ruleFileSchema = z.strictObject({
-  rules: z.array(ruleSchema),
+  rules: z.array(ruleSchema, required('a list of rules')),
 });
 
 export type RuleSpec = z.output<typeof ruleSchema>;
