@@ -1,0 +1,65 @@
+// `sluice run`: start the proxy on a config file (or the embedded default) and run until
+// SIGINT/SIGTERM, closing listeners and flushing the audit chain on the way out.
+import { parseArgs } from 'node:util';
+import { Sluice } from '../app.js';
+import { loadConfig } from '../config/load.js';
+import { formatIssue, SourceError } from '../config/yaml.js';
+import { createLogger } from '../obs/log.js';
+import type { CliIo, Command } from './command.js';
+import { placementFrom } from './placement.js';
+
+const USAGE = `Usage: sluice run [--config FILE]
+
+Starts the forward proxy and the admin listener.
+Without --config, the embedded default applies: proxy on 127.0.0.1:3128, admin (metrics,
+/healthz, /readyz) on 127.0.0.1:9090, Learn mode, the rule files in the package's rules/ folder,
+state (audit chain, Learn records) in var/ of the checkout, /var/lib/sluice when installed as
+root, or $XDG_STATE_HOME/sluice. SLUICE_STATE_DIR overrides the state directory.
+
+Options:
+  -c, --config FILE   configuration file (YAML); see examples/sluice.yaml
+  -h, --help          this help`;
+
+async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args: [...argv], options: { config: { type: 'string', short: 'c' } }, strict: true });
+  let loaded;
+  try {
+    loaded = await loadConfig(values.config ?? null, placementFrom(io));
+  } catch (error) {
+    if (error instanceof SourceError) {
+      for (const issue of error.issues) io.err(formatIssue(issue));
+      return 1;
+    }
+    throw error;
+  }
+  const log = createLogger(loaded.config.log.level);
+  let sluice: Sluice;
+  try {
+    sluice = await Sluice.start(loaded, { log });
+  } catch (error) {
+    if (error instanceof SourceError) {
+      for (const issue of error.issues) io.err(formatIssue(issue));
+      return 1;
+    }
+    io.err(`sluice: cannot start: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    sluice.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ err: error }, 'unclean stop');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return 0;
+}
+
+export const runCommand: Command = { name: 'run', summary: 'start the proxy (default config if no --config)', usage: USAGE, run };

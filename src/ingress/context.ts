@@ -1,0 +1,44 @@
+// Per-request state carried through the pipeline in one object: who, where, what was decided,
+// timings and byte counts. Audit records and log lines are built from it.
+import type { Agent } from '../identity/agent.js';
+import type { Decision } from '../policy/decision.js';
+import type { Destination } from './destination.js';
+
+export type RequestKind = 'tunnel' | 'forward' | 'upgrade';
+
+let counter = 0;
+const boot = Date.now().toString(36);
+
+/** Unique within this process and across restarts (boot time prefix); cheap on the hot path. */
+export function nextRequestId(): string {
+  counter += 1;
+  return `${boot}-${counter.toString(36)}`;
+}
+
+export interface RequestContext {
+  readonly id: string;
+  readonly kind: RequestKind;
+  readonly startedAt: number;
+  readonly client: string;
+  readonly method: string;
+  destination?: Destination;
+  /** path without the query string: queries often carry secrets */
+  path?: string;
+  agent?: Agent;
+  decision?: Decision;
+  /** why the connect stage refused an address the policy had allowed */
+  forbidden?: { readonly addressClass: string; readonly address: string };
+  /** the vetted address actually connected to */
+  upstream?: string;
+  bytesUp: number;
+  bytesDown: number;
+}
+
+export function newContext(kind: RequestKind, client: string, method: string): RequestContext {
+  return { id: nextRequestId(), kind, startedAt: performance.now(), client, method, bytesUp: 0, bytesDown: 0 };
+}
+
+export function pathWithoutQuery(path: string): string {
+  const query = path.indexOf('?');
+  return query < 0 ? path : path.slice(0, query);
+}

@@ -1,0 +1,98 @@
+// Absolute-form HTTP requests (`GET http://host/path`): admit, then stream the request body
+// upstream and the response back through a keep-alive pool, never buffering either.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorCodeFor } from '../connect/index.js';
+import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
+import type { ClientConnection } from '../identity/identify.js';
+import { readProxyCredential } from '../identity/proxy-credentials.js';
+import { newContext, pathWithoutQuery } from './context.js';
+import { parseAbsoluteTarget, type AbsoluteTarget } from './destination.js';
+import { forwardRequestHeaders, forwardResponseHeaders } from './hop-by-hop.js';
+import { admit, recordBadRequest, recordClose, RefusedError, type PipelineDeps } from './pipeline.js';
+import { decisionHeader, refuseOnResponse } from './respond.js';
+import { checkRequestHead, hasBody } from './strict.js';
+import type { UpstreamPools } from './upstream-pools.js';
+
+// Expect is answered here, after the decision (RFC 9110 §10.1.1), not passed on.
+const DROP_UPSTREAM = new Set(['expect']);
+
+export async function handleForward(
+  deps: PipelineDeps,
+  pools: UpstreamPools,
+  request: IncomingMessage,
+  response: ServerResponse,
+  connection: ClientConnection,
+  expectsContinue: boolean,
+): Promise<void> {
+  const socket = request.socket;
+  const readAtStart = socket.bytesRead;
+  const writtenAtStart = socket.bytesWritten;
+  const context = newContext('forward', `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, request.method ?? 'GET');
+  let target: AbsoluteTarget;
+  try {
+    checkRequestHead(request);
+    const url = request.url ?? '';
+    if (url.startsWith('/') || url === '*') throw new SluiceError('ORIGIN_FORM', 'send absolute-form requests (http://host/path) or use CONNECT');
+    target = parseAbsoluteTarget(url);
+  } catch (error) {
+    const failure = isSluiceError(error) ? error : new SluiceError('BAD_REQUEST');
+    refuseOnResponse(response, await recordBadRequest(deps, context, failure));
+    return;
+  }
+  let vetted;
+  try {
+    vetted = await admit(deps, context, {
+      credential: readProxyCredential(request.headers['proxy-authorization']),
+      connection,
+      destination: target.destination,
+      path: pathWithoutQuery(target.path),
+    });
+  } catch (error) {
+    if (error instanceof RefusedError) refuseOnResponse(response, error.refusal);
+    else refuseOnResponse(response, { code: 'INTERNAL', message: 'internal error', rule: null, requestId: context.id, verdict: 'error' });
+    return;
+  }
+  if (expectsContinue) response.writeContinue();
+  const pool = pools.get(vetted, target.scheme);
+  context.upstream = vetted.addresses.map((entry) => entry.address).join(',');
+  const abort = new AbortController();
+  const onClientGone = (): void => {
+    if (!response.writableFinished) abort.abort();
+  };
+  response.once('close', onClientGone);
+  let outcome: ErrorCode | 'ok' = 'ok';
+  const decision = context.decision;
+  const sluiceHeader = decisionHeader(decision?.verdict ?? 'allow', decision?.reason ?? '-', decision?.ruleId ?? null, context.id);
+  const active = deps.metrics.connectionsActive.labels({ kind: 'forward' });
+  active.inc();
+  try {
+    await pool.stream(
+      {
+        path: target.path,
+        method: request.method ?? 'GET',
+        headers: forwardRequestHeaders(request.rawHeaders, target.authority, DROP_UPSTREAM),
+        body: hasBody(request) ? request : null,
+        signal: abort.signal,
+      },
+      ({ statusCode, headers }) => {
+        const flat = forwardResponseHeaders(headers);
+        flat.push('sluice-decision', sluiceHeader);
+        response.writeHead(statusCode, flat);
+        return response;
+      },
+    );
+  } catch (error) {
+    outcome = abort.signal.aborted ? 'UPSTREAM_RESET' : isSluiceError(error) ? error.code : errorCodeFor(error);
+    if (!response.headersSent && !abort.signal.aborted) {
+      refuseOnResponse(response, { code: outcome, message: new SluiceError(outcome).message, rule: null, requestId: context.id, verdict: 'error' });
+    } else {
+      response.destroy();
+    }
+  } finally {
+    active.dec();
+    response.off('close', onClientGone);
+    context.bytesUp = socket.bytesRead - readAtStart;
+    context.bytesDown = socket.bytesWritten - writtenAtStart;
+    recordClose(deps, context, outcome);
+  }
+}

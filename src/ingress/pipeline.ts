@@ -1,0 +1,163 @@
+// The stages every ingress path runs in order: identity → policy → connect (resolve and vet) →
+// audit. One durable decision record per request, written before Sluice acts on it.
+import type { AuditChain } from '../audit/chain.js';
+import type { AddressGuard, Resolver, VettedDestination } from '../connect/index.js';
+import { ForbiddenDestinationError, resolveAndVet } from '../connect/index.js';
+import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
+import type { ClientConnection, IdentityResolver } from '../identity/identify.js';
+import type { PresentedCredential } from '../identity/proxy-credentials.js';
+import type { Logger } from '../obs/log.js';
+import type { Metrics } from '../obs/metrics.js';
+import { decide, type Policy } from '../policy/decide.js';
+import { DENY_ERROR, type Decision } from '../policy/decision.js';
+import type { LearnStore } from '../policy/learn-store.js';
+import type { RequestContext } from './context.js';
+import type { Destination } from './destination.js';
+import type { Refusal } from './respond.js';
+
+export interface PipelineDeps {
+  readonly identity: IdentityResolver;
+  /** the policy in force now; a function so a later rule set can be swapped in atomically */
+  readonly policy: () => Policy;
+  readonly learn: LearnStore;
+  readonly guard: AddressGuard;
+  readonly resolver: Resolver;
+  readonly connectTimeoutMs: number;
+  readonly audit: AuditChain;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+}
+
+export interface AdmissionRequest {
+  readonly credential: PresentedCredential;
+  readonly connection: ClientConnection;
+  readonly destination: Destination;
+  readonly path?: string;
+}
+
+/** Raised when the pipeline refuses: the refusal is already audited; the caller only responds. */
+export class RefusedError extends Error {
+  constructor(readonly refusal: Refusal) {
+    super(refusal.message);
+    this.name = 'RefusedError';
+  }
+}
+
+function refusalFrom(context: RequestContext, code: ErrorCode, message: string, rule: string | null, verdict: Refusal['verdict']): Refusal {
+  return { code, message, rule, requestId: context.id, verdict };
+}
+
+/**
+ * Runs identity, policy and address vetting for one request and durably audits the decision.
+ * Returns the vetted destination to dial; throws RefusedError for anything else.
+ */
+export async function admit(deps: PipelineDeps, context: RequestContext, request: AdmissionRequest): Promise<VettedDestination> {
+  context.destination = request.destination;
+  if (request.path !== undefined) context.path = request.path;
+  let decision: Decision | undefined;
+  let failure: SluiceError | undefined;
+  let vetted: VettedDestination | undefined;
+  try {
+    context.agent = await deps.identity.identify(request.credential, request.connection);
+    const args = { agent: context.agent, destination: request.destination, method: context.method, ...(request.path === undefined ? {} : { path: request.path }) };
+    decision = decide(deps.policy(), context.kind === 'tunnel' ? { agent: context.agent, destination: request.destination } : args);
+    if (decision.verdict !== 'deny') {
+      const started = performance.now();
+      try {
+        vetted = await resolveAndVet(request.destination, { guard: deps.guard, resolver: deps.resolver });
+      } finally {
+        deps.metrics.upstreamConnectSeconds.observe((performance.now() - started) / 1000);
+      }
+    }
+  } catch (error) {
+    if (error instanceof ForbiddenDestinationError) {
+      decision = { verdict: 'deny', reason: 'destination_forbidden', ruleId: null };
+      context.forbidden = { addressClass: error.addressClass, address: error.address };
+    }
+    else failure = isSluiceError(error) ? error : new SluiceError('INTERNAL', undefined, { cause: error });
+  }
+  if (decision !== undefined) context.decision = decision;
+  await recordDecision(deps, context, failure, vetted?.addresses.map((entry) => entry.address));
+  if (failure !== undefined) throw new RefusedError(refusalFrom(context, failure.code, failure.message, null, 'error'));
+  if (decision === undefined || vetted === undefined) {
+    const denied = decision?.verdict === 'deny' ? decision : undefined;
+    const code = denied === undefined ? 'INTERNAL' : DENY_ERROR[denied.reason];
+    throw new RefusedError(refusalFrom(context, code, deniedMessage(code, request.destination), denied?.ruleId ?? null, 'deny'));
+  }
+  if (decision.verdict === 'learn' && context.agent !== undefined) {
+    deps.learn.record({ agent: context.agent.name, host: request.destination.host, port: request.destination.port, at: new Date() });
+  }
+  return vetted;
+}
+
+function deniedMessage(code: ErrorCode, destination: Destination): string {
+  return new SluiceError(code, `${destination.host}:${destination.port}`).message;
+}
+
+async function recordDecision(
+  deps: PipelineDeps,
+  context: RequestContext,
+  failure: SluiceError | undefined,
+  vettedAddresses: readonly string[] | undefined,
+): Promise<void> {
+  const decision = context.decision;
+  const verdict = failure !== undefined ? 'error' : (decision?.verdict ?? 'error');
+  const reason = failure !== undefined ? failure.code.toLowerCase() : (decision?.reason ?? 'internal');
+  deps.metrics.decisions.inc({ verdict, reason });
+  const record = {
+    kind: 'decision',
+    request_id: context.id,
+    request_kind: context.kind,
+    client: context.client,
+    agent: context.agent?.name ?? null,
+    via: context.agent?.via ?? null,
+    method: context.method,
+    host: context.destination?.host ?? null,
+    port: context.destination?.port ?? null,
+    path: context.path ?? null,
+    verdict,
+    reason,
+    rule: decision?.ruleId ?? null,
+    mode: context.agent?.mode ?? null,
+    ...(context.forbidden === undefined ? {} : { address_class: context.forbidden.addressClass, address: context.forbidden.address }),
+    ...(vettedAddresses === undefined ? {} : { addresses: vettedAddresses }),
+  };
+  deps.log.info({ request_id: context.id, agent: record.agent, host: record.host, port: record.port, verdict, reason, rule: record.rule }, 'decision');
+  try {
+    await deps.audit.append(record);
+  } catch (error) {
+    deps.log.error({ err: error, request_id: context.id }, 'audit append failed; refusing');
+    throw new RefusedError(refusalFrom(context, 'AUDIT_UNAVAILABLE', new SluiceError('AUDIT_UNAVAILABLE').message, null, 'error'));
+  }
+}
+
+/** Refusals before a destination was even parsed: malformed requests. */
+export async function recordBadRequest(deps: PipelineDeps, context: RequestContext, error: SluiceError): Promise<Refusal> {
+  deps.metrics.decisions.inc({ verdict: 'error', reason: error.code.toLowerCase() });
+  deps.log.warn({ request_id: context.id, client: context.client, code: error.code, detail: error.message }, 'bad request');
+  try {
+    await deps.audit.append({ kind: 'bad_request', request_id: context.id, client: context.client, method: context.method, code: error.code, detail: error.message });
+  } catch (auditError) {
+    deps.log.error({ err: auditError, request_id: context.id }, 'audit append failed');
+  }
+  return refusalFrom(context, error.code, error.message, null, 'error');
+}
+
+/** The close record: bytes each way, duration and the upstream address, or why it failed. */
+export function recordClose(deps: PipelineDeps, context: RequestContext, outcome: ErrorCode | 'ok'): void {
+  deps.metrics.bytes.inc({ direction: 'upstream' }, context.bytesUp);
+  deps.metrics.bytes.inc({ direction: 'downstream' }, context.bytesDown);
+  const durationMs = Math.round(performance.now() - context.startedAt);
+  deps.log.info({ request_id: context.id, upstream: context.upstream, bytes_up: context.bytesUp, bytes_down: context.bytesDown, duration_ms: durationMs, outcome }, 'close');
+  deps.audit
+    .append({
+      kind: 'close',
+      request_id: context.id,
+      upstream: context.upstream ?? null,
+      bytes_up: context.bytesUp,
+      bytes_down: context.bytesDown,
+      duration_ms: durationMs,
+      outcome,
+    })
+    .catch((error: unknown) => deps.log.error({ err: error, request_id: context.id }, 'audit append of close record failed'));
+}

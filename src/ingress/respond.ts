@@ -1,0 +1,67 @@
+// Failure responses an agent can understand: the reason in the status line (CONNECT clients drop
+// bodies), a Sluice-Decision header, and for HTTP a JSON body naming code, rule and request id.
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ERROR_CATALOGUE, type ErrorCode } from '../errors.js';
+
+export interface Refusal {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly rule: string | null;
+  readonly requestId: string;
+  readonly verdict: 'deny' | 'error';
+}
+
+export function decisionHeader(verdict: string, reason: string, rule: string | null, requestId: string): string {
+  return `${verdict}; reason=${reason}; rule=${rule ?? '-'}; request-id=${requestId}`;
+}
+
+function statusLineReason(refusal: Refusal): string {
+  // A reason phrase is visible-ASCII text (RFC 9112 §4); keep it to the code and rule.
+  const rule = refusal.rule === null ? '' : ` (rule ${refusal.rule})`;
+  const verb = refusal.verdict === 'deny' ? 'Denied' : 'Refused';
+  return `${verb} by Sluice: ${refusal.code.toLowerCase()}${rule}`.replace(/[^\x20-\x7e]/g, '?');
+}
+
+function body(refusal: Refusal): string {
+  return JSON.stringify({
+    error: { code: refusal.code, message: refusal.message, rule: refusal.rule, request_id: refusal.requestId },
+  });
+}
+
+function headerPairs(refusal: Refusal, payload: string): [string, string][] {
+  const pairs: [string, string][] = [
+    ['Sluice-Decision', decisionHeader(refusal.verdict, refusal.code.toLowerCase(), refusal.rule, refusal.requestId)],
+    ['Content-Type', 'application/json'],
+    ['Content-Length', String(Buffer.byteLength(payload))],
+    ['Connection', 'close'],
+  ];
+  if (refusal.code === 'AUTH_INVALID') pairs.push(['Proxy-Authenticate', 'Bearer realm="sluice", Basic realm="sluice"']);
+  return pairs;
+}
+
+/** For sockets with no response object (CONNECT, upgrade, parse errors): raw bytes, then close. */
+export function refuseOnSocket(socket: Duplex, refusal: Refusal): void {
+  if (socket.destroyed || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = ERROR_CATALOGUE[refusal.code].status;
+  const payload = body(refusal);
+  const head = headerPairs(refusal, payload)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  socket.end(`HTTP/1.1 ${status} ${statusLineReason(refusal)}\r\n${head}\r\n${payload}`);
+  socket.once('finish', () => socket.destroy());
+}
+
+export function refuseOnResponse(response: ServerResponse, refusal: Refusal): void {
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  const payload = body(refusal);
+  response.shouldKeepAlive = false;
+  response.writeHead(ERROR_CATALOGUE[refusal.code].status, statusLineReason(refusal), headerPairs(refusal, payload));
+  response.end(payload);
+}

@@ -1,0 +1,133 @@
+// The explicit forward-proxy listener: Node's HTTP parser with strict limits, routing CONNECT,
+// absolute-form requests and upgrades into the pipeline, and clean errors for everything else.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ConfigFile } from '../config/schema.js';
+import { SluiceError, type ErrorCode } from '../errors.js';
+import type { ClientConnection } from '../identity/identify.js';
+import { newContext } from './context.js';
+import { handleForward } from './forward.js';
+import { recordBadRequest, type PipelineDeps } from './pipeline.js';
+import { refuseOnSocket } from './respond.js';
+import { handleConnect } from './tunnel.js';
+import { handleUpgrade } from './upgrade.js';
+import type { UpstreamPools } from './upstream-pools.js';
+
+interface ConnectionState {
+  readonly client: ClientConnection;
+  /** responses in progress: a parse error then cannot be answered without corrupting one */
+  inFlight: number;
+}
+
+/** llhttp error codes → what the agent is told. Framing errors close the connection. */
+const PARSE_ERRORS: Readonly<Record<string, ErrorCode>> = {
+  HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE',
+  ERR_HTTP_REQUEST_TIMEOUT: 'HEADER_TIMEOUT',
+  ERR_HTTP_HEADERS_TIMEOUT: 'HEADER_TIMEOUT',
+  HPE_INVALID_VERSION: 'BAD_HTTP_VERSION',
+  HPE_INVALID_URL: 'BAD_TARGET',
+  HPE_UNEXPECTED_CONTENT_LENGTH: 'BAD_FRAMING',
+  HPE_INVALID_CONTENT_LENGTH: 'BAD_FRAMING',
+  HPE_INVALID_TRANSFER_ENCODING: 'BAD_FRAMING',
+  HPE_INVALID_CHUNK_SIZE: 'BAD_FRAMING',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'BAD_FRAMING',
+};
+
+function socketPair(socket: Socket): { remoteAddress: string; remotePort: number; localAddress: string; localPort: number } {
+  return {
+    remoteAddress: socket.remoteAddress ?? '0.0.0.0',
+    remotePort: socket.remotePort ?? 0,
+    localAddress: socket.localAddress ?? '0.0.0.0',
+    localPort: socket.localPort ?? 0,
+  };
+}
+
+export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits'], pools: UpstreamPools): Server {
+  const server = createServer({
+    maxHeaderSize: limits.max_header_bytes,
+    headersTimeout: limits.header_timeout_ms,
+    // Whole-request timeouts would cut long uploads; idleness is policed by the socket timeout.
+    requestTimeout: 0,
+    keepAliveTimeout: Math.min(limits.idle_timeout_ms, 60_000),
+    connectionsCheckingInterval: Math.min(1000, limits.header_timeout_ms),
+    requireHostHeader: false,
+    joinDuplicateHeaders: false,
+    insecureHTTPParser: false,
+  });
+  server.setTimeout(limits.idle_timeout_ms);
+  const states = new WeakMap<Socket, ConnectionState>();
+  let open = 0;
+
+  server.on('connection', (socket: Socket) => {
+    open += 1;
+    socket.once('close', () => {
+      open -= 1;
+    });
+    if (open > limits.max_connections) {
+      const context = newContext('forward', `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, '-');
+      refuseOnSocket(socket, { code: 'TOO_MANY_CONNECTIONS', message: new SluiceError('TOO_MANY_CONNECTIONS').message, rule: null, requestId: context.id, verdict: 'error' });
+      deps.metrics.decisions.inc({ verdict: 'error', reason: 'too_many_connections' });
+      return;
+    }
+    states.set(socket, { client: deps.identity.connection(socketPair(socket)), inFlight: 0 });
+  });
+
+  const stateOf = (socket: Socket): ConnectionState => {
+    let state = states.get(socket);
+    if (state === undefined) {
+      state = { client: deps.identity.connection(socketPair(socket)), inFlight: 0 };
+      states.set(socket, state);
+    }
+    return state;
+  };
+
+  const forward = (expectsContinue: boolean) => (request: IncomingMessage, response: ServerResponse): void => {
+    const state = stateOf(request.socket);
+    state.inFlight += 1;
+    response.once('close', () => {
+      state.inFlight -= 1;
+    });
+    handleForward(deps, pools, request, response, state.client, expectsContinue).catch((error: unknown) => {
+      deps.log.error({ err: error }, 'forward handler failed');
+      response.destroy();
+    });
+  };
+  server.on('request', forward(false));
+  // Registering checkContinue stops Node answering 100 itself: it is sent after the decision.
+  server.on('checkContinue', forward(true));
+
+  server.on('connect', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    handleConnect(deps, limits.idle_timeout_ms, request, socket, head, stateOf(socket).client).catch((error: unknown) => {
+      deps.log.error({ err: error }, 'connect handler failed');
+      socket.destroy();
+    });
+  });
+
+  server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    handleUpgrade(deps, limits.idle_timeout_ms, request, socket, head, stateOf(socket).client).catch((error: unknown) => {
+      deps.log.error({ err: error }, 'upgrade handler failed');
+      socket.destroy();
+    });
+  });
+
+  server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
+    if (error.code === 'ECONNRESET' || error.code === 'EPIPE' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const code = PARSE_ERRORS[error.code ?? ''] ?? 'BAD_REQUEST';
+    const state = states.get(socket);
+    if (state !== undefined && state.inFlight > 0) {
+      // Mid-body framing error: the upstream request is aborted with the stream; no reply fits.
+      socket.destroy();
+      return;
+    }
+    const context = newContext('forward', `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, '-');
+    recordBadRequest(deps, context, new SluiceError(code, error.code)).then(
+      (refusal) => refuseOnSocket(socket, refusal),
+      () => socket.destroy(),
+    );
+  });
+
+  return server;
+}

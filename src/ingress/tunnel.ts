@@ -1,0 +1,41 @@
+// CONNECT host:port (RFC 9110 §9.3.6): admit, dial the vetted address, answer 200 only then,
+// and relay bytes both ways until either side closes or goes idle.
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { isSluiceError, SluiceError } from '../errors.js';
+import type { ClientConnection } from '../identity/identify.js';
+import { readProxyCredential } from '../identity/proxy-credentials.js';
+import { newContext } from './context.js';
+import { parseConnectTarget, type Destination } from './destination.js';
+import { recordBadRequest, type PipelineDeps } from './pipeline.js';
+import { admitAndDial, relay } from './relay.js';
+import { decisionHeader, refuseOnSocket } from './respond.js';
+import { checkRequestHead } from './strict.js';
+
+export async function handleConnect(
+  deps: PipelineDeps,
+  idleTimeoutMs: number,
+  request: IncomingMessage,
+  client: Socket,
+  head: Buffer,
+  connection: ClientConnection,
+): Promise<void> {
+  const context = newContext('tunnel', `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, 'CONNECT');
+  let destination: Destination;
+  try {
+    checkRequestHead(request);
+    destination = parseConnectTarget(request.url ?? '');
+  } catch (error) {
+    const failure = isSluiceError(error) ? error : new SluiceError('BAD_REQUEST');
+    refuseOnSocket(client, await recordBadRequest(deps, context, failure));
+    return;
+  }
+  const credential = readProxyCredential(request.headers['proxy-authorization']);
+  const upstream = await admitAndDial(deps, context, client, { credential, connection, destination });
+  if (upstream === undefined) return;
+  const decision = context.decision;
+  const header = decisionHeader(decision?.verdict ?? 'allow', decision?.reason ?? '-', decision?.ruleId ?? null, context.id);
+  client.write(`HTTP/1.1 200 Connection Established\r\nSluice-Decision: ${header}\r\n\r\n`);
+  if (head.length > 0) upstream.write(head);
+  relay(deps, context, client, upstream, idleTimeoutMs);
+}
