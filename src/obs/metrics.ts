@@ -45,6 +45,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly blocklistEntries = new Gauge({
+    name: 'sluice_blocklist_entries',
+    help: 'Entries (names and addresses) in the active copy of each blocklist source.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
+  readonly blocklistRefreshes = new Counter({
+    name: 'sluice_blocklist_refresh_total',
+    help: 'Blocklist refresh attempts by source and outcome (updated, not_modified, error, too_large, shrink_refused).',
+    labelNames: ['source', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly blocklistLastSuccess = new Gauge({
+    name: 'sluice_blocklist_last_success_timestamp_seconds',
+    help: 'When each blocklist source was last confirmed current (downloaded or 304), Unix seconds.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
