@@ -15,6 +15,7 @@ interface HostSummary {
 }
 
 const MAX_ID_LENGTH = 128;
+const ADDRESS_GROUP = 'IP addresses';
 
 function summarise(entries: readonly LearnEntry[]): { hosts: HostSummary[]; skipped: string[] } {
   const byHost = new Map<string, HostSummary>();
@@ -34,7 +35,7 @@ function summarise(entries: readonly LearnEntry[]): { hosts: HostSummary[]; skip
         if (!skipped.includes(entry.host)) skipped.push(entry.host);
         continue;
       }
-      const group = pattern.isName ? (getDomain(entry.host, { allowPrivateDomains: true }) ?? entry.host) : 'IP addresses';
+      const group = pattern.isName ? (getDomain(entry.host, { allowPrivateDomains: true }) ?? entry.host) : ADDRESS_GROUP;
       summary = { host: entry.host, group, ports: new Set(), agents: new Set(), count: 0, firstSeen: Infinity, lastSeen: -Infinity };
       byHost.set(entry.host, summary);
     }
@@ -44,7 +45,9 @@ function summarise(entries: readonly LearnEntry[]): { hosts: HostSummary[]; skip
     summary.firstSeen = Math.min(summary.firstSeen, entry.firstSeen.getTime());
     summary.lastSeen = Math.max(summary.lastSeen, entry.lastSeen.getTime());
   }
-  const hosts = [...byHost.values()].sort((a, b) => (a.group === b.group ? a.host.localeCompare(b.host) : a.group.localeCompare(b.group)));
+  // Names grouped by registrable domain first, addresses last; code-unit order, not the locale's.
+  const rank = (summary: HostSummary): string => `${summary.group === ADDRESS_GROUP ? 1 : 0}\u0000${summary.group}\u0000${summary.host}`;
+  const hosts = [...byHost.values()].sort((a, b) => (rank(a) < rank(b) ? -1 : rank(a) > rank(b) ? 1 : 0));
   return { hosts, skipped };
 }
 

@@ -51,6 +51,10 @@ interface MutableEntry {
 
 const FORMAT_VERSION = 1;
 
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 function keyOf(host: string, port: number, agent: string): string {
   return `${host}\u0000${port}\u0000${agent}`;
 }
@@ -145,7 +149,7 @@ export class LearnStore {
   entries(): LearnEntry[] {
     return [...this.entriesByKey.values()]
       .map((entry) => ({ ...entry, firstSeen: new Date(entry.firstSeen), lastSeen: new Date(entry.lastSeen) }))
-      .sort((a, b) => a.host.localeCompare(b.host) || a.port - b.port || a.agent.localeCompare(b.agent));
+      .sort((a, b) => compareText(a.host, b.host) || a.port - b.port || compareText(a.agent, b.agent));
   }
 
   /** The last write failure, if the most recent write did not succeed (the data stays in memory). */
