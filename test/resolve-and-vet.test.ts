@@ -1,0 +1,175 @@
+// Proves resolve-and-vet against a real DNS server in a loopback-only namespace: every answer is
+// vetted, one bad answer denies the name, and each name is looked up exactly once.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import {
+  AddressGuard,
+  ConnectConfigError,
+  dial,
+  ForbiddenDestinationError,
+  resolveAndVet,
+  ServerResolver,
+  SystemResolver,
+  type ResolvedAddress,
+  type Resolver,
+} from '../src/connect/index.js';
+import { isSluiceError } from '../src/errors.js';
+import { parseConnectTarget } from '../src/ingress/destination.js';
+import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
+import { insideLoopbackNamespace } from './support/netns.js';
+
+/** Counts calls so a test can prove one lookup per resolveAndVet, not just one DNS packet. */
+class CountingResolver implements Resolver {
+  calls = 0;
+  constructor(private readonly inner: Resolver) {}
+  resolveAll(name: string): Promise<readonly ResolvedAddress[]> {
+    this.calls++;
+    return this.inner.resolveAll(name);
+  }
+}
+
+function assertForbidden(addressClass: string, address: string): (error: unknown) => true {
+  return (error: unknown) => {
+    assert.ok(error instanceof ForbiddenDestinationError, String(error));
+    assert.equal(error.code, 'DESTINATION_FORBIDDEN');
+    assert.equal(error.status, 403);
+    assert.equal(error.addressClass, addressClass);
+    assert.equal(error.address, address);
+    return true;
+  };
+}
+
+if (insideLoopbackNamespace(import.meta.url)) {
+  describe('resolveAndVet', () => {
+    let dns: TestDnsServer;
+    let upstream: Server;
+    let guard: AddressGuard;
+
+    before(async () => {
+      dns = await startDnsServer({
+        'metadata-alias.test': { A: ['169.254.169.254'] },
+        'mixed.test': { A: ['93.184.215.14', '10.0.0.5'] },
+        'ula.test': { A: ['93.184.215.14'], AAAA: ['fd12:3456::1'] },
+        'mapped.test': { AAAA: ['::ffff:127.0.0.1'] },
+        'public.test': { A: ['93.184.215.14', '93.184.215.15'], AAAA: ['2606:2800:21f::1', '2606:2800:21f::2'] },
+        'empty.test': {},
+        'broken.test': { servfail: true },
+        'local-service.test': { A: ['127.0.0.1'] },
+      });
+      upstream = createServer((socket) => {
+        // a test that only proves the connect closes at once; its reset is expected here
+        socket.on('error', () => socket.destroy());
+        socket.end('hello from upstream\n');
+      });
+      upstream.listen(0, '127.0.0.1');
+      await once(upstream, 'listening');
+      guard = new AddressGuard([{ name: 'test-loopback', cidr: '127.0.0.1/32' }]);
+    });
+
+    after(async () => {
+      upstream.close();
+      await dns.stop();
+    });
+
+    const vet = (target: string, resolver: Resolver = new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 })) =>
+      resolveAndVet(parseConnectTarget(target), { guard, resolver });
+
+    test('denies a name that resolves to the metadata address', async () => {
+      await assert.rejects(vet('metadata-alias.test:80'), assertForbidden('metadata', '169.254.169.254'));
+    });
+
+    test('denies a name with one public and one private answer', async () => {
+      await assert.rejects(vet('mixed.test:443'), assertForbidden('private', '10.0.0.5'));
+    });
+
+    test('denies a name whose AAAA answer is unique-local even when its A answer is public', async () => {
+      await assert.rejects(vet('ula.test:443'), assertForbidden('unique_local', 'fd12:3456::1'));
+    });
+
+    test('denies an IPv4-mapped AAAA answer by the IPv4 address inside it', async () => {
+      await assert.rejects(vet('mapped.test:443'), assertForbidden('loopback', '::ffff:7f00:1'));
+    });
+
+    test('answers DNS_FAILURE for NXDOMAIN, for a name without addresses and for SERVFAIL', async () => {
+      for (const target of ['nowhere.test:80', 'empty.test:80', 'broken.test:80']) {
+        await assert.rejects(vet(target), (error: unknown) => {
+          assert.ok(isSluiceError(error) && !(error instanceof ForbiddenDestinationError), String(error));
+          assert.equal(error.code, 'DNS_FAILURE', target);
+          return true;
+        });
+      }
+    });
+
+    test('denies a metadata host name before asking DNS at all', async () => {
+      const before = dns.questions.length;
+      await assert.rejects(vet('Metadata.Google.Internal.:80'), assertForbidden('metadata', 'metadata.google.internal'));
+      assert.equal(dns.questions.length, before);
+    });
+
+    test('vets an IP literal without any lookup', async () => {
+      const resolver = new CountingResolver(new SystemResolver());
+      await assert.rejects(vet('[::ffff:a9fe:a9fe]:80', resolver), assertForbidden('metadata', '::ffff:a9fe:a9fe'));
+      const vetted = await vet('93.184.215.14:443', resolver);
+      assert.deepEqual(vetted.addresses, [{ address: '93.184.215.14', family: 4 }]);
+      assert.equal(resolver.calls, 0);
+    });
+
+    test('returns every public answer with families interleaved, IPv6 first', async () => {
+      const vetted = await vet('public.test:443');
+      assert.equal(vetted.destination.host, 'public.test');
+      assert.deepEqual(
+        vetted.addresses.map((entry) => entry.address),
+        ['2606:2800:21f::1', '93.184.215.14', '2606:2800:21f::2', '93.184.215.15'],
+      );
+      assert.ok(Object.isFrozen(vetted) && Object.isFrozen(vetted.addresses));
+    });
+
+    test('asks the resolver exactly once per call: one A and one AAAA question, none when dialling', async () => {
+      const resolver = new CountingResolver(new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 }));
+      const port = (upstream.address() as AddressInfo).port;
+      const vetted = await vet(`local-service.test:${port}`, resolver);
+      const dialled = await dial(vetted, { timeoutMs: 2_000 });
+      dialled.socket.destroy();
+      assert.equal(resolver.calls, 1);
+      const asked = dns.questionsFor('local-service.test').map((question) => question.type).sort();
+      assert.deepEqual(asked, ['A', 'AAAA']);
+    });
+
+    test('lets a name resolving to 127.0.0.1 through an allow_cidr and really connects to it', async () => {
+      const port = (upstream.address() as AddressInfo).port;
+      const vetted = await vet(`local-service.test:${port}`);
+      assert.deepEqual(vetted.addresses, [{ address: '127.0.0.1', family: 4, allowedBy: 'test-loopback' }]);
+      const { socket, address, port: dialledPort } = await dial(vetted, { timeoutMs: 2_000 });
+      socket.setEncoding('utf8');
+      let received = '';
+      for await (const chunk of socket) received += String(chunk);
+      assert.equal(received, 'hello from upstream\n');
+      assert.equal(address, '127.0.0.1');
+      assert.equal(dialledPort, port);
+    });
+
+    test('without the allow_cidr the same name is denied as loopback', async () => {
+      const strict = new AddressGuard();
+      const resolver = new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 });
+      await assert.rejects(resolveAndVet(parseConnectTarget('local-service.test:80'), { guard: strict, resolver }), assertForbidden('loopback', '127.0.0.1'));
+    });
+
+    test('the system resolver path vets /etc/hosts answers too', async () => {
+      await assert.rejects(resolveAndVet(parseConnectTarget('localhost:80'), { guard: new AddressGuard(), resolver: new SystemResolver() }), (error: unknown) => {
+        assert.ok(error instanceof ForbiddenDestinationError);
+        assert.equal(error.addressClass, 'loopback');
+        return true;
+      });
+    });
+
+    test('rejects a configured resolver given by name rather than address', () => {
+      assert.throws(() => new ServerResolver({ servers: ['127.0.0.1:53', 'dns.example:53'] }), (error: unknown) => {
+        assert.ok(error instanceof ConnectConfigError);
+        assert.equal(error.field, 'connect.resolvers[1]');
+        return true;
+      });
+    });
+  });
+}
