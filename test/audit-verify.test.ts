@@ -94,6 +94,19 @@ test('a removed last record leaves a valid chain whose head no longer matches an
   assert.notEqual(result.head?.hash, anchored);
 });
 
+test('an anchored head detects records cut off the end, and an anchored record that changed', async () => {
+  const head = JSON.parse(line(6)) as AuditRecord;
+  const anchor = { seq: head.seq, hash: head.hash };
+  const file = join(root, `anchored-${++counter}.jsonl`);
+  await writeFile(file, clean.map((text) => `${text}\n`).join(''));
+  assert.equal((await verifyChain(file, { anchor })).ok, true);
+  await writeFile(file, clean.slice(0, 4).map((text) => `${text}\n`).join(''));
+  assertBreak(await verifyChain(file, { anchor }), 5, 5, 'truncated', 4);
+  const rewritten = [...clean.slice(0, 5), forge(6, (record) => { record['allowed'] = false; })];
+  await writeFile(file, rewritten.map((text) => `${text}\n`).join(''));
+  assertBreak(await verifyChain(file, { anchor }), 6, 6, 'anchor_mismatch', 5);
+});
+
 test('detects a removed first record as a chain that does not start at seq 1, unless a continuation', async () => {
   assertBreak(await verifyLines(clean.slice(1)), 1, 1, 'bad_start', 0);
   const continued = await verifyLines(clean.slice(1), { continuation: true });
@@ -146,6 +159,14 @@ test('the audit command reports usage errors with exit 2 and prints the break fo
   await writeFile(file, [line(1), line(3)].map((text) => `${text}\n`).join(''));
   assert.equal(await auditCommand.run(['verify', file], io), 1);
   assert.equal(out.at(-1), 'broken at seq 2 (line 2): removed record (seq gap): seq 3 follows seq 1: 1 record(s) missing');
+  const head = JSON.parse(line(3)) as AuditRecord;
+  assert.equal(await auditCommand.run(['verify', '--continuation', `--anchor=${head.seq}:${head.hash.toUpperCase()}`, file], io), 1);
+  assert.match(out.at(-1) ?? '', /^broken at seq 2 \(line 2\): removed record/);
+  await writeFile(file, [line(1), line(2)].map((text) => `${text}\n`).join(''));
+  assert.equal(await auditCommand.run(['verify', '--anchor', `${head.seq}:${head.hash}`, file], io), 1);
+  assert.match(out.at(-1) ?? '', /^broken at seq 3 \(line 3\): records cut off the end/);
+  assert.equal(await auditCommand.run(['verify', '--anchor', 'nonsense', file], io), 2);
+  assert.match(err.at(-1) ?? '', /--anchor expects SEQ:SHA256/);
 });
 
 const run = promisify(execFile);

@@ -3,8 +3,8 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isSluiceError, SluiceError } from '../errors.js';
-import { sealRecord, type AuditFields, type AuditRecord, type SealedRecord } from './record.js';
-import { findResumePoint, moveTornTail, recoveryFields, syncDirectory, writeAll, type ChainHead, type MovedTail } from './recovery.js';
+import { sealRecord, type AuditFields, type AuditRecord, type ChainHead, type SealedRecord } from './record.js';
+import { findResumePoint, moveTornTail, recoveryFields, syncDirectory, writeAll, type MovedTail } from './recovery.js';
 
 export interface AuditChainOptions {
   /** fdatasync every batch before its appends resolve; off only for tests and benchmarks */

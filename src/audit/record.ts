@@ -24,6 +24,12 @@ export interface AuditRecord {
   readonly [field: string]: JsonValue;
 }
 
+/** Where a chain stands: its last record's seq and hash (seq 0 and GENESIS_PREV when empty). */
+export interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
 export interface SealedRecord {
   readonly record: AuditRecord;
   /** canonical serialisation of the whole record (hash included) plus '\n' */

@@ -3,13 +3,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { SluiceError } from '../errors.js';
-import { checkLine, GENESIS_PREV, sha256Hex, type AuditRecord } from './record.js';
+import { checkLine, GENESIS_PREV, sha256Hex, type AuditRecord, type ChainHead } from './record.js';
 import { readTail } from './tail.js';
-
-export interface ChainHead {
-  readonly seq: number;
-  readonly hash: string;
-}
 
 export interface TornTail {
   /** file offset where the torn bytes start; the file is cut back to here */

@@ -1,8 +1,7 @@
 // Verifies an audit file end to end in one streaming pass: every line self-consistent (hash,
 // canonical form) and linked to the one before (seq + 1, prev = previous hash), from seq 1.
-import { checkLine, GENESIS_PREV, MAX_RECORD_BYTES, type AuditRecord } from './record.js';
+import { checkLine, GENESIS_PREV, MAX_RECORD_BYTES, type AuditRecord, type ChainHead } from './record.js';
 import { readLines, type FileLine } from './lines.js';
-import type { ChainHead } from './recovery.js';
 
 export type BreakReason =
   | 'torn_tail'
@@ -14,7 +13,9 @@ export type BreakReason =
   | 'bad_start'
   | 'seq_gap'
   | 'seq_out_of_order'
-  | 'prev_mismatch';
+  | 'prev_mismatch'
+  | 'anchor_mismatch'
+  | 'truncated';
 
 /** What each break means to an auditor; the CLI prints these. */
 export const BREAK_REASONS: Readonly<Record<BreakReason, string>> = {
@@ -28,6 +29,8 @@ export const BREAK_REASONS: Readonly<Record<BreakReason, string>> = {
   seq_gap: 'removed record (seq gap)',
   seq_out_of_order: 'reordered or inserted record (seq out of order)',
   prev_mismatch: 'broken prev link (prev is not the previous record\'s hash)',
+  anchor_mismatch: 'record differs from the anchored head',
+  truncated: 'records cut off the end (the anchored head is missing)',
 };
 
 export type VerifyResult =
@@ -56,6 +59,11 @@ export interface VerifyOptions {
    * operator split the log). Off by default so a file with its head cut off is reported.
    */
   readonly continuation?: boolean;
+  /**
+   * A head recorded earlier somewhere the attacker cannot write: the file must still hold that seq
+   * with that hash. The only way to detect records cut off the end of the chain.
+   */
+  readonly anchor?: ChainHead;
 }
 
 export async function verifyChain(file: string, options: VerifyOptions = {}): Promise<VerifyResult> {
@@ -63,7 +71,10 @@ export async function verifyChain(file: string, options: VerifyOptions = {}): Pr
   let previous: AuditRecord | null = null;
   let first: { seq: number; prev: string } | null = null;
   let records = 0;
+  let lineCount = 0;
+  const anchor = options.anchor;
   for await (const line of lines) {
+    lineCount = line.number;
     const expected = previous === null ? (options.continuation === true ? 0 : 1) : previous.seq + 1;
     const broken = (reason: BreakReason, detail: string, seq = expected): VerifyResult =>
       ({ ok: false, records, seq, line: line.number, reason, detail });
@@ -87,8 +98,18 @@ export async function verifyChain(file: string, options: VerifyOptions = {}): Pr
     } else if (record.prev !== previous.hash) {
       return broken('prev_mismatch', `prev ${record.prev.slice(0, 12)}… but seq ${previous.seq} hashes to ${previous.hash.slice(0, 12)}…`);
     }
+    if (anchor !== undefined && record.seq === anchor.seq && record.hash !== anchor.hash) {
+      return broken('anchor_mismatch', `seq ${record.seq} hashes to ${record.hash.slice(0, 12)}…, anchored as ${anchor.hash.slice(0, 12)}…`, record.seq);
+    }
     previous = record;
     records += 1;
+  }
+  if (anchor !== undefined && (first === null || anchor.seq < first.seq || anchor.seq > (previous?.seq ?? 0))) {
+    const lastSeq = previous?.seq ?? 0;
+    const detail = anchor.seq > lastSeq
+      ? `the file ends at seq ${lastSeq}, the anchored head is seq ${anchor.seq}`
+      : `anchored seq ${anchor.seq} precedes this file's first record`;
+    return { ok: false, records, seq: lastSeq + 1, line: lineCount + 1, reason: anchor.seq > lastSeq ? 'truncated' : 'anchor_mismatch', detail };
   }
   return { ok: true, records, first, head: previous === null ? null : { seq: previous.seq, hash: previous.hash } };
 }
