@@ -9,8 +9,9 @@ import { checkCommand } from './check.js';
 import { auditCommand } from './audit.js';
 import { nftCommand } from './nft.js';
 import { bundleCommand } from './bundle.js';
+import { learnCommand } from './learn.js';
 
-const COMMANDS: readonly Command[] = [runCommand, checkCommand, auditCommand, bundleCommand, nftCommand];
+const COMMANDS: readonly Command[] = [runCommand, checkCommand, auditCommand, bundleCommand, nftCommand, learnCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));
