@@ -12,7 +12,7 @@ export const MAX_RECORD_BYTES = 1024 * 1024;
 
 export interface AuditFields {
   readonly kind: string;
-  readonly [field: string]: JsonValue | undefined;
+  readonly [field: string]: JsonValue;
 }
 
 export interface AuditRecord {
