@@ -55,11 +55,13 @@ test('a reopened chain continues seq and prev from the last record on disk', asy
 
 test('concurrent appends get consecutive seqs in call order and are on disk when they resolve', async () => {
   const file = freshFile();
-  const chain = await AuditChain.open(file, { fsync: true });
+  let committed = 0;
+  const chain = await AuditChain.open(file, { fsync: true, onCommitted: (records) => (committed += records) });
   const appends = Array.from({ length: 300 }, (_, index) =>
     chain.append({ kind: 'decision', index }).then((record) => {
-      // read synchronously at the moment of resolution: the line must already be in the file
+      // at the moment of resolution the line is in the file and its batch's fdatasync has returned
       assert.ok(readFileSync(file, 'utf8').includes(`"hash":"${record.hash}"`), `seq ${record.seq} not on disk`);
+      assert.ok(committed >= record.seq, `seq ${record.seq} resolved before its batch was flushed`);
       return record;
     }),
   );
