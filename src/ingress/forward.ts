@@ -52,6 +52,11 @@ export async function handleForward(
     else refuseOnResponse(response, { code: 'INTERNAL', message: 'internal error', rule: null, requestId: context.id, verdict: 'error' });
     return;
   }
+  if (response.headersSent || response.writableEnded) {
+    // The body's framing turned out broken while the decision was taken: already refused.
+    recordClose(deps, context, 'BAD_FRAMING');
+    return;
+  }
   if (expectsContinue) response.writeContinue();
   const pool = pools.get(vetted, target.scheme);
   context.upstream = vetted.addresses.map((entry) => entry.address).join(',');

@@ -8,15 +8,15 @@ import type { ClientConnection } from '../identity/identify.js';
 import { newContext } from './context.js';
 import { handleForward } from './forward.js';
 import { recordBadRequest, type PipelineDeps } from './pipeline.js';
-import { refuseOnSocket } from './respond.js';
+import { refuseOnResponse, refuseOnSocket } from './respond.js';
 import { handleConnect } from './tunnel.js';
 import { handleUpgrade } from './upgrade.js';
 import type { UpstreamPools } from './upstream-pools.js';
 
 interface ConnectionState {
   readonly client: ClientConnection;
-  /** responses in progress: a parse error then cannot be answered without corrupting one */
-  inFlight: number;
+  /** the response being produced, if any: a framing error found mid-body is answered on it */
+  current: ServerResponse | undefined;
 }
 
 /** llhttp error codes → what the agent is told. Framing errors close the connection. */
@@ -69,13 +69,13 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
       deps.metrics.decisions.inc({ verdict: 'error', reason: 'too_many_connections' });
       return;
     }
-    states.set(socket, { client: deps.identity.connection(socketPair(socket)), inFlight: 0 });
+    states.set(socket, { client: deps.identity.connection(socketPair(socket)), current: undefined });
   });
 
   const stateOf = (socket: Socket): ConnectionState => {
     let state = states.get(socket);
     if (state === undefined) {
-      state = { client: deps.identity.connection(socketPair(socket)), inFlight: 0 };
+      state = { client: deps.identity.connection(socketPair(socket)), current: undefined };
       states.set(socket, state);
     }
     return state;
@@ -83,9 +83,9 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
 
   const forward = (expectsContinue: boolean) => (request: IncomingMessage, response: ServerResponse): void => {
     const state = stateOf(request.socket);
-    state.inFlight += 1;
+    state.current = response;
     response.once('close', () => {
-      state.inFlight -= 1;
+      if (state.current === response) state.current = undefined;
     });
     handleForward(deps, pools, request, response, state.client, expectsContinue).catch((error: unknown) => {
       deps.log.error({ err: error }, 'forward handler failed');
@@ -116,15 +116,17 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
       return;
     }
     const code = PARSE_ERRORS[error.code ?? ''] ?? 'BAD_REQUEST';
-    const state = states.get(socket);
-    if (state !== undefined && state.inFlight > 0) {
-      // Mid-body framing error: the upstream request is aborted with the stream; no reply fits.
+    const current = states.get(socket)?.current;
+    if (current !== undefined && current.headersSent) {
+      // A framing error after the reply started: nothing can be said on this connection.
       socket.destroy();
       return;
     }
+    // A request whose head parsed but whose body framing is broken (bad chunk size) is answered
+    // on its own response object, which also stops the forwarder before it dispatches.
     const context = newContext('forward', `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, '-');
     recordBadRequest(deps, context, new SluiceError(code, error.code)).then(
-      (refusal) => refuseOnSocket(socket, refusal),
+      (refusal) => (current === undefined ? refuseOnSocket(socket, refusal) : refuseOnResponse(current, refusal)),
       () => socket.destroy(),
     );
   });
