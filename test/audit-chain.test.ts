@@ -171,6 +171,29 @@ test('a damaged record before a torn fragment is not mistaken for a torn write: 
   assert.deepEqual((await readdir(join(file, '..'))).filter((name) => name.includes('.torn-')), []);
 });
 
+test('a file holding only a torn first record restarts the chain at seq 1 with the recovery record', async () => {
+  const file = freshFile();
+  const chain = await AuditChain.open(file, { fsync: false });
+  await chain.close();
+  await writeFile(file, '{"agent":"a1","allo');
+  const reopened = await AuditChain.open(file, { fsync: false });
+  assert.equal(reopened.recovery?.recordSeq, 1);
+  await reopened.close();
+  const records = await readRecords(file);
+  assert.deepEqual(records.map((record) => [record.seq, record.kind, record.prev]), [[1, 'audit_recovery', GENESIS_PREV]]);
+});
+
+test('megabytes without any newline at the end are refused rather than moved aside blindly', async () => {
+  const file = freshFile();
+  const chain = await AuditChain.open(file, { fsync: false });
+  await chain.append({ kind: 'decision' });
+  await chain.close();
+  await appendFile(file, Buffer.alloc(4 * 1024 * 1024, 0x41));
+  const size = (await stat(file)).size;
+  await assert.rejects(AuditChain.open(file, { fsync: false }), hasCode('AUDIT_UNAVAILABLE'));
+  assert.equal((await stat(file)).size, size);
+});
+
 test('a failed write rejects every waiting append and all later ones (fail closed)', async () => {
   // /dev/full accepts open() and fails every write with ENOSPC: a real disk-full without a mount.
   const chain = await AuditChain.open('/dev/full', { fsync: false });

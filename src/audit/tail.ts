@@ -26,16 +26,21 @@ export async function readTail(handle: FileHandle, size: number, wanted: number)
   // wanted lines plus the fragment: a torn write is at most one record, so this bounds the read.
   const limit = (wanted + 1) * MAX_RECORD_BYTES + CHUNK_BYTES;
   let bufferStart = size;
-  let buffer = Buffer.alloc(0);
-  while (bufferStart > 0 && countNewlines(buffer, wanted + 1) < wanted + 1) {
-    if (buffer.length >= limit) {
-      throw new SluiceError('AUDIT_UNAVAILABLE', `no record boundary in the last ${buffer.length} bytes of the audit file`);
+  const chunks: Buffer[] = [];
+  let buffered = 0;
+  let newlines = 0;
+  while (bufferStart > 0 && newlines < wanted + 1) {
+    if (buffered >= limit) {
+      throw new SluiceError('AUDIT_UNAVAILABLE', `no record boundary in the last ${buffered} bytes of the audit file`);
     }
     const length = Math.min(CHUNK_BYTES, bufferStart);
     bufferStart -= length;
-    buffer = Buffer.concat([await readExactly(handle, bufferStart, length), buffer]);
+    const chunk = await readExactly(handle, bufferStart, length);
+    chunks.unshift(chunk);
+    buffered += length;
+    newlines += countNewlines(chunk);
   }
-  return splitTail(buffer, bufferStart, wanted);
+  return splitTail(Buffer.concat(chunks), bufferStart, wanted);
 }
 
 function splitTail(buffer: Buffer, bufferStart: number, wanted: number): Tail {
@@ -53,15 +58,9 @@ function splitTail(buffer: Buffer, bufferStart: number, wanted: number): Tail {
   return { fragmentStart: bufferStart + fragmentOffset, fragment: buffer.subarray(fragmentOffset), lines };
 }
 
-function countNewlines(buffer: Buffer, enough: number): number {
+function countNewlines(chunk: Buffer): number {
   let count = 0;
-  let from = buffer.length - 1;
-  while (count < enough && from >= 0) {
-    const found = buffer.lastIndexOf(NEWLINE, from);
-    if (found < 0) break;
-    count += 1;
-    from = found - 1;
-  }
+  for (let found = chunk.indexOf(NEWLINE); found >= 0; found = chunk.indexOf(NEWLINE, found + 1)) count += 1;
   return count;
 }
 
