@@ -1,6 +1,6 @@
 // Runs the real curl binary (installed by .ci/run when absent) and returns status, headers and body.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,6 +18,8 @@ export async function curl(args: readonly string[], options: { uid?: number; env
   const marker = '\n--sluice-status--';
   const dir = await mkdtemp(join(tmpdir(), 'sluice-curl-'));
   const headerFile = join(dir, 'headers');
+  // curl running as another UID must be able to write its header dump.
+  if (options.uid !== undefined) await chmod(dir, 0o777);
   try {
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
       execFile(
