@@ -73,6 +73,17 @@ test('concurrent appends get consecutive seqs in call order and are on disk when
   assert.equal((await verifyChain(file)).ok, true);
 });
 
+test('close flushes every accepted append and refuses appends made after it', async () => {
+  const file = freshFile();
+  const chain = await AuditChain.open(file, { fsync: true });
+  const accepted = Array.from({ length: 20 }, (_, index) => chain.append({ kind: 'decision', index }));
+  const closed = chain.close();
+  await assert.rejects(chain.append({ kind: 'late' }), hasCode('AUDIT_UNAVAILABLE'));
+  await Promise.all([closed, chain.close()]);
+  assert.equal((await Promise.all(accepted)).length, 20);
+  assert.equal((await readRecords(file)).length, 20);
+});
+
 test('appends made while a write is in flight are batched into the next single write', async () => {
   const file = freshFile();
   const batches: number[] = [];

@@ -34,7 +34,7 @@ export class AuditChain {
   #waiting: Waiting[] = [];
   #flight: Promise<void> | null = null;
   #failure: SluiceError | null = null;
-  #closed = false;
+  #closing: Promise<void> | null = null;
 
   private constructor(file: string, handle: FileHandle, head: ChainHead, options: AuditChainOptions) {
     this.file = file;
@@ -86,7 +86,7 @@ export class AuditChain {
    */
   append(fields: AuditFields): Promise<AuditRecord> {
     if (this.#failure !== null) return Promise.reject(this.#failure);
-    if (this.#closed) return Promise.reject(new SluiceError('AUDIT_UNAVAILABLE', `${this.file} is closed`));
+    if (this.#closing !== null) return Promise.reject(new SluiceError('AUDIT_UNAVAILABLE', `${this.file} is closed`));
     let sealed: SealedRecord;
     try {
       sealed = sealRecord(this.#head.seq + 1, new Date().toISOString(), this.#head.hash, fields);
@@ -102,9 +102,12 @@ export class AuditChain {
   }
 
   /** Waits for every accepted append to be durable (or rejected), then closes the file. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+  close(): Promise<void> {
+    this.#closing ??= this.#closeWhenDrained();
+    return this.#closing;
+  }
+
+  async #closeWhenDrained(): Promise<void> {
     while (this.#flight !== null) await this.#flight;
     await this.#handle.close();
   }

@@ -46,7 +46,7 @@ export type VerifyResult =
       readonly ok: false;
       /** records verified before the break */
       readonly records: number;
-      /** the seq expected where the chain breaks (a continuation's first line: the seq it claims, or 0) */
+      /** the seq expected where the chain breaks (0 on a continuation's first line, whose seq is open) */
       readonly seq: number;
       readonly line: number;
       readonly reason: BreakReason;
