@@ -66,6 +66,25 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly bundleVersion = new Gauge({
+    name: 'sluice_bundle_version',
+    help: 'Version of the allowlist bundle in force (0 when none is).',
+    registers: [this.registry],
+  });
+
+  readonly bundleVerifications = new Counter({
+    name: 'sluice_bundle_verifications_total',
+    help: 'Allowlist bundle verifications, by outcome (accepted, bad_signature, downgrade, expired, fetch_failure, ...).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly bundleLastSuccess = new Gauge({
+    name: 'sluice_bundle_last_success_timestamp_seconds',
+    help: 'Unix time at which the bundle source last delivered or confirmed a verified bundle.',
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
