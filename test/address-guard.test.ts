@@ -1,8 +1,19 @@
 // Proves the address guard: every IANA special-purpose range, embedded IPv4 forms, metadata
 // endpoints and exotic literal spellings land in a forbidden class; allow_cidrs open exactly theirs.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
-import { ADDRESS_CLASSES, AddressGuard, classifyAddress, ConnectConfigError, METADATA_HOST_NAMES, type AddressClass } from '../src/connect/index.js';
+import {
+  ADDRESS_CLASSES,
+  AddressGuard,
+  classifyAddress,
+  ConnectConfigError,
+  METADATA_ADDRESSES,
+  METADATA_HOST_NAMES,
+  SPECIAL_RANGES_V4,
+  SPECIAL_RANGES_V6,
+  type AddressClass,
+} from '../src/connect/index.js';
 import { normaliseHost } from '../src/ingress/destination.js';
 
 // [address, class]: first and last address of each range where it matters, plus one inside.
@@ -101,7 +112,7 @@ const EMBEDDED_TABLE: readonly (readonly [string, AddressClass])[] = [
   ['2001:0:a00:1:8000:63bf:f7f7:f7f7', 'private'],
 ];
 
-const METADATA_ADDRESSES = [
+const METADATA_SPELLINGS = [
   '169.254.169.254',
   '169.254.169.253',
   '169.254.169.123',
@@ -125,7 +136,7 @@ describe('classifyAddress', () => {
     });
   }
 
-  for (const address of METADATA_ADDRESSES) {
+  for (const address of [...METADATA_SPELLINGS, ...METADATA_ADDRESSES]) {
     test(`classifies the metadata endpoint ${address} as metadata`, () => {
       assert.equal(classifyAddress(address), 'metadata');
     });
@@ -248,6 +259,23 @@ describe('metadata host names', () => {
   test('matches names exactly, not by suffix or prefix', () => {
     for (const name of ['metadata.google.internal.example.com', 'notmetadata', 'metadata.example', 'my-instance-data']) {
       assert.equal(guard.isMetadataName(name), false, name);
+    }
+  });
+});
+
+describe('docs/denied-ranges.md', () => {
+  test('lists every class, range, metadata address and metadata name the code uses', async () => {
+    const docs = await readFile(new URL('../../docs/denied-ranges.md', import.meta.url), 'utf8');
+    const named = [...ADDRESS_CLASSES, ...SPECIAL_RANGES_V4.map(([cidr]) => cidr), ...SPECIAL_RANGES_V6.map(([cidr]) => cidr), ...METADATA_ADDRESSES, ...METADATA_HOST_NAMES];
+    const missing = named.filter((entry) => !docs.includes(`\`${entry}\``));
+    assert.deepEqual(missing, []);
+  });
+
+  test('gives each range the class the code gives it', async () => {
+    const docs = await readFile(new URL('../../docs/denied-ranges.md', import.meta.url), 'utf8');
+    for (const [cidr, kind] of [...SPECIAL_RANGES_V4, ...SPECIAL_RANGES_V6]) {
+      const documented = kind === 'embedded' ? 'class of the embedded IPv4' : `\`${kind}\``;
+      assert.ok(docs.includes(`| \`${cidr}\` | ${documented} |`), `${cidr} should be documented as ${documented}`);
     }
   });
 });

@@ -32,7 +32,6 @@ export const ADDRESS_CLASSES = [
 export type AddressClass = (typeof ADDRESS_CLASSES)[number];
 
 type Range<T> = readonly [T, number];
-type Kind = AddressClass | 'embedded';
 
 function table<T, K>(parse: (text: string) => [T, number], rows: readonly (readonly [string, K])[]): readonly (readonly [Range<T>, K])[] {
   return rows.map(([cidr, kind]) => [parse(cidr), kind] as const);
@@ -40,7 +39,8 @@ function table<T, K>(parse: (text: string) => [T, number], rows: readonly (reado
 
 // Metadata endpoints come first: several sit inside ranges with a milder class (100.100.100.200 is
 // CGNAT) or in public space (168.63.129.16), and they must never be allowed by an allow_cidr.
-const METADATA_V4 = new Set([
+/** Every cloud metadata address, as written in docs/denied-ranges.md. */
+export const METADATA_ADDRESSES: readonly string[] = [
   '169.254.169.254', // AWS, GCP, Azure, OCI, DigitalOcean, OpenStack instance metadata
   '169.254.169.253', // Amazon VPC DNS resolver
   '169.254.169.123', // Amazon Time Sync
@@ -50,11 +50,17 @@ const METADATA_V4 = new Set([
   '100.100.100.200', // Alibaba Cloud metadata
   '168.63.129.16', // Azure WireServer and platform DNS
   '192.0.0.192', // Oracle Cloud Classic metadata
-]);
-const METADATA_V6 = new Set(['fd00:ec2::254', 'fd00:ec2::253', 'fd00:ec2::123', 'fd00:ec2::23'].map((text) => ipaddr.IPv6.parse(text).toString()));
+  'fd00:ec2::254', // AWS instance metadata over IPv6 (Nitro)
+  'fd00:ec2::253', // Amazon VPC DNS resolver over IPv6
+  'fd00:ec2::123', // Amazon Time Sync over IPv6
+  'fd00:ec2::23', // Amazon EKS Pod Identity over IPv6
+];
+const METADATA_V4 = new Set(METADATA_ADDRESSES.filter((text) => !text.includes(':')));
+const METADATA_V6 = new Set(METADATA_ADDRESSES.filter((text) => text.includes(':')).map((text) => ipaddr.IPv6.parse(text).toString()));
 
-// First match wins, so narrower ranges precede the ranges that contain them.
-const V4_RANGES = table<ipaddr.IPv4, AddressClass>((text) => ipaddr.IPv4.parseCIDR(text), [
+// First match wins, so narrower ranges precede the ranges that contain them. Both tables are
+// exported so a test can hold docs/denied-ranges.md to them.
+export const SPECIAL_RANGES_V4: readonly (readonly [string, AddressClass])[] = [
   ['0.0.0.0/8', 'unspecified'], // RFC 1122 "this network": Linux connects 0.0.0.0 to itself
   ['10.0.0.0/8', 'private'],
   ['100.64.0.0/10', 'cgnat'], // RFC 6598
@@ -71,9 +77,10 @@ const V4_RANGES = table<ipaddr.IPv4, AddressClass>((text) => ipaddr.IPv4.parseCI
   ['224.0.0.0/4', 'multicast'],
   ['255.255.255.255/32', 'broadcast'],
   ['240.0.0.0/4', 'reserved'], // RFC 1112 class E
-]);
+];
 
-const V6_RANGES = table<ipaddr.IPv6, Kind>((text) => ipaddr.IPv6.parseCIDR(text), [
+/** 'embedded': judged by the IPv4 address inside (mapped, compatible, NAT64, 6to4, Teredo). */
+export const SPECIAL_RANGES_V6: readonly (readonly [string, AddressClass | 'embedded'])[] = [
   ['::/128', 'unspecified'],
   ['::1/128', 'loopback'],
   ['::ffff:0:0/96', 'embedded'], // RFC 4291 IPv4-mapped: the kernel dials the IPv4 address
@@ -91,7 +98,10 @@ const V6_RANGES = table<ipaddr.IPv6, Kind>((text) => ipaddr.IPv6.parseCIDR(text)
   ['fe80::/10', 'link_local'],
   ['fec0::/10', 'site_local'], // RFC 3879 deprecated, still routed on some networks
   ['ff00::/8', 'multicast'],
-]);
+];
+
+const V4_RANGES = table((text) => ipaddr.IPv4.parseCIDR(text), SPECIAL_RANGES_V4);
+const V6_RANGES = table((text) => ipaddr.IPv6.parseCIDR(text), SPECIAL_RANGES_V6);
 
 // Only 2000::/3 is global unicast (RFC 4291 §2.4); anything else not named above is unassigned.
 const GLOBAL_UNICAST = ipaddr.IPv6.parseCIDR('2000::/3');

@@ -1,6 +1,6 @@
 // The connect stage's public surface: classify and vet addresses, resolve a name once, and dial
 // only what was vetted. Everything else in src/connect/ is an implementation detail.
-export { ADDRESS_CLASSES, classifyAddress, type AddressClass } from './address-class.js';
+export { ADDRESS_CLASSES, classifyAddress, METADATA_ADDRESSES, SPECIAL_RANGES_V4, SPECIAL_RANGES_V6, type AddressClass } from './address-class.js';
 export { AddressGuard, METADATA_HOST_NAMES, type AddressVerdict, type AllowCidrConfig } from './address-guard.js';
 export { ConnectConfigError } from './config-error.js';
 export { connectorFor, type ConnectorOptions } from './connector.js';
