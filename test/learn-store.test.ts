@@ -1,13 +1,25 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LearnStore, proposeRules } from '../src/policy/learn-store.js';
 import { compileRules, loadRuleFiles, parseRuleText } from '../src/policy/rules.js';
 import { decide } from '../src/policy/decide.js';
 import { parseConnectTarget } from '../src/ingress/destination.js';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+
+function sluice(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
+      done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+    });
+  });
+}
 
 async function freshDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-learn-'));
@@ -122,5 +134,46 @@ describe('proposeRules', () => {
     const text = proposeRules([{ host: '*.example.com', port: 443, agent: 'a', firstSeen: T0, lastSeen: T0, count: 1 }]);
     assert.match(text, /# skipped "\*\.example\.com"/);
     assert.equal(compileRules([parseRuleText('skip.yaml', text)]).size, 0);
+  });
+});
+
+describe('sluice learn', () => {
+  test('lists and proposes from a state directory without changing the store', async (t) => {
+    const dir = await freshDir(t);
+    const file = join(dir, 'learn.json');
+    const store = await LearnStore.open(file);
+    store.record({ agent: 'builder', host: 'api.example.com', port: 443, at: T0 });
+    store.record({ agent: 'builder', host: 'api.example.com', port: 443, at: T1 });
+    await store.close();
+    const before = await readFile(file, 'utf8');
+
+    const list = await sluice(['learn', 'list', '--state-dir', dir]);
+    assert.equal(list.code, 0);
+    assert.deepEqual(list.stdout.trimEnd().split('\n'), [
+      'HOST             PORT  AGENT    COUNT  FIRST_SEEN                LAST_SEEN',
+      'api.example.com  443   builder  2      2026-11-01T10:00:00.000Z  2026-11-02T10:00:00.000Z',
+    ]);
+
+    const propose = await sluice(['learn', 'propose', '--state-dir', dir]);
+    assert.equal(propose.code, 0);
+    assert.deepEqual(parseRuleText('proposed.yaml', propose.stdout).spec.rules.map((rule) => rule.id), ['learned.api.example.com']);
+    assert.equal(await readFile(file, 'utf8'), before);
+  });
+
+  test('finds the store through --config and reports a corrupt one without moving it', async (t) => {
+    const dir = await freshDir(t);
+    await writeFile(join(dir, 'sluice.yaml'), 'state_dir: state\n');
+    await mkdir(join(dir, 'state'));
+    await writeFile(join(dir, 'state', 'learn.json'), 'not json');
+    const result = await sluice(['learn', 'list', '--config', join(dir, 'sluice.yaml')]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /state\/learn\.json is not a readable Learn store/);
+    assert.deepEqual(await readdir(join(dir, 'state')), ['learn.json']);
+  });
+
+  test('rejects an unknown action', async () => {
+    const result = await sluice(['learn', 'forget']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /expected "list" or "propose"/);
   });
 });
