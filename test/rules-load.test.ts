@@ -101,6 +101,17 @@ describe('parseRuleText', () => {
     );
   });
 
+  test('rejects an empty agents list, which would make a deny rule deny nobody', () => {
+    assert.throws(
+      () => parseRuleText('inline.yaml', 'rules:\n  - {id: x, action: deny, hosts: [a.example.com], agents: []}\n'),
+      (error: unknown) => {
+        assert.ok(error instanceof SourceError);
+        assert.deepEqual(error.issues.map(formatIssue), ['inline.yaml:2:59: rules.0.agents: list at least one agent, or leave agents out']);
+        return true;
+      },
+    );
+  });
+
   test('accepts private zones that are not on the public suffix list', () => {
     const document = parseRuleText('inline.yaml', 'rules:\n  - {id: corp, action: allow, hosts: ["*.internal"], ports: [8080]}\n');
     assert.equal(document.spec.rules.length, 1);

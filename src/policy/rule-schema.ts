@@ -37,8 +37,9 @@ export const ruleSchema = z
     hosts: z.array(compiled<HostPattern>(parseHostPattern), required('a list of hosts')).min(1, 'list at least one host'),
     include_subdomains: z.boolean().default(false),
     ports: z.array(port).min(1, 'list at least one port, or leave ports out for 443 and 80').optional(),
-    agents: z.array(z.string().min(1)).optional(),
-    groups: z.array(z.string().min(1)).optional(),
+    // An empty list would silently make a deny rule deny nobody: leave the key out instead.
+    agents: z.array(z.string().min(1)).min(1, 'list at least one agent, or leave agents out').optional(),
+    groups: z.array(z.string().min(1)).min(1, 'list at least one group, or leave groups out').optional(),
     methods: z.array(methodToken).min(1).optional(),
     paths: z.array(compiled<PathPattern>(parsePathPattern)).min(1).optional(),
     description: z.string().optional(),
