@@ -67,6 +67,22 @@ export const configSchema = z.strictObject({
       allow_cidrs: z.array(z.strictObject({ name: z.string().min(1), cidr })).default([]),
     })
     .prefault({}),
+  /** The policy-aware DNS server on listen.dns that the guard sends agents' queries to. */
+  dns: z
+    .strictObject({
+      /** resolvers answers come from; empty means connect.resolvers, else the system's servers */
+      upstreams: z.array(hostPort).default([]),
+      /** REFUSED tells the agent it was policy; NXDOMAIN pretends the name does not exist */
+      refuse_with: z.enum(['refused', 'nxdomain']).default('refused'),
+      timeout_ms: z.number().int().min(100).max(30_000).default(3_000),
+      /** per agent: sustained queries per second, and the burst allowed above it */
+      queries_per_second: z.number().positive().max(100_000).default(20),
+      burst: z.number().int().min(1).max(1_000_000).default(200),
+      /** longer labels or names are refused as likely tunnelling (RFC 1035 allows 63 and 253) */
+      max_label_length: z.number().int().min(1).max(63).default(50),
+      max_name_length: z.number().int().min(1).max(253).default(200),
+    })
+    .prefault({}),
   limits: z
     .strictObject({
       max_header_bytes: z.number().int().min(1024).max(1_048_576).default(16_384),

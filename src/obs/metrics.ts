@@ -85,6 +85,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly dnsQueries = new Counter({
+    name: 'sluice_dns_queries_total',
+    help: 'Queries to the policy DNS server, by outcome (answered, refused, rate_limited, ...).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }

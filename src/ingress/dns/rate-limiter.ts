@@ -1,0 +1,34 @@
+// A token bucket per agent: a sustained rate plus a burst, so a chatty agent cannot turn DNS
+// into a high-bandwidth channel while normal lookups never notice.
+
+export class KeyedTokenBucket {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+    private readonly now: () => number = () => performance.now(),
+    /** agents are config-bounded, but cap the map anyway so it cannot grow without limit */
+    private readonly maxKeys = 10_000,
+  ) {}
+
+  /** Spends one token for `key`; false when its bucket is empty. */
+  take(key: string): boolean {
+    const now = this.now();
+    let bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      if (this.buckets.size >= this.maxKeys) {
+        const oldest = this.buckets.keys().next();
+        if (oldest.done !== true) this.buckets.delete(oldest.value);
+      }
+      bucket = { tokens: this.burst, at: now };
+      this.buckets.set(key, bucket);
+    } else {
+      bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond);
+      bucket.at = now;
+    }
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+}

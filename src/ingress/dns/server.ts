@@ -1,0 +1,109 @@
+// The policy-aware DNS server agents are pointed at: UDP and TCP on the same port(s), each
+// query answered by handleQuery and reported once through onQuery.
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import dnsPacket from 'dns-packet';
+import { handleQuery, type DnsOutcome, type DnsPeer, type DnsQueryEvent, type QueryDeps } from './handle-query.js';
+import { fitForUdp, response } from './response.js';
+
+export interface PolicyDnsOptions extends QueryDeps {
+  /** addresses to bind, e.g. 127.0.0.1 and ::1 (the guard redirects IPv6 queries to ::1) */
+  readonly hosts: readonly string[];
+  /** 0 picks a free port, the same for every host and both transports */
+  readonly port: number;
+  readonly onQuery?: (event: DnsQueryEvent) => void;
+  readonly countQuery?: (outcome: DnsOutcome) => void;
+  /** a TCP client idle this long is dropped, so connections cannot pile up */
+  readonly tcpIdleMs?: number;
+}
+
+const MAX_TCP_BACKLOG = 4 * 65_537;
+
+export class PolicyDnsServer {
+  private readonly udp: UdpSocket[] = [];
+  private readonly tcp: Server[] = [];
+  private readonly clients = new Set<Socket>();
+  private boundPort = 0;
+
+  constructor(private readonly options: PolicyDnsOptions) {}
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async start(): Promise<this> {
+    let port = this.options.port;
+    for (const host of this.options.hosts) {
+      const udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+      udp.on('message', (message, remote) => this.onDatagram(udp, message, { address: remote.address, port: remote.port, transport: 'udp' }).catch(() => undefined));
+      udp.bind(port, host);
+      await once(udp, 'listening');
+      this.udp.push(udp);
+      port = udp.address().port;
+      const tcp = createServer((socket) => this.onConnection(socket));
+      tcp.listen(port, host);
+      await once(tcp, 'listening');
+      this.tcp.push(tcp);
+    }
+    this.boundPort = port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const client of this.clients) client.destroy();
+    await Promise.all([
+      ...this.udp.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve()))),
+      ...this.tcp.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    ]);
+  }
+
+  private async answer(message: Buffer, peer: DnsPeer): Promise<{ query: dnsPacket.DecodedPacket; result: Awaited<ReturnType<typeof handleQuery>> } | null> {
+    let query: dnsPacket.DecodedPacket;
+    try {
+      query = dnsPacket.decode(message);
+    } catch {
+      this.options.countQuery?.('malformed');
+      return null;
+    }
+    const result = await handleQuery(query, peer, this.options);
+    this.options.countQuery?.(result.event.outcome);
+    this.options.onQuery?.(result.event);
+    return { query, result };
+  }
+
+  private async onDatagram(socket: UdpSocket, message: Buffer, peer: DnsPeer): Promise<void> {
+    const answered = await this.answer(message, peer);
+    if (answered === null) return;
+    const { query, result } = answered;
+    socket.send(fitForUdp(query, result.rcode, result.records), peer.port, peer.address);
+  }
+
+  private onConnection(socket: Socket): void {
+    this.clients.add(socket);
+    socket.setTimeout(this.options.tcpIdleMs ?? 10_000, () => socket.destroy());
+    socket.on('close', () => this.clients.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const peer: DnsPeer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, transport: 'tcp' };
+    let buffered = Buffer.alloc(0);
+    let busy = Promise.resolve();
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length > MAX_TCP_BACKLOG) socket.destroy();
+      // RFC 1035 4.2.2 / RFC 7766: two-byte length prefix; queries are answered in order.
+      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
+        const message = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
+        buffered = buffered.subarray(2 + message.length);
+        busy = busy.then(async () => {
+          const answered = await this.answer(message, peer);
+          if (answered === null) return void socket.destroy();
+          const reply = response(answered.query, answered.result.rcode, answered.result.records);
+          const framed = Buffer.alloc(2 + reply.length);
+          framed.writeUInt16BE(reply.length, 0);
+          reply.copy(framed, 2);
+          if (!socket.destroyed) socket.write(framed);
+        }).catch(() => void socket.destroy());
+      }
+    });
+  }
+}
