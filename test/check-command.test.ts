@@ -1,3 +1,5 @@
+// `sluice check` through the real CLI: the shipped rules pass, every error of every file is
+// printed as file:line:column with exit 1, configs pull in their rule files.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';

@@ -1,3 +1,5 @@
+// decide() by table: Strict vs Learn, deny over allow, wildcard vs apex, include_subdomains, re2,
+// default ports, agents/groups, anonymous refusal, and method/path rules over CONNECT vs plain HTTP.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Agent } from '../src/identity/agent.js';

@@ -1,3 +1,5 @@
+// The Learn store survives a reopen, writes on its own after the debounce, keeps a corrupt file
+// aside; its proposals load back as rules; `sluice learn` reads it without changing it.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';

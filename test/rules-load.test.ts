@@ -1,3 +1,5 @@
+// Rule-file loading: every broken fixture (public-suffix wildcards, bad regex, typo'd key, bad
+// port, missing hosts, duplicate id across files) is reported at its exact file:line:column.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
