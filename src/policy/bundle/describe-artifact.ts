@@ -1,17 +1,19 @@
 // A one-line summary of a verified artifact when it is an allowlist bundle document, so the
 // operator sees which version and how many rules the signature vouches for.
-import { parse } from 'yaml';
-import { isRecord } from './trusted-root.js';
+import { SourceError } from '../../config/yaml.js';
+import { looksLikeBundle, parseBundleText } from './document.js';
+import { BundleRejection } from './rejection.js';
 
+/** Undefined for an artifact that is not a bundle; throws BundleRejection for a broken bundle. */
 export function describeBundleArtifact(artifact: Buffer, source: string): string | undefined {
-  let document: unknown;
+  const text = artifact.toString('utf8');
+  if (!looksLikeBundle(text)) return undefined;
   try {
-    document = parse(artifact.toString('utf8'));
-  } catch {
-    return undefined;
+    const bundle = parseBundleText(source, text);
+    const expiry = bundle.expiresAt === undefined ? 'no expiry' : `expires ${bundle.expiresAt.toISOString()}`;
+    return `bundle: ${bundle.name} version ${bundle.version}, ${bundle.ruleSet.size} rules, ${bundle.enforce} mode, issued ${bundle.issuedAt.toISOString()}, ${expiry}`;
+  } catch (error) {
+    if (error instanceof SourceError) throw new BundleRejection('schema_error', `signature verified but the bundle is invalid:\n${error.message}`);
+    throw error;
   }
-  if (!isRecord(document) || typeof document['version'] !== 'number' || !Array.isArray(document['rules'])) return undefined;
-  const name = typeof document['name'] === 'string' ? document['name'] : source;
-  const enforce = typeof document['enforce'] === 'string' ? document['enforce'] : 'enforce';
-  return `bundle: ${name} version ${document['version']}, ${document['rules'].length} rules, ${enforce} mode`;
 }
