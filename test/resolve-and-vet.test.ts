@@ -17,6 +17,7 @@ import {
 } from '../src/connect/index.js';
 import { isSluiceError } from '../src/errors.js';
 import { parseConnectTarget } from '../src/ingress/destination.js';
+import { Metrics } from '../src/obs/metrics.js';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
 import { insideLoopbackNamespace } from './support/netns.js';
 
@@ -56,6 +57,7 @@ if (insideLoopbackNamespace(import.meta.url)) {
         'public.test': { A: ['93.184.215.14', '93.184.215.15'], AAAA: ['2606:2800:21f::1', '2606:2800:21f::2'] },
         'empty.test': {},
         'broken.test': { servfail: true },
+        'silent.test': { silent: true },
         'local-service.test': { A: ['127.0.0.1'] },
       });
       upstream = createServer((socket) => {
@@ -80,6 +82,17 @@ if (insideLoopbackNamespace(import.meta.url)) {
       await assert.rejects(vet('metadata-alias.test:80'), assertForbidden('metadata', '169.254.169.254'));
     });
 
+    test('counts each refusal under its address class', async () => {
+      const metrics = new Metrics({ processMetrics: false });
+      const resolver = new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 });
+      for (const target of ['metadata-alias.test:80', '[::ffff:a9fe:a9fe]:80', 'mixed.test:443']) {
+        await assert.rejects(resolveAndVet(parseConnectTarget(target), { guard, resolver, metrics }), ForbiddenDestinationError);
+      }
+      await resolveAndVet(parseConnectTarget('public.test:443'), { guard, resolver, metrics });
+      const counted = (await metrics.forbiddenDestinations.get()).values.map(({ labels, value }) => [labels.class, value]);
+      assert.deepEqual(counted.sort(), [['metadata', 2], ['private', 1]]);
+    });
+
     test('denies a name with one public and one private answer', async () => {
       await assert.rejects(vet('mixed.test:443'), assertForbidden('private', '10.0.0.5'));
     });
@@ -100,6 +113,17 @@ if (insideLoopbackNamespace(import.meta.url)) {
           return true;
         });
       }
+    });
+
+    test('answers DNS_FAILURE within the lookup budget when the server never replies', async () => {
+      const started = performance.now();
+      await assert.rejects(vet('silent.test:80', new ServerResolver({ servers: [dns.server], timeoutMs: 300 })), (error: unknown) => {
+        assert.ok(isSluiceError(error));
+        assert.equal(error.code, 'DNS_FAILURE');
+        return true;
+      });
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed >= 290 && elapsed < 800, `took ${elapsed} ms`);
     });
 
     test('denies a metadata host name before asking DNS at all', async () => {

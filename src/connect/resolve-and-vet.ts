@@ -2,6 +2,7 @@
 // address was resolved once and passed the address guard. Denies the whole name on any bad answer.
 import { SluiceError } from '../errors.js';
 import type { Destination } from '../ingress/destination.js';
+import type { Metrics } from '../obs/metrics.js';
 import type { AddressClass } from './address-class.js';
 import type { AddressGuard } from './address-guard.js';
 import type { Resolver } from './resolve.js';
@@ -38,6 +39,8 @@ export class ForbiddenDestinationError extends SluiceError {
 export interface ResolveAndVetDeps {
   readonly guard: AddressGuard;
   readonly resolver: Resolver;
+  /** counts refusals by class; optional so pure callers and tests need no registry */
+  readonly metrics?: Pick<Metrics, 'forbiddenDestinations'>;
 }
 
 /** RFC 8305 §4: alternate families so one broken family costs one attempt delay, not a timeout per address. */
@@ -78,9 +81,14 @@ function brand(destination: Destination, addresses: readonly VettedAddress[]): V
  * The result is what gets dialled: no second lookup, so no rebinding window.
  */
 export async function resolveAndVet(destination: Destination, deps: ResolveAndVetDeps): Promise<VettedDestination> {
-  if (destination.kind !== 'name') return brand(destination, vetAll(destination, deps.guard, [destination.host]));
-  if (deps.guard.isMetadataName(destination.host)) throw new ForbiddenDestinationError(destination, 'metadata', destination.host);
-  const answers = await deps.resolver.resolveAll(destination.host);
-  if (answers.length === 0) throw new SluiceError('DNS_FAILURE', `${destination.host} has no A or AAAA records`);
-  return brand(destination, interleave(vetAll(destination, deps.guard, answers.map((answer) => answer.address))));
+  try {
+    if (destination.kind !== 'name') return brand(destination, vetAll(destination, deps.guard, [destination.host]));
+    if (deps.guard.isMetadataName(destination.host)) throw new ForbiddenDestinationError(destination, 'metadata', destination.host);
+    const answers = await deps.resolver.resolveAll(destination.host);
+    if (answers.length === 0) throw new SluiceError('DNS_FAILURE', `${destination.host} has no A or AAAA records`);
+    return brand(destination, interleave(vetAll(destination, deps.guard, answers.map((answer) => answer.address))));
+  } catch (error) {
+    if (error instanceof ForbiddenDestinationError) deps.metrics?.forbiddenDestinations.inc({ class: error.addressClass });
+    throw error;
+  }
 }

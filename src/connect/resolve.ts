@@ -27,13 +27,36 @@ function dnsFailure(name: string, error: unknown): SluiceError {
   return new SluiceError('DNS_FAILURE', `${name}: ${errnoOf(error) ?? 'lookup failed'}`, { cause: error });
 }
 
+/** Budget for one name when the configuration gives none. */
+export const DEFAULT_LOOKUP_TIMEOUT_MS = 5_000;
+
+/**
+ * Gives up on a lookup after `ms`. The query itself may run on (getaddrinfo cannot be cancelled,
+ * and cancelling a c-ares Resolver would cancel every other caller's queries too), but the request
+ * waiting on it fails in bounded time.
+ */
+function withDeadline<T>(lookup: Promise<T>, ms: number, name: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new SluiceError('DNS_FAILURE', `${name}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([lookup, deadline]).finally(() => clearTimeout(timer));
+}
+
 /** getaddrinfo via libuv's thread pool: honours /etc/hosts and nsswitch like any other program. */
 export class SystemResolver implements Resolver {
+  private readonly timeoutMs: number;
+
+  constructor(options: { readonly timeoutMs?: number } = {}) {
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS;
+  }
+
   async resolveAll(name: string): Promise<readonly ResolvedAddress[]> {
     try {
-      const answers = await dns.lookup(name, { all: true, order: 'verbatim' });
+      const answers = await withDeadline(dns.lookup(name, { all: true, order: 'verbatim' }), this.timeoutMs, name);
       return answers.map(({ address, family }) => ({ address, family: family === 6 ? 6 : 4 }));
     } catch (error) {
+      if (error instanceof SluiceError) throw error;
       if (NO_ANSWER.has(errnoOf(error) ?? '')) return [];
       throw dnsFailure(name, error);
     }
@@ -43,16 +66,21 @@ export class SystemResolver implements Resolver {
 export interface ServerResolverOptions {
   /** `host:port` or `[v6]:port`, as in `connect.resolvers` */
   readonly servers: readonly string[];
+  /** for the whole lookup of one name, A and AAAA together */
   readonly timeoutMs?: number;
+  /** c-ares attempts per server; each gets an equal share of the budget */
   readonly tries?: number;
 }
 
 /** Asks the configured servers directly (c-ares), A and AAAA in parallel. */
 export class ServerResolver implements Resolver {
   private readonly resolver: dns.Resolver;
+  private readonly timeoutMs: number;
 
   constructor(options: ServerResolverOptions) {
-    this.resolver = new dns.Resolver({ timeout: options.timeoutMs ?? 2_000, tries: options.tries ?? 2 });
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS;
+    const tries = options.tries ?? 2;
+    this.resolver = new dns.Resolver({ timeout: Math.max(100, Math.floor(this.timeoutMs / (tries + 1))), tries });
     options.servers.forEach((server, index) => {
       const host = server.startsWith('[') ? server.slice(1, server.indexOf(']')) : server.slice(0, server.lastIndexOf(':'));
       // c-ares takes addresses only; resolving a resolver's name would need a resolver.
@@ -62,7 +90,8 @@ export class ServerResolver implements Resolver {
   }
 
   async resolveAll(name: string): Promise<readonly ResolvedAddress[]> {
-    const [v4, v6] = await Promise.allSettled([this.resolver.resolve4(name), this.resolver.resolve6(name)]);
+    const both = Promise.allSettled([this.resolver.resolve4(name), this.resolver.resolve6(name)]);
+    const [v4, v6] = await withDeadline(both, this.timeoutMs, name);
     const addresses: ResolvedAddress[] = [];
     const failures: unknown[] = [];
     for (const [outcome, family] of [[v4, 4], [v6, 6]] as const) {
@@ -76,7 +105,9 @@ export class ServerResolver implements Resolver {
   }
 }
 
+/** `timeoutMs` bounds one name's lookup; the connect timeout then starts afresh in `dial`. */
 export function createResolver(config: { readonly resolvers: readonly string[]; readonly timeoutMs?: number }): Resolver {
-  if (config.resolvers.length === 0) return new SystemResolver();
-  return new ServerResolver(config.timeoutMs === undefined ? { servers: config.resolvers } : { servers: config.resolvers, timeoutMs: config.timeoutMs });
+  const timeoutMs = Math.min(config.timeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_LOOKUP_TIMEOUT_MS);
+  if (config.resolvers.length === 0) return new SystemResolver({ timeoutMs });
+  return new ServerResolver({ servers: config.resolvers, timeoutMs });
 }

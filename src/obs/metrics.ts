@@ -92,6 +92,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly forbiddenDestinations = new Counter({
+    name: 'sluice_forbidden_destinations_total',
+    help: 'Destinations refused by the address guard, by address class (metadata, loopback, private, ...).',
+    labelNames: ['class'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }

@@ -10,6 +10,8 @@ export interface ZoneEntry {
   readonly AAAA?: readonly string[];
   /** answer SERVFAIL for every question about this name */
   readonly servfail?: boolean;
+  /** never answer questions about this name, like a server behind a dropping firewall */
+  readonly silent?: boolean;
 }
 
 export type Zone = Readonly<Record<string, ZoneEntry>>;
@@ -115,6 +117,7 @@ export class TestDnsServer {
     const name = question.name.toLowerCase().replace(/\.$/, '');
     this.questions.push({ name, type: question.type, transport });
     const entry = this.zone[name];
+    if (entry?.silent === true) return undefined;
     let rcode = 0;
     const answers: dnsPacket.Answer[] = [];
     if (entry === undefined) rcode = RCODE_NXDOMAIN;
