@@ -10,7 +10,10 @@ import type { VettedDestination } from './resolve-and-vet.js';
 
 export interface ConnectorOptions {
   readonly timeoutMs: number;
-  /** present when the origin is https: Sluice originates TLS to the destination */
+  /**
+   * Settings for origins that are https (TLS is used exactly when the pool's origin is https).
+   * The certificate is always checked against the vetted destination, never a Host header.
+   */
   readonly tls?: {
     /** defaults to the destination host; never sent as SNI when it is an IP literal */
     readonly servername?: string;
@@ -56,11 +59,11 @@ export function connectorFor(vetted: VettedDestination, options: ConnectorOption
     dial(vetted, { timeoutMs: options.timeoutMs }).then(
       ({ socket }) => {
         socket.setKeepAlive(true, 60_000);
-        if (options.tls === undefined) {
+        if (connectOptions.protocol !== 'https:') {
           callback(null, socket);
           return;
         }
-        const secure = startTls(socket, vetted, options.tls, session);
+        const secure = startTls(socket, vetted, options.tls ?? {}, session);
         const remaining = Math.max(1, options.timeoutMs - (performance.now() - started));
         const handshakeTimer = setTimeout(() => secure.destroy(new SluiceError('UPSTREAM_TIMEOUT', `TLS handshake with ${formatAuthority(vetted.destination)}`)), remaining);
         let answered = false;
