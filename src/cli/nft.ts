@@ -7,17 +7,18 @@ import { runNft } from '../guard/apply.js';
 import { REMOVAL, renderRuleset } from '../guard/render.js';
 import { guardSpecFromConfig } from '../guard/spec.js';
 import type { CliIo, Command } from './command.js';
+import { placementFrom } from './placement.js';
 
-const USAGE = `Usage: sluice nft render|apply|remove [--config FILE] [--check] [--nft PATH]
+const USAGE = `Usage: sluice nft render|apply|remove [-c FILE] [--check] [--nft PATH]
 
   render   print the table inet sluice ruleset generated from the config
   apply    load it atomically (nft -f), replacing any earlier version
   remove   delete the table; agents are then no longer confined
 
 Options:
-  --config FILE  sluice.yaml to read (default: $SLUICE_CONFIG, else the built-in defaults)
-  --check        with apply/remove: validate with nft -c without changing anything
-  --nft PATH     the nft binary (default: nft from PATH)
+  -c, --config FILE  sluice.yaml to read (default: $SLUICE_CONFIG, else the built-in defaults)
+  --check            with apply/remove: validate with nft -c without changing anything
+  --nft PATH         the nft binary (default: nft from PATH)
 
 The rules stay loaded when Sluice stops: agents then reach nothing (fail closed).`;
 
@@ -36,11 +37,11 @@ function parseArgs(argv: readonly string[], io: CliIo): NftArgs | string {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--check') check = true;
-    else if (arg === '--config' || arg === '--nft') {
+    else if (arg === '--config' || arg === '-c' || arg === '--nft') {
       const value = argv[++i];
       if (value === undefined) return `${arg} needs a value`;
-      if (arg === '--config') config = value;
-      else binary = value;
+      if (arg === '--nft') binary = value;
+      else config = value;
     } else if (arg !== undefined && !arg.startsWith('-') && action === undefined) action = arg;
     else return `unexpected argument "${String(arg)}"`;
   }
@@ -49,7 +50,7 @@ function parseArgs(argv: readonly string[], io: CliIo): NftArgs | string {
 }
 
 async function ruleset(configFile: string | null, io: CliIo): Promise<string> {
-  const { config } = await loadConfig(configFile, { isRoot: process.getuid?.() === 0, home: io.env['HOME'] });
+  const { config } = await loadConfig(configFile, placementFrom(io));
   const spec = guardSpecFromConfig(config);
   if (spec.agentUids.length === 0 && spec.agentGids.length === 0) {
     io.err('sluice nft: warning: no agent uids or gids in the config, so the guard confines nobody');
