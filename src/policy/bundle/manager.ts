@@ -1,0 +1,248 @@
+// Keeps the allowlist bundle current: re-verifies the last-known-good at start, fetches from the
+// source (watched and polled), judges each candidate, persists what it accepts, and tells the app
+// which policy governs traffic: a bundle, deny-all, or the local rules/.
+import type { Metrics } from '../../obs/metrics.js';
+import type { RuleSet } from '../rule-set.js';
+import { assessCandidate, type AcceptedBundle, type Candidate, type VersionFloor } from './accept.js';
+import type { BundleDocument } from './document.js';
+import { effectivePolicy, nextDeadline, type EffectivePolicy, type OfflineSettings, type PolicyInputs } from './offline-policy.js';
+import { isBundleRejection, type BundleOutcome } from './rejection.js';
+import type { BundleSource } from './source.js';
+import { BundleStateStore, type Slot } from './state-store.js';
+import type { BundleTrust } from './verify-signature.js';
+import { describeSigner } from './verified.js';
+
+export interface BundleOutcomeEvent {
+  readonly outcome: BundleOutcome;
+  readonly at: Date;
+  /** `source` for fetched candidates, `last-known-good` for the copy re-verified at start */
+  readonly stage: 'source' | 'last-known-good';
+  readonly origin: string;
+  readonly version: number | undefined;
+  readonly signer: string | undefined;
+  readonly detail: string;
+}
+
+export interface BundleCallbacks {
+  /** an enforcing bundle now decides; swap the rule set atomically and tag decisions with `version` */
+  onActivate(ruleSet: RuleSet, version: number, document: BundleDocument): void;
+  /** no bundle may decide: deny everything, or hand back to the local rules/ */
+  onFallback(policy: Extract<EffectivePolicy, { kind: 'deny_all' | 'default_policy' }>): void;
+  /** a `report` bundle to evaluate beside the active policy (null: stop shadowing) */
+  onShadow(ruleSet: RuleSet | null, version: number | null): void;
+  /** every verification outcome, for the audit chain */
+  onOutcome(event: BundleOutcomeEvent): void;
+}
+
+export interface BundleManagerOptions {
+  readonly source: BundleSource;
+  readonly trust: BundleTrust;
+  /** a directory owned by Sluice, e.g. STATE_DIR/bundle */
+  readonly stateDir: string;
+  readonly offline: OfflineSettings;
+  readonly pollIntervalMs: number;
+  /** per fetch */
+  readonly fetchTimeoutMs: number;
+  readonly callbacks: BundleCallbacks;
+  readonly metrics?: Metrics;
+  readonly now?: () => Date;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class BundleManager {
+  private readonly store: BundleStateStore;
+  private readonly now: () => Date;
+  private floor: VersionFloor | undefined;
+  private lastSuccessAt: Date | undefined;
+  private sourceHealthy = false;
+  private active: AcceptedBundle | undefined;
+  private shadow: AcceptedBundle | undefined;
+  private emitted: string | undefined;
+  private emittedShadow: number | null = null;
+  private inFlight: Promise<void> | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private unwatch: (() => void) | undefined;
+  private stopped = false;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly options: BundleManagerOptions) {
+    this.store = new BundleStateStore(options.stateDir);
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** The policy in force right now. */
+  get policy(): EffectivePolicy {
+    return effectivePolicy(this.options.offline, this.inputs());
+  }
+
+  /** Loads and re-verifies the last-known-good, fetches once, then keeps watching and polling. */
+  async start(): Promise<void> {
+    const state = await this.store.readState();
+    this.floor = state.floor;
+    this.lastSuccessAt = state.lastSuccessAt;
+    this.active = await this.restore('active');
+    this.shadow = await this.restore('shadow');
+    if (this.active !== undefined && (this.floor === undefined || this.active.document.version > this.floor.version)) {
+      this.floor = { version: this.active.document.version, sha256: this.active.sha256 };
+    }
+    await this.refresh();
+    this.unwatch = this.options.source.watch?.(() => void this.refresh());
+    this.schedulePoll();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort.abort();
+    clearTimeout(this.pollTimer);
+    clearTimeout(this.deadlineTimer);
+    this.unwatch?.();
+  }
+
+  /** One fetch-and-judge cycle; concurrent calls share the cycle in progress. */
+  refresh(): Promise<void> {
+    this.inFlight ??= this.cycle().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  private async cycle(): Promise<void> {
+    const origin = this.options.source.description;
+    let candidate: Candidate | undefined;
+    try {
+      const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.options.fetchTimeoutMs)]);
+      const result = await this.options.source.fetch(signal);
+      if (result.kind === 'not_modified') {
+        // The source vouches that the bundle we hold is still current, unless that bundle expired.
+        this.sourceHealthy = this.active !== undefined || this.shadow !== undefined;
+        if (this.sourceHealthy) await this.markSuccess();
+      } else {
+        candidate = result.candidate;
+      }
+    } catch (error) {
+      this.sourceHealthy = false;
+      this.record({ outcome: 'fetch_failure', stage: 'source', origin, version: undefined, signer: undefined, detail: messageOf(error) });
+    }
+    if (candidate !== undefined) await this.judge(candidate);
+    this.publish();
+  }
+
+  private async judge(candidate: Candidate): Promise<void> {
+    try {
+      const { kind, bundle } = assessCandidate(candidate, this.options.trust, this.floor, this.now());
+      this.sourceHealthy = true;
+      if (kind === 'new') {
+        const slot: Slot = bundle.document.enforce === 'enforce' ? 'active' : 'shadow';
+        this.floor = { version: bundle.document.version, sha256: bundle.sha256 };
+        // Persist the bundle before the floor: a crash between the two leaves a restorable LKG.
+        await this.store.writeSlot(slot, bundle);
+        if (slot === 'active') {
+          this.active = bundle;
+          if (this.shadow !== undefined) await this.store.writeSlot('shadow', undefined);
+          this.shadow = undefined;
+        } else {
+          this.shadow = bundle;
+        }
+        this.record(this.acceptedEvent(bundle, 'source'));
+      }
+      await this.markSuccess();
+    } catch (error) {
+      if (!isBundleRejection(error)) throw error;
+      this.sourceHealthy = false;
+      this.record({ outcome: error.outcome, stage: 'source', origin: candidate.origin, version: undefined, signer: undefined, detail: error.message });
+    }
+  }
+
+  private async restore(slot: Slot): Promise<AcceptedBundle | undefined> {
+    const candidate = await this.store.readSlot(slot);
+    if (candidate === undefined) return undefined;
+    try {
+      // The floor is not applied to our own copy: it is the bundle that set the floor.
+      const { bundle } = assessCandidate(candidate, this.options.trust, undefined, this.now());
+      if (this.floor !== undefined && bundle.document.version === this.floor.version && bundle.sha256 !== this.floor.sha256) {
+        this.record({ outcome: 'replayed_version', stage: 'last-known-good', origin: candidate.origin, version: bundle.document.version, signer: undefined, detail: 'stored bundle differs from the recorded digest' });
+        return undefined;
+      }
+      if (this.floor !== undefined && bundle.document.version > this.floor.version) this.floor = { version: bundle.document.version, sha256: bundle.sha256 };
+      this.record(this.acceptedEvent(bundle, 'last-known-good'));
+      return bundle;
+    } catch (error) {
+      if (!isBundleRejection(error)) throw error;
+      this.record({ outcome: error.outcome, stage: 'last-known-good', origin: candidate.origin, version: undefined, signer: undefined, detail: error.message });
+      return undefined;
+    }
+  }
+
+  private async markSuccess(): Promise<void> {
+    this.lastSuccessAt = this.now();
+    await this.store.writeState({ floor: this.floor, lastSuccessAt: this.lastSuccessAt });
+    this.options.metrics?.bundleLastSuccess.set(this.lastSuccessAt.getTime() / 1000);
+  }
+
+  private inputs(): PolicyInputs {
+    const active = this.active === undefined ? undefined : { version: this.active.document.version, expiresAt: this.active.document.expiresAt };
+    return { active, sourceHealthy: this.sourceHealthy, lastSuccessAt: this.lastSuccessAt, now: this.now() };
+  }
+
+  /** Tells the app about a change of governing policy or shadow bundle, once per change. */
+  private publish(): void {
+    if (this.stopped) return;
+    const inputs = this.inputs();
+    const policy = effectivePolicy(this.options.offline, inputs);
+    const shadow = this.shadow !== undefined && policy.kind === 'bundle' && this.shadow.document.version > policy.version ? this.shadow : undefined;
+    const key = JSON.stringify([policy.kind, policy.kind === 'bundle' ? policy.version : policy.reason]);
+    if (key !== this.emitted) {
+      this.emitted = key;
+      if (policy.kind === 'bundle' && this.active !== undefined) {
+        this.options.callbacks.onActivate(this.active.document.ruleSet, policy.version, this.active.document);
+      } else if (policy.kind !== 'bundle') {
+        this.options.callbacks.onFallback(policy);
+      }
+    }
+    const shadowVersion = shadow?.document.version ?? null;
+    if (shadowVersion !== this.emittedShadow) {
+      this.emittedShadow = shadowVersion;
+      this.options.callbacks.onShadow(shadow?.document.ruleSet ?? null, shadowVersion);
+    }
+    this.options.metrics?.bundleVersion.set(policy.kind === 'bundle' ? policy.version : 0);
+    this.scheduleDeadline(inputs);
+  }
+
+  private scheduleDeadline(inputs: PolicyInputs): void {
+    clearTimeout(this.deadlineTimer);
+    const deadline = nextDeadline(this.options.offline, inputs);
+    if (deadline === undefined) return;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, deadline.getTime() - inputs.now.getTime()));
+    this.deadlineTimer = setTimeout(() => this.publish(), delay).unref();
+  }
+
+  private schedulePoll(): void {
+    if (this.stopped) return;
+    this.pollTimer = setTimeout(() => {
+      void this.refresh().finally(() => this.schedulePoll());
+    }, this.options.pollIntervalMs).unref();
+  }
+
+  private acceptedEvent(bundle: AcceptedBundle, stage: BundleOutcomeEvent['stage']): Omit<BundleOutcomeEvent, 'at'> {
+    const { document } = bundle;
+    return {
+      outcome: 'accepted',
+      stage,
+      origin: bundle.candidate.origin,
+      version: document.version,
+      signer: describeSigner(bundle.signer),
+      detail: `${document.name} version ${document.version}, ${document.ruleSet.size} rules, ${document.enforce} mode`,
+    };
+  }
+
+  private record(event: Omit<BundleOutcomeEvent, 'at'>): void {
+    this.options.metrics?.bundleVerifications.inc({ outcome: event.outcome });
+    this.options.callbacks.onOutcome({ ...event, at: this.now() });
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { FileBundleSource } from '../src/policy/bundle/file-source.js';
+import { BundleManager, type BundleManagerOptions } from '../src/policy/bundle/manager.js';
+import type { OfflineMode } from '../src/policy/bundle/offline-policy.js';
+import { Metrics } from '../src/obs/metrics.js';
+import { bundleYaml, makeKey, signBase64, type BundleFields, type TestKey } from './support/bundle-fixtures.js';
+import { Recorder } from './support/bundle-harness.js';
+
+let root: string;
+let counter = 0;
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'sluice-bundle-life-'));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+interface Fixture {
+  readonly dir: string;
+  readonly path: string;
+  readonly stateDir: string;
+  readonly managers: BundleManager[];
+  publish(fields: BundleFields, key?: TestKey): Promise<void>;
+  manager(options?: Partial<BundleManagerOptions> & { mode?: OfflineMode; keys?: TestKey[] }): { manager: BundleManager; recorder: Recorder };
+}
+
+const signer = makeKey('signer.pub');
+
+async function fixture(t: { after: (fn: () => void) => void }): Promise<Fixture> {
+  const dir = await mkdtemp(join(root, `case-${counter++}-`));
+  const path = join(dir, 'allowlist.yaml');
+  const managers: BundleManager[] = [];
+  t.after(() => managers.forEach((manager) => manager.stop()));
+  return {
+    dir,
+    path,
+    stateDir: join(dir, 'state'),
+    managers,
+    async publish(fields, key = signer) {
+      const text = bundleYaml(fields);
+      // Replace by rename, as deploy tools do, signature first so the pair is never half-new for long.
+      await writeFile(`${path}.sig.tmp`, signBase64(key, text));
+      await rename(`${path}.sig.tmp`, `${path}.sig`);
+      await writeFile(`${path}.tmp`, text);
+      await rename(`${path}.tmp`, path);
+    },
+    manager(options = {}) {
+      const recorder = new Recorder();
+      const manager = new BundleManager({
+        source: new FileBundleSource({ path, maxBytes: 1 << 20 }),
+        trust: { keys: (options.keys ?? [signer]).map((key) => key.anchor), roots: [], identity: undefined },
+        stateDir: join(dir, 'state'),
+        offline: { mode: options.mode ?? 'cached_with_expiry', maxAgeMs: 60_000 },
+        pollIntervalMs: 60_000,
+        fetchTimeoutMs: 2_000,
+        callbacks: recorder,
+        ...options,
+      });
+      managers.push(manager);
+      return { manager, recorder };
+    },
+  };
+}
+
+describe('bundle lifecycle from a local file', () => {
+  test('activates a signed bundle at start, persists it, and counts the outcome', async (t) => {
+    const f = await fixture(t);
+    await f.publish({ version: 12 });
+    const metrics = new Metrics({ processMetrics: false });
+    const { manager, recorder } = f.manager({ metrics });
+    await manager.start();
+    assert.deepEqual(recorder.seen, [{ kind: 'activate', version: 12, rules: 1 }]);
+    assert.deepEqual(recorder.outcomeNames(), ['source:accepted']);
+    assert.match(recorder.outcomes[0]?.signer ?? '', /^key sha256:/);
+    assert.deepEqual(manager.policy, { kind: 'bundle', version: 12, stale: false });
+    const state = JSON.parse(await readFile(join(f.stateDir, 'state.json'), 'utf8')) as { highest_version: number };
+    assert.equal(state.highest_version, 12);
+    assert.match(await metrics.registry.metrics(), /sluice_bundle_version 12\n[\s\S]*sluice_bundle_verifications_total\{outcome="accepted"\} 1/);
+  });
+
+  test('hot-swaps to a newer version when the watched file changes', async (t) => {
+    const f = await fixture(t);
+    await f.publish({ version: 1 });
+    const { manager, recorder } = f.manager();
+    await manager.start();
+    await f.publish({ version: 2, hosts: ['a.example.com', 'b.example.com'] });
+    await recorder.waitFor((seen) => seen.kind === 'activate' && seen.version === 2);
+    assert.deepEqual(recorder.last, { kind: 'activate', version: 2, rules: 1 });
+  });
+
+  test('refuses an older signed bundle, the same version with other bytes, a bad signature, a schema error and an expired bundle', async (t) => {
+    const f = await fixture(t);
+    await f.publish({ version: 5 });
+    const { manager, recorder } = f.manager({ mode: 'cached_indefinite' });
+    await manager.start();
+    const attempts: [string, () => Promise<void>][] = [
+      ['downgrade', () => f.publish({ version: 4 })],
+      ['replayed_version', () => f.publish({ version: 5, hosts: ['evil.example.com'] })],
+      ['bad_signature', () => f.publish({ version: 6 }, makeKey('stranger.pub'))],
+      ['bad_signature', async () => {
+        await f.publish({ version: 6 });
+        await writeFile(f.path, bundleYaml({ version: 6, hosts: ['evil.example.com'] }));
+      }],
+      ['schema_error', async () => {
+        const text = 'name: x\nversion: 6\nissued_at: yesterday\nrules: []\n';
+        await writeFile(`${f.path}.sig`, signBase64(signer, text));
+        await writeFile(f.path, text);
+      }],
+      ['expired', () => f.publish({ version: 6, expiresAt: '2026-01-02T00:00:00Z' })],
+    ];
+    for (const [outcome, act] of attempts) {
+      await act();
+      await manager.refresh();
+      assert.equal(recorder.outcomes.at(-1)?.outcome, outcome, recorder.outcomes.at(-1)?.detail);
+      assert.deepEqual(manager.policy, { kind: 'bundle', version: 5, stale: true }, outcome);
+    }
+    assert.deepEqual(recorder.seen, [{ kind: 'activate', version: 5, rules: 1 }]);
+  });
+
+  test('refuses a downgrade after a restart because the highest version is persisted', async (t) => {
+    const f = await fixture(t);
+    await f.publish({ version: 9 });
+    const first = f.manager();
+    await first.manager.start();
+    first.manager.stop();
+    await f.publish({ version: 8 });
+    const second = f.manager({ mode: 'fail_closed' });
+    await second.manager.start();
+    assert.deepEqual(second.recorder.outcomeNames(), ['last-known-good:accepted', 'source:downgrade']);
+    assert.equal(second.recorder.last?.kind, 'fallback');
+  });
+
+  for (const [mode, expected] of [
+    ['fail_closed', 'deny_all'],
+    ['cached_with_expiry', 'bundle'],
+    ['cached_indefinite', 'bundle'],
+    ['default_policy', 'default_policy'],
+  ] as const) {
+    test(`restarts with no reachable source in ${mode} mode and ${expected === 'bundle' ? 'keeps the last-known-good' : `falls back to ${expected}`}`, async (t) => {
+      const f = await fixture(t);
+      await f.publish({ version: 3 });
+      const first = f.manager();
+      await first.manager.start();
+      first.manager.stop();
+      await rm(f.path);
+      const { manager, recorder } = f.manager({ mode });
+      await manager.start();
+      assert.deepEqual(recorder.outcomeNames(), ['last-known-good:accepted', 'source:fetch_failure']);
+      assert.equal(manager.policy.kind, expected);
+      assert.deepEqual(recorder.seen[0], expected === 'bundle' ? { kind: 'activate', version: 3, rules: 1 } : { kind: 'fallback', policy: manager.policy });
+    });
+  }
+
+  test('cached_with_expiry fails closed once max_age has passed since the last success', async (t) => {
+    const f = await fixture(t);
+    await f.publish({ version: 3 });
+    let now = new Date('2026-06-01T00:00:00Z');
+    const { manager, recorder } = f.manager({ now: () => now });
+    await manager.start();
+    await rm(f.path);
+    now = new Date(now.getTime() + 30_000);
+    await manager.refresh();
+    assert.deepEqual(manager.policy, { kind: 'bundle', version: 3, stale: true });
+    now = new Date(now.getTime() + 31_000);
+    await manager.refresh();
+    assert.equal(manager.policy.kind, 'deny_all');
+    assert.deepEqual(recorder.seen.map((seen) => seen.kind), ['activate', 'fallback']);
+    await f.publish({ version: 3 });
+    await manager.refresh();
+    assert.deepEqual(recorder.last, { kind: 'activate', version: 3, rules: 1 });
+  });
+
+  test('refuses a tampered last-known-good at start', async (t) => {
+    const f = await fixture(t);
+    await f.publish({ version: 3 });
+    const first = f.manager();
+    await first.manager.start();
+    first.manager.stop();
+    const stored = JSON.parse(await readFile(join(f.stateDir, 'active.json'), 'utf8')) as { artifact: string };
+    stored.artifact = Buffer.from(bundleYaml({ version: 3, hosts: ['evil.example.com'] })).toString('base64');
+    await writeFile(join(f.stateDir, 'active.json'), JSON.stringify(stored));
+    await rm(f.path);
+    const { manager, recorder } = f.manager({ mode: 'cached_indefinite' });
+    await manager.start();
+    assert.deepEqual(recorder.outcomeNames(), ['last-known-good:bad_signature', 'source:fetch_failure']);
+    assert.equal(manager.policy.kind, 'deny_all');
+  });
+
+  test('evaluates a report-mode bundle as a shadow until an enforcing one supersedes it', async (t) => {
+    const f = await fixture(t);
+    await f.publish({ version: 12 });
+    const { manager, recorder } = f.manager();
+    await manager.start();
+    await f.publish({ version: 13, enforce: 'report' });
+    await manager.refresh();
+    assert.deepEqual(recorder.seen.slice(1), [{ kind: 'shadow', version: 13 }]);
+    assert.deepEqual(manager.policy, { kind: 'bundle', version: 12, stale: false });
+    await f.publish({ version: 14 });
+    await manager.refresh();
+    assert.deepEqual(recorder.seen.slice(2), [{ kind: 'activate', version: 14, rules: 1 }, { kind: 'shadow', version: null }]);
+  });
+
+  test('accepts bundles signed by any configured key during a rotation', async (t) => {
+    const f = await fixture(t);
+    const next = makeKey('next.pub');
+    await f.publish({ version: 1 });
+    const { manager, recorder } = f.manager({ keys: [signer, next] });
+    await manager.start();
+    await f.publish({ version: 2 }, next);
+    await manager.refresh();
+    assert.deepEqual(recorder.last, { kind: 'activate', version: 2, rules: 1 });
+    assert.match(recorder.outcomes.at(-1)?.signer ?? '', new RegExp(next.anchor.keyId));
+  });
+});
