@@ -85,6 +85,12 @@ if (insideLoopbackNamespace(import.meta.url, [SILENT_NET])) {
       await dns.stop();
     });
 
+    test('refuses a destination that did not come from resolveAndVet, even one cast to the type', async () => {
+      const vetted = await vet('127.0.0.1:80');
+      const forged = { ...vetted, addresses: [{ address: '169.254.169.254', family: 4 }] } as unknown as VettedDestination;
+      await assert.rejects(dial(forged, { timeoutMs: 1_000 }), (error: unknown) => isSluiceError(error) && error.code === 'INTERNAL');
+    });
+
     test('maps a refused port to UPSTREAM_REFUSED without waiting', async () => {
       const started = performance.now();
       await assert.rejects(dial(await vet(`127.0.0.1:${closedPort}`), { timeoutMs: 5_000 }), (error: unknown) => {

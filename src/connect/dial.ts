@@ -3,7 +3,7 @@
 import { connect, type Socket } from 'node:net';
 import { SluiceError } from '../errors.js';
 import { formatAuthority } from '../ingress/destination.js';
-import type { VettedDestination } from './resolve-and-vet.js';
+import { isVetted, type VettedDestination } from './resolve-and-vet.js';
 import { upstreamErrorFrom } from './upstream-errors.js';
 
 /** RFC 8305 §5 recommends 250 ms between connection attempts. */
@@ -25,6 +25,7 @@ export interface Dialled {
 }
 
 export function dial(vetted: VettedDestination, options: DialOptions): Promise<Dialled> {
+  if (!isVetted(vetted)) return Promise.reject(new SluiceError('INTERNAL', 'refusing to dial a destination that resolveAndVet did not vet'));
   const { addresses, destination } = vetted;
   const port = destination.port;
   const delayMs = options.attemptDelayMs ?? CONNECTION_ATTEMPT_DELAY_MS;

@@ -72,8 +72,18 @@ function vetAll(destination: Destination, guard: AddressGuard, candidates: reado
   return vetted;
 }
 
+// The type brand stops honest mistakes at compile time; this set stops a cast (`as
+// VettedDestination`) at run time, so the dialer can refuse anything this module did not make.
+const issued = new WeakSet<object>();
+
 function brand(destination: Destination, addresses: readonly VettedAddress[]): VettedDestination {
-  return Object.freeze({ destination, addresses: Object.freeze(addresses) }) as VettedDestination;
+  const vetted = Object.freeze({ destination, addresses: Object.freeze(addresses) }) as VettedDestination;
+  issued.add(vetted);
+  return vetted;
+}
+
+export function isVetted(value: object): value is VettedDestination {
+  return issued.has(value);
 }
 
 /**
