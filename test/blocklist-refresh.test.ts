@@ -1,0 +1,250 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { SourceError } from '../src/config/yaml.js';
+import { createLogger } from '../src/obs/log.js';
+import { Metrics } from '../src/obs/metrics.js';
+import { BlocklistManager } from '../src/policy/blocklist/manager.js';
+import { loadBlocklistConfig } from '../src/policy/blocklist/sources.js';
+import { BLOCKLIST_FIXTURES } from './support/blocklist-fixtures.js';
+import { startFeedServer, type FeedServer } from './support/feed-server.js';
+
+interface Harness {
+  readonly dir: string;
+  readonly manager: BlocklistManager;
+  readonly metrics: Metrics;
+  readonly logs: Array<Record<string, unknown>>;
+}
+
+let server: FeedServer;
+let oisd: string;
+let urlhaus: string;
+const dirs: string[] = [];
+const managers: BlocklistManager[] = [];
+
+before(async () => {
+  server = await startFeedServer();
+  oisd = await readFile(join(BLOCKLIST_FIXTURES, 'oisd-domainswild2.txt'), 'utf8');
+  urlhaus = await readFile(join(BLOCKLIST_FIXTURES, 'urlhaus-hostfile.txt'), 'utf8');
+});
+
+after(async () => {
+  await Promise.all(managers.map((manager) => manager.stop()));
+  await server.close();
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function freshDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-blocklist-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function sourcesYaml(prefix: string, oisdExtra = '', urlhausExtra = ''): string {
+  return [
+    'defaults:',
+    '  interval: 1h',
+    '  timeout: 5s',
+    'sources:',
+    '  - name: oisd-big',
+    `    url: ${server.url(`/${prefix}/oisd`)}`,
+    '    format: wildcard',
+    oisdExtra,
+    '  - name: urlhaus',
+    `    url: ${server.url(`/${prefix}/urlhaus`)}`,
+    '    format: hosts',
+    urlhausExtra,
+    '',
+  ].join('\n');
+}
+
+async function harness(dir: string, yaml: string): Promise<Harness> {
+  await writeFile(join(dir, 'sources.yaml'), yaml);
+  const logs: Array<Record<string, unknown>> = [];
+  const logger = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  const metrics = new Metrics({ processMetrics: false });
+  const config = await loadBlocklistConfig(join(dir, 'sources.yaml'));
+  const manager = new BlocklistManager({ config, cacheDir: join(dir, 'cache'), metrics, logger });
+  managers.push(manager);
+  return { dir, manager, metrics, logs };
+}
+
+describe('blocklist refresh', () => {
+  it('downloads each feed, swaps in the new set and writes the last-known-good copy', async () => {
+    server.set('/a/oisd', { body: oisd });
+    server.set('/a/urlhaus', { body: urlhaus });
+    const { manager, metrics } = await harness(await freshDir(), sourcesYaml('a'));
+    assert.equal((await manager.load()).match('a.evil.example'), null);
+    const reports = await manager.refreshAll();
+    assert.deepEqual(reports.map((report) => [report.source, report.outcome, report.entries]), [
+      ['oisd-big', 'updated', 8],
+      ['urlhaus', 'updated', 4],
+    ]);
+    assert.deepEqual(manager.current.match('a.evil.example'), { source: 'oisd-big', entry: 'evil.example' });
+    assert.deepEqual(manager.current.matchAddress('198.51.100.23'), { source: 'urlhaus', entry: '198.51.100.23' });
+    const exposition = await metrics.registry.metrics();
+    assert.match(exposition, /sluice_blocklist_entries\{source="oisd-big"\} 8/);
+    assert.match(exposition, /sluice_blocklist_refresh_total\{source="urlhaus",outcome="updated"\} 1/);
+    assert.match(exposition, /sluice_blocklist_last_success_timestamp_seconds\{source="oisd-big"\} [0-9]{10}/);
+  });
+
+  it('revalidates with If-None-Match and If-Modified-Since and keeps the copy on 304', async () => {
+    server.set('/b/oisd', { body: oisd });
+    server.set('/b/urlhaus', { body: urlhaus });
+    const { manager } = await harness(await freshDir(), sourcesYaml('b'));
+    await manager.load();
+    await manager.refreshAll();
+    const reports = await manager.refreshAll();
+    assert.deepEqual(reports.map((report) => report.outcome), ['not_modified', 'not_modified']);
+    const revalidation = server.requests.filter((request) => request.path === '/b/oisd').at(-1);
+    assert.match(String(revalidation?.headers['if-none-match']), /^"[0-9a-f]{16}"$/);
+    assert.equal(revalidation?.headers['if-modified-since'], 'Mon, 23 Nov 2026 12:00:00 GMT');
+    assert.notEqual(manager.current.match('evil.example'), null);
+  });
+
+  it('blocks from the on-disk copy at start, before any download', async () => {
+    server.set('/c/oisd', { body: oisd });
+    server.set('/c/urlhaus', { body: urlhaus });
+    const dir = await freshDir();
+    const first = await harness(dir, sourcesYaml('c'));
+    await first.manager.load();
+    await first.manager.refreshAll();
+    const seen = server.requests.length;
+    const restarted = await harness(dir, sourcesYaml('c'));
+    const set = await restarted.manager.load();
+    assert.deepEqual(set.match('cdn.evil.example'), { source: 'oisd-big', entry: 'cdn.evil.example' });
+    assert.deepEqual(set.match('drop.malware.example'), { source: 'urlhaus', entry: 'drop.malware.example' });
+    assert.equal(server.requests.length, seen);
+  });
+
+  it('keeps the last good entries through a feed outage', async () => {
+    server.set('/d/oisd', { body: oisd });
+    server.set('/d/urlhaus', { body: urlhaus });
+    const { manager, logs } = await harness(await freshDir(), sourcesYaml('d'));
+    await manager.load();
+    await manager.refreshAll();
+    server.set('/d/oisd', { status: 503 });
+    server.set('/d/urlhaus', { status: 404 });
+    const reports = await manager.refreshAll();
+    assert.deepEqual(reports.map((report) => report.outcome), ['error', 'error']);
+    assert.match(reports[0]?.detail ?? '', /HTTP 503/);
+    assert.notEqual(manager.current.match('evil.example'), null);
+    assert.notEqual(manager.current.match('mozi-c2.test'), null);
+    assert.ok(logs.some((line) => line.msg === 'blocklist refresh failed; keeping the last good copy'));
+  });
+
+  it('keeps the last good entries when the feed host refuses connections', async () => {
+    server.set('/e/oisd', { body: oisd });
+    server.set('/e/urlhaus', { body: urlhaus });
+    const dir = await freshDir();
+    const first = await harness(dir, sourcesYaml('e'));
+    await first.manager.load();
+    await first.manager.refreshAll();
+    const unreachable = sourcesYaml('e').replaceAll(/127\.0\.0\.1:[0-9]+/g, '127.0.0.1:1');
+    const { manager } = await harness(dir, unreachable);
+    await manager.load();
+    const reports = await manager.refreshAll();
+    assert.deepEqual(reports.map((report) => report.outcome), ['error', 'error']);
+    assert.notEqual(manager.current.match('evil.example'), null);
+  });
+
+  it('refuses and alerts on a download that shrinks a feed by more than max_shrink', async () => {
+    server.set('/f/oisd', { body: oisd });
+    server.set('/f/urlhaus', { body: urlhaus });
+    const dir = await freshDir();
+    const { manager, logs, metrics } = await harness(dir, sourcesYaml('f'));
+    await manager.load();
+    await manager.refreshAll();
+    server.set('/f/oisd', { body: '# Project: oisd big\nevil.example\nphish-login.test\n' });
+    const reports = await manager.refreshAll();
+    assert.equal(reports[0]?.outcome, 'shrink_refused');
+    assert.equal(reports[0]?.entries, 8);
+    assert.notEqual(manager.current.match('ads.tracker.example'), null);
+    assert.ok(logs.some((line) => line.alert === 'blocklist_shrink_refused' && line.level === 50));
+    assert.match(await metrics.registry.metrics(), /sluice_blocklist_refresh_total\{source="oisd-big",outcome="shrink_refused"\} 1/);
+    const restarted = await harness(dir, sourcesYaml('f'));
+    assert.notEqual((await restarted.manager.load()).match('ads.tracker.example'), null, 'the refused download never reached the disk copy');
+    const forced = await manager.refreshAll({ acceptShrink: true });
+    assert.equal(forced[0]?.outcome, 'updated');
+    assert.equal(manager.current.match('ads.tracker.example'), null);
+  });
+
+  it('refuses a feed over its byte or entry cap and keeps the old copy', async () => {
+    server.set('/g/oisd', { body: oisd });
+    server.set('/g/urlhaus', { body: urlhaus });
+    const { manager } = await harness(await freshDir(), sourcesYaml('g', '    max_entries: 8', '    max_bytes: 2048'));
+    await manager.load();
+    await manager.refreshAll();
+    server.set('/g/oisd', { body: `${oisd}one-more.example\n` });
+    server.set('/g/urlhaus', { body: `${urlhaus}${'127.0.0.1 padding.example\n'.repeat(100)}` });
+    const reports = await manager.refreshAll();
+    assert.equal(reports[0]?.outcome, 'too_large');
+    assert.match(reports[0]?.detail ?? '', /more than 8 entries/);
+    assert.equal(reports[1]?.outcome, 'too_large');
+    assert.match(reports[1]?.detail ?? '', /2048-byte cap/);
+    assert.equal(manager.current.match('padding.example'), null);
+    assert.notEqual(manager.current.match('evil.example'), null);
+    assert.equal(manager.current.match('one-more.example'), null);
+  });
+
+  it('applies local.txt entries and allow.txt exceptions', async () => {
+    server.set('/h/oisd', { body: oisd });
+    server.set('/h/urlhaus', { body: urlhaus });
+    const dir = await freshDir();
+    await writeFile(join(dir, 'local.txt'), '# ours\ninternal-exfil.example\n203.0.113.66\nnot a name\n');
+    await writeFile(join(dir, 'allow.txt'), 'cdn.evil.example\n');
+    const { manager, logs } = await harness(dir, sourcesYaml('h'));
+    await manager.load();
+    await manager.refreshAll();
+    assert.deepEqual(manager.current.match('x.internal-exfil.example'), { source: 'local', entry: 'internal-exfil.example' });
+    assert.deepEqual(manager.current.matchAddress('203.0.113.66'), { source: 'local', entry: '203.0.113.66' });
+    assert.equal(manager.current.match('a.cdn.evil.example'), null);
+    assert.notEqual(manager.current.match('www.evil.example'), null);
+    assert.ok(logs.some((line) => String(line.problem).includes('local.txt:4:1:')));
+  });
+
+  it('fetches a source with no disk copy as soon as it starts', async () => {
+    server.set('/i/oisd', { body: oisd });
+    server.set('/i/urlhaus', { body: urlhaus });
+    const { manager } = await harness(await freshDir(), sourcesYaml('i'));
+    const swapped = new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (manager.current.match('evil.example') !== null) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 10);
+    });
+    await manager.start();
+    await swapped;
+    await manager.stop();
+  });
+});
+
+describe('sources.yaml', () => {
+  it('names the file, line and key of every mistake', async () => {
+    const dir = await freshDir();
+    const file = join(dir, 'sources.yaml');
+    await writeFile(file, ['sources:', '  - name: a', '    url: http://127.0.0.1/x', '    format: domain', '  - name: a', '    url: ftp://x', '    format: hosts', '    intervall: 1h', ''].join('\n'));
+    const error = await loadBlocklistConfig(file).then(
+      () => assert.fail('expected a SourceError'),
+      (thrown: unknown) => thrown,
+    );
+    assert.ok(error instanceof SourceError);
+    const text = error.message;
+    assert.match(text, new RegExp(`${file}:4:13: sources\\.0\\.format: `));
+    assert.match(text, new RegExp(`${file}:6:10: sources\\.1\\.url: expected an http`));
+    assert.match(text, /:8:5: sources\.1\.intervall: unknown key "intervall" \(did you mean "interval"\?\)/);
+  });
+
+  it('loads the shipped defaults: OISD big and URLhaus enabled, the others off', async () => {
+    const config = await loadBlocklistConfig(join(BLOCKLIST_FIXTURES, '..', '..', '..', 'blocklists', 'sources.yaml'));
+    assert.deepEqual(config.sources.map((source) => [source.name, source.format, source.intervalMs]), [
+      ['oisd-big', 'wildcard', 6 * 3_600_000],
+      ['urlhaus', 'hosts', 6 * 3_600_000],
+    ]);
+    assert.equal(config.sources[0]?.maxShrink, 0.5);
+  });
+});
