@@ -1,0 +1,48 @@
+// The shipped deployment examples agree with the guard: the Kubernetes sidecar's embedded config
+// confines the agent container's UID and exempts Sluice's, and the image runs as that UID.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { PACKAGE_ROOT } from '../src/config/load.js';
+import { configSchema } from '../src/config/schema.js';
+import { loadYamlText } from '../src/config/yaml.js';
+import { guardSpecFromConfig } from '../src/guard/spec.js';
+
+interface ContainerSpec {
+  name: string;
+  args?: string[];
+  securityContext?: { runAsUser?: number; capabilities?: { add?: string[] } };
+}
+
+async function sidecar(): Promise<{ config: string; init: ContainerSpec[]; containers: ContainerSpec[] }> {
+  const docs = parseAllDocuments(await readFile(join(PACKAGE_ROOT, 'deploy', 'kubernetes', 'sidecar.yaml'), 'utf8')).map((doc) => doc.toJS() as Record<string, unknown>);
+  const configMap = docs.find((doc) => doc['kind'] === 'ConfigMap') as { data: Record<string, string> };
+  const deployment = docs.find((doc) => doc['kind'] === 'Deployment') as { spec: { template: { spec: { initContainers: ContainerSpec[]; containers: ContainerSpec[] } } } };
+  return { config: configMap.data['sluice.yaml'] ?? '', init: deployment.spec.template.spec.initContainers, containers: deployment.spec.template.spec.containers };
+}
+
+test('the sidecar example confines the agent container\'s uid and exempts Sluice\'s', async () => {
+  const { config, init, containers } = await sidecar();
+  const spec = guardSpecFromConfig(loadYamlText('sidecar.yaml#sluice.yaml', config, configSchema).value);
+  const agent = containers.find((container) => container.name === 'agent');
+  const sluice = init.find((container) => container.name === 'sluice');
+  assert.ok(spec.agentUids.includes(agent?.securityContext?.runAsUser ?? -1));
+  assert.equal(spec.sluiceUser, sluice?.securityContext?.runAsUser);
+});
+
+test('only the guard init container gets NET_ADMIN, and it runs nft apply first', async () => {
+  const { init, containers } = await sidecar();
+  const withNetAdmin = [...init, ...containers].filter((container) => container.securityContext?.capabilities?.add?.includes('NET_ADMIN'));
+  assert.deepEqual(withNetAdmin.map((container) => container.name), ['sluice-guard']);
+  assert.deepEqual(init[0]?.args?.slice(0, 2), ['nft', 'apply']);
+});
+
+test('the image runs as the uid the sidecar example exempts', async () => {
+  const dockerfile = await readFile(join(PACKAGE_ROOT, 'Dockerfile'), 'utf8');
+  const { init } = await sidecar();
+  const uid = /^USER (\d+):/m.exec(dockerfile)?.[1];
+  assert.equal(Number(uid), init.find((container) => container.name === 'sluice')?.securityContext?.runAsUser);
+  assert.match(dockerfile, /^HEALTHCHECK [^\n]*\\\n\s*CMD [^\n]*\/healthz/m);
+});
