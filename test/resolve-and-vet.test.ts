@@ -42,7 +42,11 @@ function assertForbidden(addressClass: string, address: string): (error: unknown
   };
 }
 
-if (insideLoopbackNamespace(import.meta.url)) {
+// The system resolver (getaddrinfo) reads /etc/resolv.conf: inside the namespace it points at a
+// test DNS server on 127.0.0.1:53, through a bind mount the host never sees.
+const SYSTEM_DNS_ON_LOOPBACK = 'conf=$(mktemp) && printf "nameserver 127.0.0.1\\noptions attempts:1 timeout:1\\n" > "$conf" && mount --bind "$conf" /etc/resolv.conf && rm -f "$conf"';
+
+if (insideLoopbackNamespace(import.meta.url, [SYSTEM_DNS_ON_LOOPBACK])) {
   describe('resolveAndVet', () => {
     let dns: TestDnsServer;
     let upstream: Server;
@@ -178,6 +182,19 @@ if (insideLoopbackNamespace(import.meta.url)) {
       const strict = new AddressGuard();
       const resolver = new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 });
       await assert.rejects(resolveAndVet(parseConnectTarget('local-service.test:80'), { guard: strict, resolver }), assertForbidden('loopback', '127.0.0.1'));
+    });
+
+    test('the system resolver returns every A and AAAA answer and a mixed answer is denied', async () => {
+      const systemDns = await startDnsServer({ 'sys-mixed.test': { A: ['93.184.215.14'], AAAA: ['2606:2800:21f::1', 'fe80::1'] }, 'sys-public.test': { A: ['93.184.215.14'], AAAA: ['2606:2800:21f::1'] } }, 53);
+      try {
+        const resolver = new CountingResolver(new SystemResolver({ timeoutMs: 2_000 }));
+        await assert.rejects(resolveAndVet(parseConnectTarget('sys-mixed.test:443'), { guard, resolver }), assertForbidden('link_local', 'fe80::1'));
+        const vetted = await resolveAndVet(parseConnectTarget('sys-public.test:443'), { guard, resolver });
+        assert.deepEqual(vetted.addresses.map((entry) => entry.address), ['2606:2800:21f::1', '93.184.215.14']);
+        assert.equal(resolver.calls, 2);
+      } finally {
+        await systemDns.stop();
+      }
     });
 
     test('the system resolver path vets /etc/hosts answers too', async () => {

@@ -50,11 +50,12 @@ export class TestDnsServer {
     return this.questions.filter((question) => question.name === name);
   }
 
-  async start(): Promise<this> {
+  /** `port` 0 picks a free one; 53 only inside a test network namespace, for the system resolver. */
+  async start(port = 0): Promise<this> {
     // UDP takes an ephemeral port; TCP must share it, so retry if another socket holds it on TCP.
     for (let attempt = 0; attempt < 10; attempt++) {
       const udp = createSocket('udp4');
-      udp.bind(0, '127.0.0.1');
+      udp.bind(port, '127.0.0.1');
       await once(udp, 'listening');
       const tcp = createServer((socket) => this.serveTcp(socket));
       try {
@@ -135,6 +136,6 @@ export class TestDnsServer {
   }
 }
 
-export async function startDnsServer(zone: Zone): Promise<TestDnsServer> {
-  return new TestDnsServer(zone).start();
+export async function startDnsServer(zone: Zone, port = 0): Promise<TestDnsServer> {
+  return new TestDnsServer(zone).start(port);
 }
