@@ -13,9 +13,9 @@ export type AddressVerdict =
   | { readonly ok: true; readonly address: string; readonly family: 4 | 6; readonly allowedBy?: string }
   | { readonly ok: false; readonly address: string; readonly class: AddressClass };
 
-// Names that reach instance metadata without any DNS (the platform resolver or /etc/hosts answers
-// them). Denying by name as well as by address stops the lookup itself, which on some platforms
-// is logged or rate-limited, and survives a metadata address we do not know yet.
+// Names that lead to instance metadata, answered by the platform's own resolver or /etc/hosts.
+// Denying them before DNS stops the lookup itself (logged or rate-limited on some platforms) and
+// still holds if a platform moves its metadata service to an address not listed yet.
 export const METADATA_HOST_NAMES: ReadonlySet<string> = new Set([
   'metadata',
   'metadata.google.internal',
