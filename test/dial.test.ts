@@ -82,7 +82,7 @@ if (insideLoopbackNamespace(import.meta.url, [SILENT_NET])) {
 
     after(async () => {
       working.close();
-      await dns.stop();
+      await dns.close();
     });
 
     test('refuses a destination that did not come from resolveAndVet, even one cast to the type', async () => {
@@ -163,7 +163,7 @@ if (insideLoopbackNamespace(import.meta.url, [SILENT_NET])) {
     });
 
     after(async () => {
-      await dns.stop();
+      await dns.close();
       await rm(dir, { recursive: true, force: true });
     });
 

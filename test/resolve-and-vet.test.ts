@@ -76,7 +76,7 @@ if (insideLoopbackNamespace(import.meta.url, [SYSTEM_DNS_ON_LOOPBACK])) {
 
     after(async () => {
       upstream.close();
-      await dns.stop();
+      await dns.close();
     });
 
     const vet = (target: string, resolver: Resolver = new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 })) =>
@@ -193,7 +193,7 @@ if (insideLoopbackNamespace(import.meta.url, [SYSTEM_DNS_ON_LOOPBACK])) {
         assert.deepEqual(vetted.addresses.map((entry) => entry.address), ['2606:2800:21f::1', '93.184.215.14']);
         assert.equal(resolver.calls, 2);
       } finally {
-        await systemDns.stop();
+        await systemDns.close();
       }
     });
 

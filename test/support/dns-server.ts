@@ -76,7 +76,12 @@ export class TestDnsServer {
     throw new Error('no port free for both UDP and TCP');
   }
 
-  async stop(): Promise<void> {
+  /** `close` like a net.Server; `stop` is the same for callers that read better with it */
+  stop(): Promise<void> {
+    return this.close();
+  }
+
+  async close(): Promise<void> {
     for (const client of this.tcpClients) client.destroy();
     const udp = this.udp;
     const tcp = this.tcp;
