@@ -62,6 +62,8 @@ if (insideLoopbackNamespace(import.meta.url, [SYSTEM_DNS_ON_LOOPBACK])) {
         'empty.test': {},
         'broken.test': { servfail: true },
         'silent.test': { silent: true },
+        // 40 public answers then one private: too big for UDP, so the private one is only seen over TCP
+        'big.test': { A: [...Array.from({ length: 40 }, (_, index) => `93.184.216.${index + 1}`), '192.168.7.7'] },
         'local-service.test': { A: ['127.0.0.1'] },
       });
       upstream = createServer((socket) => {
@@ -107,6 +109,12 @@ if (insideLoopbackNamespace(import.meta.url, [SYSTEM_DNS_ON_LOOPBACK])) {
 
     test('denies an IPv4-mapped AAAA answer by the IPv4 address inside it', async () => {
       await assert.rejects(vet('mapped.test:443'), assertForbidden('loopback', '::ffff:7f00:1'));
+    });
+
+    test('vets every answer of a reply too big for UDP, fetched again over TCP', async () => {
+      await assert.rejects(vet('big.test:443'), assertForbidden('private', '192.168.7.7'));
+      const transports = dns.questionsFor('big.test').filter((question) => question.type === 'A').map((question) => question.transport);
+      assert.deepEqual(transports, ['udp', 'tcp']);
     });
 
     test('answers DNS_FAILURE for NXDOMAIN, for a name without addresses and for SERVFAIL', async () => {

@@ -1,5 +1,5 @@
 // A tiny authoritative DNS server for tests: answers A and AAAA from a zone object over UDP and
-// TCP on 127.0.0.1 (same port), and logs every question so a test can count lookups.
+// TCP on 127.0.0.1 (same port), truncating big UDP replies, and logs every question.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -24,6 +24,7 @@ export interface Question {
 
 const RCODE_SERVFAIL = 2;
 const RCODE_NXDOMAIN = 3;
+const UDP_LIMIT = 512;
 
 export class TestDnsServer {
   /** every question received, in order */
@@ -131,13 +132,11 @@ export class TestDnsServer {
     else if (question.type === 'A' || question.type === 'AAAA') {
       for (const data of entry[question.type] ?? []) answers.push({ type: question.type, name: question.name, ttl: 5, data });
     }
-    return dnsPacket.encode({
-      type: 'response',
-      id: query.id ?? 0,
-      flags: dnsPacket.AUTHORITATIVE_ANSWER | rcode,
-      questions: [question],
-      answers,
-    });
+    const reply = dnsPacket.encode({ type: 'response', id: query.id ?? 0, flags: dnsPacket.AUTHORITATIVE_ANSWER | rcode, questions: [question], answers });
+    // RFC 1035 §4.2.1: a UDP reply is at most 512 bytes; a longer one is cut and flagged so the
+    // client asks again over TCP. Ignoring EDNS keeps that switch predictable for tests.
+    if (transport === 'tcp' || reply.length <= UDP_LIMIT) return reply;
+    return dnsPacket.encode({ type: 'response', id: query.id ?? 0, flags: dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.TRUNCATED_RESPONSE | rcode, questions: [question], answers: [] });
   }
 }
 
