@@ -7,10 +7,11 @@ export interface DomainTableData {
   readonly bytes: Uint8Array<ArrayBuffer>;
   /** name i spans bytes[offsets[i]] .. bytes[offsets[i + 1]] */
   readonly offsets: Uint32Array<ArrayBuffer>;
-  /** open-addressing slots: name index + 1, 0 when empty; length is a power of two */
+  /**
+   * open addressing, two ints per slot: name index + 1 (0 when empty), then that name's hash,
+   * side by side so a probe touches one cache line; the slot count is a power of two
+   */
   readonly slots: Int32Array<ArrayBuffer>;
-  /** the suffix hash of the name in each slot, checked before comparing bytes */
-  readonly hashes: Int32Array<ArrayBuffer>;
 }
 
 const FNV_OFFSET = 0x811c9dc5 | 0;
@@ -46,21 +47,21 @@ export class DomainTable {
 
   constructor(private readonly data: DomainTableData) {
     this.size = data.offsets.length - 1;
-    this.mask = data.slots.length - 1;
+    this.mask = data.slots.length / 2 - 1;
   }
 
   static empty(): DomainTable {
-    return new DomainTable({ bytes: new Uint8Array(0), offsets: new Uint32Array(1), slots: new Int32Array(1), hashes: new Int32Array(1) });
+    return new DomainTable({ bytes: new Uint8Array(0), offsets: new Uint32Array(1), slots: new Int32Array(2) });
   }
 
   /** Whether host.slice(start) is in the table, given its hash; allocates nothing. */
   hasSuffix(host: string, start: number, hash: number): boolean {
-    const { slots, hashes, offsets, bytes } = this.data;
+    const { slots, offsets, bytes } = this.data;
     const length = host.length - start;
     for (let slot = slotOf(hash, this.mask); ; slot = (slot + 1) & this.mask) {
-      const entry = slots[slot] ?? 0;
+      const entry = slots[2 * slot] ?? 0;
       if (entry === 0) return false;
-      if (hashes[slot] !== hash) continue;
+      if (slots[2 * slot + 1] !== hash) continue;
       const from = offsets[entry - 1] ?? 0;
       if ((offsets[entry] ?? 0) - from !== length) continue;
       let same = true;
@@ -125,13 +126,13 @@ export class DomainTableBuilder {
   }
 
   finish(): DomainTableData {
-    const slots = this.slots;
-    const hashes = new Int32Array(slots.length);
-    for (let slot = 0; slot < slots.length; slot++) {
-      const entry = slots[slot] ?? 0;
-      if (entry !== 0) hashes[slot] = this.nameHashes[entry - 1] ?? 0;
+    const slots = new Int32Array(this.slots.length * 2);
+    for (let slot = 0; slot < this.slots.length; slot++) {
+      const entry = this.slots[slot] ?? 0;
+      slots[2 * slot] = entry;
+      if (entry !== 0) slots[2 * slot + 1] = this.nameHashes[entry - 1] ?? 0;
     }
-    return { bytes: this.bytes.slice(0, this.used), offsets: this.offsets.slice(0, this.count + 1), slots, hashes };
+    return { bytes: this.bytes.slice(0, this.used), offsets: this.offsets.slice(0, this.count + 1), slots };
   }
 
   private equals(index: number, name: string): boolean {

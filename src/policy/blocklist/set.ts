@@ -37,8 +37,10 @@ export class BlocklistSet {
     readonly sources: readonly BlocklistSource[],
     private readonly exceptions: CompiledList = compileText('', 'domains'),
   ) {
-    this.tables = sources.map((source) => source.list.names);
-    this.names = sources.map((source) => source.name);
+    // Empty lists (an unused local.txt) would only cost probes on every lookup.
+    const listing = sources.filter((source) => source.list.names.size > 0);
+    this.tables = listing.map((source) => source.list.names);
+    this.names = listing.map((source) => source.name);
   }
 
   static empty(): BlocklistSet {
@@ -66,7 +68,7 @@ export class BlocklistSet {
     for (let i = host.length - 1; i >= 0; i--) {
       hash = hashStep(hash, host.charCodeAt(i));
       if (i !== 0 && host.charCodeAt(i - 1) !== DOT) continue;
-      if (this.exceptions.names.hasSuffix(host, i, hash)) allowedAt = i;
+      if (this.exceptions.names.size > 0 && this.exceptions.names.hasSuffix(host, i, hash)) allowedAt = i;
       for (let s = 0; s < this.tables.length; s++) {
         if (this.tables[s]?.hasSuffix(host, i, hash) === true) {
           blockedAt = i;
