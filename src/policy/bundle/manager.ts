@@ -98,6 +98,7 @@ export class BundleManager {
     clearTimeout(this.pollTimer);
     clearTimeout(this.deadlineTimer);
     this.unwatch?.();
+    this.options.source.close?.().catch(() => undefined);
   }
 
   /** One fetch-and-judge cycle; concurrent calls share the cycle in progress. */
@@ -123,6 +124,7 @@ export class BundleManager {
       }
     } catch (error) {
       this.sourceHealthy = false;
+      this.options.source.invalidate?.();
       this.record({ outcome: 'fetch_failure', stage: 'source', origin, version: undefined, signer: undefined, detail: messageOf(error) });
     }
     if (candidate !== undefined) await this.judge(candidate);
@@ -151,6 +153,7 @@ export class BundleManager {
     } catch (error) {
       if (!isBundleRejection(error)) throw error;
       this.sourceHealthy = false;
+      this.options.source.invalidate?.();
       this.record({ outcome: error.outcome, stage: 'source', origin: candidate.origin, version: undefined, signer: undefined, detail: error.message });
     }
   }

@@ -11,6 +11,10 @@ export interface BundleSource {
   fetch(signal: AbortSignal): Promise<FetchResult>;
   /** file sources call onChange when the files may have changed; returns the unsubscribe */
   watch?(onChange: () => void): () => void;
+  /** forget cached validators (ETag, digests) after a refused fetch, so a 304 cannot vouch for it */
+  invalidate?(): void;
+  /** release sockets and timers */
+  close?(): Promise<void>;
 }
 
 /** Thrown by sources; the manager records it as a fetch_failure outcome. */
