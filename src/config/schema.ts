@@ -39,6 +39,8 @@ export const configSchema = z.strictObject({
   state_dir: z.string().min(1).optional(),
   /** Rule files or directories of them, relative to the config file. */
   rules: z.array(z.string().min(1)).optional(),
+  /** The blocklist sources file (blocklists/sources.yaml), relative to the config file. */
+  blocklists: z.string().min(1).optional(),
   anonymous: z
     .strictObject({
       allow: z.boolean().default(true),
