@@ -63,6 +63,7 @@ if (insideLoopbackNamespace(import.meta.url, [SILENT_NET])) {
     let closedPort: number;
     const guard = new AddressGuard([
       { name: 'test-loopback', cidr: '127.0.0.0/8' },
+      { name: 'test-loopback-v6', cidr: '::1/128' },
       { name: 'silent-net', cidr: '198.51.100.0/24' },
     ]);
     const vet = (target: string): Promise<VettedDestination> =>
@@ -77,6 +78,7 @@ if (insideLoopbackNamespace(import.meta.url, [SILENT_NET])) {
         'refused-then-working.test': { A: ['127.0.0.2', '127.0.0.3'] },
         'silent-then-working.test': { A: ['198.51.100.7', '127.0.0.3'] },
         'silent.test': { A: ['198.51.100.8', '198.51.100.9'] },
+        'dual-stack.test': { A: ['127.0.0.1'], AAAA: ['::1'] },
       });
     });
 
@@ -109,6 +111,25 @@ if (insideLoopbackNamespace(import.meta.url, [SILENT_NET])) {
       assert.equal(dialled.address, '127.0.0.3');
       // the refusal starts the next attempt immediately instead of after the 250 ms stagger
       assert.ok(dialled.connectMs < 200, `took ${dialled.connectMs} ms`);
+    });
+
+    test('tries IPv6 first and falls back to IPv4 when the IPv6 port is closed', async (t) => {
+      const v6 = await listen('::1');
+      const port = portOf(v6);
+      const v4 = await listen('127.0.0.1', port).catch(() => undefined);
+      t.after(() => {
+        v6.close();
+        v4?.close();
+      });
+      assert.ok(v4 !== undefined, 'the same port was not free on 127.0.0.1');
+      const both = await dial(await vet(`dual-stack.test:${port}`), { timeoutMs: 2_000 });
+      both.socket.destroy();
+      assert.equal(both.address, '::1');
+      v6.close();
+      await once(v6, 'close');
+      const fallback = await dial(await vet(`dual-stack.test:${port}`), { timeoutMs: 2_000 });
+      fallback.socket.destroy();
+      assert.equal(fallback.address, '127.0.0.1');
     });
 
     test('starts the next address after the attempt delay when the first stays silent, and destroys the loser', async () => {

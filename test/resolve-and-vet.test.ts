@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   AddressGuard,
   ConnectConfigError,
+  createResolver,
   dial,
   ForbiddenDestinationError,
   resolveAndVet,
@@ -211,6 +212,11 @@ if (insideLoopbackNamespace(import.meta.url, [SYSTEM_DNS_ON_LOOPBACK])) {
         assert.equal(error.addressClass, 'loopback');
         return true;
       });
+    });
+
+    test('uses the configured servers when connect.resolvers names some, else the system resolver', () => {
+      assert.ok(createResolver({ resolvers: [] }) instanceof SystemResolver);
+      assert.ok(createResolver({ resolvers: [dns.server], timeoutMs: 10_000 }) instanceof ServerResolver);
     });
 
     test('rejects a configured resolver given by name rather than address', () => {
