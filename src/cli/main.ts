@@ -10,8 +10,9 @@ import { auditCommand } from './audit.js';
 import { nftCommand } from './nft.js';
 import { bundleCommand } from './bundle.js';
 import { learnCommand } from './learn.js';
+import { blocklistCommand } from './blocklist.js';
 
-const COMMANDS: readonly Command[] = [runCommand, checkCommand, auditCommand, bundleCommand, nftCommand, learnCommand];
+const COMMANDS: readonly Command[] = [runCommand, checkCommand, auditCommand, bundleCommand, nftCommand, learnCommand, blocklistCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));
