@@ -22,6 +22,43 @@ export const agentSchema = z.strictObject({
   cidrs: z.array(cidr).default([]),
 });
 
+/** A signed allowlist bundle (docs/bundles.md): where it comes from and which signers to trust. */
+export const bundleSchema = z
+  .strictObject({
+    /** exactly one: a local file (watched), an https:// URL (polled), or an OCI reference */
+    file: z.string().min(1).optional(),
+    url: z.string().regex(/^https:\/\//, 'bundle URLs must be https://').optional(),
+    oci: z.string().regex(/^[a-z0-9.-]+(:[0-9]+)?\/[a-z0-9._\/-]+([:@][A-Za-z0-9_.:-]+)$/, 'expected registry/repository:tag or registry/repository@sha256:<hex>').optional(),
+    /** detached: base64 signature at FILE.sig / URL.sig; bundle: a sigstore or cosign bundle */
+    signature: z.enum(['detached', 'bundle']).default('detached'),
+    signature_file: z.string().min(1).optional(),
+    signature_url: z.string().regex(/^https:\/\//, 'signature URLs must be https://').optional(),
+    /** PEM CA certificates to trust for the URL or registry, beside the system store */
+    ca_file: z.string().min(1).optional(),
+    /** cosign public keys (PEM); any one verifies, so list old and new while rotating */
+    keys: z.array(z.string().min(1)).default([]),
+    keyless: z
+      .strictObject({
+        trusted_root: z.string().min(1).optional(),
+        identity: z.string().min(1).optional(),
+        identity_regexp: z.string().min(1).optional(),
+        issuer: z.string().min(1).optional(),
+        issuer_regexp: z.string().min(1).optional(),
+      })
+      .refine(
+        (keyless) => (keyless.identity === undefined) !== (keyless.identity_regexp === undefined) && (keyless.issuer === undefined) !== (keyless.issuer_regexp === undefined),
+        'pin exactly one of identity / identity_regexp and one of issuer / issuer_regexp',
+      )
+      .optional(),
+    offline: z.enum(['fail_closed', 'cached_with_expiry', 'cached_indefinite', 'default_policy']).default('cached_with_expiry'),
+    max_age_ms: z.number().int().min(1000).default(86_400_000),
+    poll_interval_ms: z.number().int().min(1000).max(86_400_000).default(60_000),
+    timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
+    max_bytes: z.number().int().min(1024).max(64 * 1_048_576).default(4 * 1_048_576),
+  })
+  .refine((bundle) => [bundle.file, bundle.url, bundle.oci].filter((source) => source !== undefined).length === 1, 'give exactly one of file, url and oci')
+  .refine((bundle) => bundle.keys.length > 0 || bundle.keyless !== undefined, 'list at least one trusted key, or configure keyless');
+
 export const configSchema = z.strictObject({
   mode: mode.default('learn'),
   listen: z
@@ -48,6 +85,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   agents: z.array(agentSchema).default([]),
+  bundle: bundleSchema.optional(),
   /** The nftables guard: which local users are agents (confined to Sluice) and which user Sluice runs as. */
   guard: z
     .strictObject({
@@ -109,3 +147,4 @@ export const configSchema = z.strictObject({
 
 export type ConfigFile = z.output<typeof configSchema>;
 export type AgentConfig = z.output<typeof agentSchema>;
+export type BundleConfig = z.output<typeof bundleSchema>;
