@@ -32,6 +32,7 @@ export const ERROR_CATALOGUE = {
   RULE_DENY: { status: 403, side: 'policy', message: 'denied by rule' },
   NO_MATCHING_RULE: { status: 403, side: 'policy', message: 'no rule allows this destination (strict mode)' },
   DESTINATION_FORBIDDEN: { status: 403, side: 'policy', message: 'destination address is in a forbidden range' },
+  BLOCKLISTED: { status: 403, side: 'policy', message: 'destination is on a malicious-domain blocklist' },
   ECH_REFUSED: { status: 403, side: 'policy', message: 'encrypted ClientHello hides the destination' },
   SNI_MISMATCH: { status: 403, side: 'policy', message: 'TLS server name differs from the requested host' },
   DNS_NAME_SUSPICIOUS: { status: 403, side: 'policy', message: 'DNS name looks like a tunnel' },
