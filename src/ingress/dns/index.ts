@@ -4,3 +4,5 @@ export { normaliseQueryName, screenName, type NameLimits } from './name-screen.j
 export { KeyedTokenBucket } from './rate-limiter.js';
 export { PolicyDnsServer, type PolicyDnsOptions } from './server.js';
 export { UpstreamResolver } from './upstream.js';
+export { dnsVerdict } from './policy-verdict.js';
+export { startPolicyDns, type PolicyDnsSetup, type RunningPolicyDns } from './start.js';

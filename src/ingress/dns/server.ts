@@ -34,11 +34,18 @@ export class PolicyDnsServer {
 
   async start(): Promise<this> {
     let port = this.options.port;
-    for (const host of this.options.hosts) {
+    for (const [index, host] of this.options.hosts.entries()) {
       const udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
       udp.on('message', (message, remote) => this.onDatagram(udp, message, { address: remote.address, port: remote.port, transport: 'udp' }).catch(() => undefined));
-      udp.bind(port, host);
-      await once(udp, 'listening');
+      try {
+        udp.bind(port, host);
+        await once(udp, 'listening');
+      } catch (error) {
+        // A second, twin address (::1 on a host without IPv6) may be missing; the first must bind.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (index > 0 && (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT')) continue;
+        throw error;
+      }
       this.udp.push(udp);
       port = udp.address().port;
       const tcp = createServer((socket) => this.onConnection(socket));

@@ -1,0 +1,24 @@
+// Asks the proxy's policy whether an agent may resolve a name: it may when it could connect to
+// that name on 443 or 80, the ports the transparent listeners and most agents use.
+import type { Agent } from '../../identity/agent.js';
+import { decide, type Policy } from '../../policy/decide.js';
+import { destinationFromName } from '../destination.js';
+import type { DnsVerdict } from './handle-query.js';
+
+const PORTS = [443, 80] as const;
+
+export function dnsVerdict(policy: Policy, agent: Agent, name: string): DnsVerdict {
+  let learn = false;
+  for (const port of PORTS) {
+    let destination;
+    try {
+      destination = destinationFromName(name, port);
+    } catch {
+      return 'refuse';
+    }
+    const decision = decide(policy, { agent, destination });
+    if (decision.verdict === 'allow') return 'answer';
+    if (decision.verdict === 'learn') learn = true;
+  }
+  return learn ? 'learn' : 'refuse';
+}

@@ -1,0 +1,115 @@
+// The listener for TCP 443 redirected by the guard: reads the ClientHello without terminating
+// TLS, decides on its SNI, resolves and vets that name itself (never the address the agent
+// dialled), then replays the peeked bytes to the vetted upstream and splices.
+import { createServer, type Server, type Socket } from 'node:net';
+import { dial, errorCodeFor } from '../../connect/index.js';
+import { isSluiceError, SluiceError, type ErrorCode } from '../../errors.js';
+import { newContext, type RequestContext } from '../context.js';
+import { destinationFromName, type Destination } from '../destination.js';
+import { admit, recordBadRequest, recordClose, RefusedError, type PipelineDeps } from '../pipeline.js';
+import { relay } from '../relay.js';
+import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHelloParse } from './client-hello.js';
+
+export interface TransparentTlsOptions {
+  readonly headerTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+}
+
+// RFC 8446 6: a fatal alert tells a TLS client why, where an HTTP error would be noise to it.
+const ALERT_ACCESS_DENIED = 49;
+const ALERT_INTERNAL_ERROR = 80;
+
+function sendAlert(socket: Socket, description: number): void {
+  if (!socket.destroyed && socket.writable) socket.end(Buffer.from([21, 3, 3, 0, 2, 2, description]));
+  socket.once('finish', () => socket.destroy());
+  socket.resume();
+}
+
+/** Buffers the agent's first bytes until they hold a whole ClientHello, or say they never will. */
+function peekClientHello(socket: Socket, timeoutMs: number): Promise<{ bytes: Buffer; hello: ClientHelloParse } | null> {
+  return new Promise((resolve) => {
+    let bytes = Buffer.alloc(0);
+    const finish = (result: { bytes: Buffer; hello: ClientHelloParse } | null): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.pause();
+      resolve(result);
+    };
+    const onData = (chunk: Buffer): void => {
+      bytes = Buffer.concat([bytes, chunk]);
+      const hello = parseClientHello(bytes);
+      if (hello.kind !== 'incomplete') finish({ bytes, hello });
+      else if (bytes.length > MAX_CLIENT_HELLO_BYTES + 1024) finish({ bytes, hello: { kind: 'invalid', reason: 'ClientHello too large' } });
+    };
+    const onEnd = (): void => finish(null);
+    const timer = setTimeout(() => finish({ bytes, hello: { kind: 'invalid', reason: 'timeout' } }), timeoutMs);
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+  });
+}
+
+/** Why a parsed hello cannot be judged, as a catalogue code; null when its SNI can be. */
+function unusable(hello: ClientHelloParse): SluiceError | null {
+  switch (hello.kind) {
+    case 'incomplete':
+      return new SluiceError('CLIENT_HELLO_INVALID', 'incomplete');
+    case 'invalid':
+      return hello.reason === 'timeout' ? new SluiceError('HEADER_TIMEOUT', 'no ClientHello in time') : new SluiceError('CLIENT_HELLO_INVALID', hello.reason);
+    case 'hello':
+      // ECH hides the real name behind the outer SNI: judging the decoy would be judging nothing.
+      if (hello.ech) return new SluiceError('ECH_REFUSED');
+      if (hello.sni === null) return new SluiceError('SNI_MISSING');
+      return null;
+  }
+}
+
+async function refuse(deps: PipelineDeps, context: RequestContext, socket: Socket, error: SluiceError): Promise<void> {
+  await recordBadRequest(deps, context, error);
+  sendAlert(socket, ALERT_ACCESS_DENIED);
+}
+
+async function handle(deps: PipelineDeps, options: TransparentTlsOptions, socket: Socket): Promise<void> {
+  socket.on('error', () => socket.destroy());
+  const pair = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 };
+  const context = newContext('tunnel', `${pair.remoteAddress}:${pair.remotePort}`, 'TLS');
+  const peeked = await peekClientHello(socket, options.headerTimeoutMs);
+  if (peeked === null) return void socket.destroy();
+  const problem = unusable(peeked.hello);
+  if (problem !== null || peeked.hello.kind !== 'hello' || peeked.hello.sni === null) {
+    return refuse(deps, context, socket, problem ?? new SluiceError('CLIENT_HELLO_INVALID'));
+  }
+  let destination: Destination;
+  try {
+    destination = destinationFromName(peeked.hello.sni, 443);
+  } catch (error) {
+    return refuse(deps, context, socket, isSluiceError(error) ? error : new SluiceError('BAD_HOST'));
+  }
+  let upstream: Socket;
+  try {
+    const vetted = await admit(deps, context, { credential: { kind: 'none' }, connection: deps.identity.connection(pair), destination });
+    const dialled = await dial(vetted, { timeoutMs: deps.connectTimeoutMs });
+    context.upstream = `${dialled.address}:${dialled.port}`;
+    upstream = dialled.socket;
+  } catch (error) {
+    if (error instanceof RefusedError) return sendAlert(socket, error.refusal.verdict === 'deny' ? ALERT_ACCESS_DENIED : ALERT_INTERNAL_ERROR);
+    const code: ErrorCode = isSluiceError(error) ? error.code : errorCodeFor(error);
+    recordClose(deps, context, code);
+    return sendAlert(socket, ALERT_INTERNAL_ERROR);
+  }
+  if (socket.destroyed) {
+    upstream.destroy();
+    return recordClose(deps, context, 'UPSTREAM_RESET');
+  }
+  upstream.write(peeked.bytes);
+  relay(deps, context, socket, upstream, options.idleTimeoutMs);
+}
+
+export function createTransparentTlsServer(deps: PipelineDeps, options: TransparentTlsOptions): Server {
+  return createServer((socket) => {
+    handle(deps, options, socket).catch((error: unknown) => {
+      deps.log.error({ err: error }, 'transparent TLS handler failed');
+      socket.destroy();
+    });
+  });
+}
