@@ -9,6 +9,7 @@ import { Metrics } from '../src/obs/metrics.js';
 import { BlocklistManager } from '../src/policy/blocklist/manager.js';
 import { loadBlocklistConfig } from '../src/policy/blocklist/sources.js';
 import { BLOCKLIST_FIXTURES } from './support/blocklist-fixtures.js';
+import { startConnectProxy } from './support/connect-proxy.js';
 import { startFeedServer, type FeedServer } from './support/feed-server.js';
 
 interface Harness {
@@ -187,6 +188,59 @@ describe('blocklist refresh', () => {
     assert.equal(manager.current.match('padding.example'), null);
     assert.notEqual(manager.current.match('evil.example'), null);
     assert.equal(manager.current.match('one-more.example'), null);
+  });
+
+  it('enforces the byte cap while streaming a body that declares no length', async () => {
+    server.set('/j/oisd', { body: `${oisd}${'padding.example\n'.repeat(200)}`, chunked: true });
+    server.set('/j/urlhaus', { body: urlhaus, chunked: true });
+    const { manager } = await harness(await freshDir(), sourcesYaml('j', '    max_bytes: 2048'));
+    await manager.load();
+    const reports = await manager.refreshAll();
+    assert.deepEqual(reports.map((report) => report.outcome), ['too_large', 'updated']);
+    assert.match(reports[0]?.detail ?? '', /sent more than the 2048-byte cap/);
+    assert.equal(manager.current.match('padding.example'), null);
+  });
+
+  it('fetches through the configured upstream proxy', async (t) => {
+    const proxy = await startConnectProxy();
+    t.after(() => proxy.close());
+    server.set('/k/oisd', { body: oisd });
+    server.set('/k/urlhaus', { body: urlhaus });
+    const { manager } = await harness(await freshDir(), `proxy: ${proxy.url}\n${sourcesYaml('k')}`);
+    await manager.load();
+    const reports = await manager.refreshAll();
+    assert.deepEqual(reports.map((report) => report.outcome), ['updated', 'updated']);
+    assert.ok(proxy.tunnels.length >= 1);
+    assert.ok(proxy.tunnels.every((target) => target === new URL(server.url('/')).host));
+    await manager.stop();
+  });
+
+  it('loads a disk copy larger than a since-lowered entry cap rather than dropping it', async () => {
+    server.set('/l/oisd', { body: oisd });
+    server.set('/l/urlhaus', { body: urlhaus });
+    const dir = await freshDir();
+    const first = await harness(dir, sourcesYaml('l'));
+    await first.manager.load();
+    await first.manager.refreshAll();
+    const lowered = await harness(dir, sourcesYaml('l', '    max_entries: 2'));
+    assert.notEqual((await lowered.manager.load()).match('ads.tracker.example'), null);
+  });
+
+  it('refreshes again when its jittered interval has passed', async () => {
+    server.set('/m/oisd', { body: oisd });
+    server.set('/m/urlhaus', { body: urlhaus });
+    const { manager } = await harness(await freshDir(), sourcesYaml('m').replace('interval: 1h', 'interval: 1s'));
+    await manager.load();
+    await manager.refreshAll();
+    const before = server.requests.filter((request) => request.path === '/m/oisd').length;
+    await manager.start();
+    const started = Date.now();
+    while (server.requests.filter((request) => request.path === '/m/oisd').length === before) {
+      assert.ok(Date.now() - started < 5_000, 'no scheduled refresh within 5 s');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.ok(Date.now() - started >= 500, 'the refresh waited for its interval');
+    await manager.stop();
   });
 
   it('applies local.txt entries and allow.txt exceptions', async () => {

@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type FeedRoute = { readonly body: string } | { readonly status: number };
+/** `chunked` sends the body in two writes with no Content-Length, as a streaming server would. */
+export type FeedRoute = { readonly body: string; readonly chunked?: boolean } | { readonly status: number };
 
 export interface FeedServer {
   url(path: string): string;
@@ -31,7 +32,14 @@ export async function startFeedServer(): Promise<FeedServer> {
       response.writeHead(304, { etag }).end();
       return;
     }
-    response.writeHead(200, { 'content-type': 'text/plain', etag, 'last-modified': LAST_MODIFIED }).end(route.body);
+    response.writeHead(200, { 'content-type': 'text/plain', etag, 'last-modified': LAST_MODIFIED });
+    if (route.chunked === true) {
+      const half = Math.floor(route.body.length / 2);
+      response.write(route.body.slice(0, half));
+      response.end(route.body.slice(half));
+    } else {
+      response.end(route.body);
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

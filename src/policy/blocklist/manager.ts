@@ -81,7 +81,9 @@ export class BlocklistManager {
   async start(): Promise<BlocklistSet> {
     await this.load();
     for (const state of this.states) {
-      const due = state.record === null ? 0 : state.record.checkedAt + state.settings.intervalMs - Date.now();
+      const { record, list, settings } = state;
+      const current = record !== null && list !== null && record.url === settings.url && record.format === settings.format;
+      const due = current ? record.checkedAt + settings.intervalMs - Date.now() : 0;
       this.schedule(state, Math.max(0, due));
     }
     return this.active;
@@ -134,12 +136,14 @@ export class BlocklistManager {
   }
 
   private async loadCached(state: SourceState): Promise<void> {
-    const { name, maxEntries } = state.settings;
+    const { name } = state.settings;
     const record = await readRecord(this.options.cacheDir, name);
     if (record === null) return;
+    // Kept even if the copy fails to load, so the shrink check still knows the last good size.
+    state.record = record;
     try {
-      state.list = await compileFile(listPath(this.options.cacheDir, name), record.format, maxEntries);
-      state.record = record;
+      // No entry cap here: a cap lowered since this copy was accepted must not drop its entries.
+      state.list = await compileFile(listPath(this.options.cacheDir, name), record.format, Number.MAX_SAFE_INTEGER);
       this.options.metrics?.blocklistLastSuccess.set({ source: name }, Math.floor(record.checkedAt / 1000));
     } catch (error) {
       this.options.logger?.error({ source: name, err: error }, 'blocklist cached copy unreadable; fetching a fresh one');
@@ -176,7 +180,7 @@ export class BlocklistManager {
   private async refreshSource(state: SourceState, acceptShrink: boolean): Promise<RefreshReport> {
     const { settings } = state;
     const { cacheDir } = this.options;
-    const previous = state.list?.entries ?? 0;
+    const previous = state.list?.entries ?? state.record?.entries ?? 0;
     const sameFeed = state.record !== null && state.record.url === settings.url && state.record.format === settings.format && state.list !== null;
     const target = temporaryPath(listPath(cacheDir, settings.name));
     const report = (outcome: RefreshOutcome, detail?: string): RefreshReport => {
