@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { cosignLegacyLayout } from './support/cosign-legacy-layout.js';
 import { runSluice, SHARED_VECTORS } from './support/sluice-cli.js';
 
 const run = promisify(execFile);
@@ -208,30 +209,8 @@ describe('tampering and key rotation', () => {
 });
 
 describe("cosign's older --bundle layout with a Rekor entry", () => {
-  /** Restates a real sigstore v0.1/v0.3 bundle in cosign's LocalSignedPayload layout. */
   async function legacyFrom(caseName: string, mutate?: (legacy: Record<string, unknown>) => void): Promise<string> {
-    const source = JSON.parse(await readFile(join(VECTORS, caseName, 'bundle.sigstore.json'), 'utf8')) as {
-      verificationMaterial: { x509CertificateChain?: { certificates: { rawBytes: string }[] }; tlogEntries: Record<string, unknown>[] };
-      messageSignature: { signature: string };
-    };
-    const entry = source.verificationMaterial.tlogEntries[0] as {
-      logIndex: string; integratedTime: string; logId: { keyId: string }; canonicalizedBody: string; inclusionPromise: { signedEntryTimestamp: string };
-    };
-    const der = source.verificationMaterial.x509CertificateChain?.certificates[0]?.rawBytes;
-    const pem = der === undefined ? undefined : `-----BEGIN CERTIFICATE-----\n${der.match(/.{1,64}/g)?.join('\n')}\n-----END CERTIFICATE-----\n`;
-    const legacy: Record<string, unknown> = {
-      base64Signature: source.messageSignature.signature,
-      ...(pem === undefined ? {} : { cert: Buffer.from(pem).toString('base64') }),
-      rekorBundle: {
-        SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
-        Payload: {
-          body: entry.canonicalizedBody,
-          integratedTime: Number(entry.integratedTime),
-          logIndex: Number(entry.logIndex),
-          logID: Buffer.from(entry.logId.keyId, 'base64').toString('hex'),
-        },
-      },
-    };
+    const legacy = cosignLegacyLayout(JSON.parse(await readFile(join(VECTORS, caseName, 'bundle.sigstore.json'), 'utf8')));
     mutate?.(legacy);
     const path = join(dir, `${caseName}-${mutate === undefined ? 'legacy' : 'mutated'}.bundle`);
     await writeFile(path, JSON.stringify(legacy));

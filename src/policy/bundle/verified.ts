@@ -1,4 +1,5 @@
-// What a successful signature check proves: which anchor vouched for the allowlist bytes.
+// What a successful signature check proves: which anchor vouched for the allowlist bytes, and a
+// one-line description of it for the CLI and audit records.
 import type { KeyAlgorithm } from './public-key.js';
 
 export type VerifiedSigner =
