@@ -86,34 +86,26 @@ function urlLine(line: string): LineResult {
   return host === null ? bad('not an absolute URL') : hosts(host);
 }
 
-/** RFC 4180 fields of one line; URLhaus quotes every field. */
+/** RFC 4180 fields of one line (a doubled quote inside quotes is a quote); URLhaus quotes every field. */
 function csvFields(line: string): string[] {
   const fields: string[] = [];
-  let i = 0;
-  while (i <= line.length) {
-    if (line[i] === '"') {
-      let value = '';
-      i++;
-      for (;;) {
-        const quote = line.indexOf('"', i);
-        if (quote < 0) return fields.concat(value + line.slice(i));
-        value += line.slice(i, quote);
-        if (line[quote + 1] === '"') {
-          value += '"';
-          i = quote + 2;
-        } else {
-          i = quote + 1;
-          break;
-        }
-      }
-      fields.push(value);
-      i = line.indexOf(',', i) < 0 ? line.length + 1 : line.indexOf(',', i) + 1;
-    } else {
-      const comma = line.indexOf(',', i);
-      fields.push(line.slice(i, comma < 0 ? line.length : comma));
-      i = comma < 0 ? line.length + 1 : comma + 1;
-    }
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const char = line[i];
+    if (quoted) {
+      if (char !== '"') field += char;
+      else if (line[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else quoted = false;
+    } else if (char === '"') quoted = true;
+    else if (char === ',') {
+      fields.push(field);
+      field = '';
+    } else field += char;
   }
+  fields.push(field);
   return fields;
 }
 
