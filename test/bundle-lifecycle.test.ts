@@ -204,6 +204,17 @@ describe('bundle lifecycle from a local file', () => {
     assert.deepEqual(recorder.seen.slice(2), [{ kind: 'activate', version: 14, rules: 1 }, { kind: 'shadow', version: null }]);
   });
 
+  test('takes nothing into use when the state directory cannot be written', async (t) => {
+    const f = await fixture(t);
+    await f.publish({ version: 1 });
+    const { manager, recorder } = f.manager({ stateDir: join(f.path, 'state') });
+    await manager.start();
+    assert.match(String(recorder.errors[0]), /ENOTDIR/);
+    assert.deepEqual(recorder.outcomeNames(), []);
+    assert.equal(manager.policy.kind, 'deny_all');
+    assert.equal(recorder.last?.kind, 'fallback');
+  });
+
   test('accepts bundles signed by any configured key during a rotation', async (t) => {
     const f = await fixture(t);
     const next = makeKey('next.pub');

@@ -11,6 +11,7 @@ export type Seen =
 export class Recorder implements BundleCallbacks {
   readonly seen: Seen[] = [];
   readonly outcomes: BundleOutcomeEvent[] = [];
+  readonly errors: unknown[] = [];
   private waiters: { test: (seen: Seen) => boolean; resolve: () => void }[] = [];
 
   onActivate: BundleCallbacks['onActivate'] = (ruleSet, version) => this.push({ kind: 'activate', version, rules: ruleSet.size });
@@ -18,6 +19,9 @@ export class Recorder implements BundleCallbacks {
   onShadow: BundleCallbacks['onShadow'] = (_ruleSet, version) => this.push({ kind: 'shadow', version });
   onOutcome: BundleCallbacks['onOutcome'] = (event) => {
     this.outcomes.push(event);
+  };
+  onError = (error: unknown): void => {
+    this.errors.push(error);
   };
 
   get last(): Seen | undefined {

@@ -7,7 +7,7 @@ import { assessCandidate, type AcceptedBundle, type Candidate, type VersionFloor
 import type { BundleDocument } from './document.js';
 import { effectivePolicy, nextDeadline, type EffectivePolicy, type OfflineSettings, type PolicyInputs } from './offline-policy.js';
 import { isBundleRejection, type BundleOutcome } from './rejection.js';
-import type { BundleSource } from './source.js';
+import type { BundleSource, FetchResult } from './source.js';
 import { BundleStateStore, type Slot } from './state-store.js';
 import type { BundleTrust } from './verify-signature.js';
 import { describeSigner } from './verified.js';
@@ -32,6 +32,8 @@ export interface BundleCallbacks {
   onShadow(ruleSet: RuleSet | null, version: number | null): void;
   /** every verification outcome, for the audit chain */
   onOutcome(event: BundleOutcomeEvent): void;
+  /** the state directory could not be written; the policy in force is unchanged */
+  onError?(error: unknown): void;
 }
 
 export interface BundleManagerOptions {
@@ -101,61 +103,75 @@ export class BundleManager {
     this.options.source.close?.().catch(() => undefined);
   }
 
-  /** One fetch-and-judge cycle; concurrent calls share the cycle in progress. */
+  /** One fetch-and-judge cycle; concurrent calls share the cycle in progress. Never rejects. */
   refresh(): Promise<void> {
-    this.inFlight ??= this.cycle().finally(() => {
-      this.inFlight = undefined;
-    });
+    this.inFlight ??= this.cycle()
+      .catch((error: unknown) => {
+        // Only the state directory can fail here (disk full, permissions): nothing new was taken
+        // into use, so the policy in force stays; the app hears of it through onError.
+        this.sourceHealthy = false;
+        this.options.callbacks.onError?.(error);
+      })
+      .finally(() => {
+        this.inFlight = undefined;
+        this.publish();
+      });
     return this.inFlight;
   }
 
   private async cycle(): Promise<void> {
     const origin = this.options.source.description;
-    let candidate: Candidate | undefined;
+    let result: FetchResult;
     try {
       const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.options.fetchTimeoutMs)]);
-      const result = await this.options.source.fetch(signal);
-      if (result.kind === 'not_modified') {
-        // The source vouches that the bundle we hold is still current, unless that bundle expired.
-        this.sourceHealthy = this.active !== undefined || this.shadow !== undefined;
-        if (this.sourceHealthy) await this.markSuccess();
-      } else {
-        candidate = result.candidate;
-      }
+      result = await this.options.source.fetch(signal);
     } catch (error) {
       this.sourceHealthy = false;
       this.options.source.invalidate?.();
       this.record({ outcome: 'fetch_failure', stage: 'source', origin, version: undefined, signer: undefined, detail: messageOf(error) });
+      return;
     }
-    if (candidate !== undefined) await this.judge(candidate);
-    this.publish();
+    if (result.kind === 'fetched') {
+      await this.judge(result.candidate);
+    } else if (this.active !== undefined || this.shadow !== undefined) {
+      // The source vouches that what we hold is still current (expiry is checked separately).
+      await this.markSuccess();
+      this.sourceHealthy = true;
+    } else {
+      this.sourceHealthy = false;
+      this.options.source.invalidate?.();
+    }
   }
 
   private async judge(candidate: Candidate): Promise<void> {
+    let assessment: ReturnType<typeof assessCandidate>;
     try {
-      const { kind, bundle } = assessCandidate(candidate, this.options.trust, this.floor, this.now());
-      this.sourceHealthy = true;
-      if (kind === 'new') {
-        const slot: Slot = bundle.document.enforce === 'enforce' ? 'active' : 'shadow';
-        this.floor = { version: bundle.document.version, sha256: bundle.sha256 };
-        // Persist the bundle before the floor: a crash between the two leaves a restorable LKG.
-        await this.store.writeSlot(slot, bundle);
-        if (slot === 'active') {
-          this.active = bundle;
-          if (this.shadow !== undefined) await this.store.writeSlot('shadow', undefined);
-          this.shadow = undefined;
-        } else {
-          this.shadow = bundle;
-        }
-        this.record(this.acceptedEvent(bundle, 'source'));
-      }
-      await this.markSuccess();
+      assessment = assessCandidate(candidate, this.options.trust, this.floor, this.now());
     } catch (error) {
       if (!isBundleRejection(error)) throw error;
       this.sourceHealthy = false;
       this.options.source.invalidate?.();
       this.record({ outcome: error.outcome, stage: 'source', origin: candidate.origin, version: undefined, signer: undefined, detail: error.message });
+      return;
     }
+    const { kind, bundle } = assessment;
+    if (kind === 'new') {
+      const slot: Slot = bundle.document.enforce === 'enforce' ? 'active' : 'shadow';
+      // Bundle first, floor second (in markSuccess): a crash between the two leaves a last-known-good
+      // whose version lifts the floor again at start, so no order of failures allows a downgrade.
+      await this.store.writeSlot(slot, bundle);
+      if (slot === 'active' && this.shadow !== undefined) await this.store.writeSlot('shadow', undefined);
+      this.floor = { version: bundle.document.version, sha256: bundle.sha256 };
+      if (slot === 'active') {
+        this.active = bundle;
+        this.shadow = undefined;
+      } else {
+        this.shadow = bundle;
+      }
+      this.record(this.acceptedEvent(bundle, 'source'));
+    }
+    await this.markSuccess();
+    this.sourceHealthy = true;
   }
 
   private async restore(slot: Slot): Promise<AcceptedBundle | undefined> {
