@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { SourceError } from '../src/config/yaml.js';
 import { looksLikeBundle, parseBundleText } from '../src/policy/bundle/document.js';
-import { REPO_ROOT } from './support/sluice-cli.js';
+import { makeKey, signBase64 } from './support/bundle-fixtures.js';
+import { REPO_ROOT, runSluice } from './support/sluice-cli.js';
 
 function issuesOf(text: string): string[] {
   try {
@@ -60,5 +62,30 @@ describe('allowlist bundle document', () => {
     const rule = '  - id: a\n    action: allow\n    hosts: [a.example.com]\n';
     assert.match(issuesOf(`name: a\nversion: 1\nissued_at: 2026-01-01T00:00:00Z\nrules:\n${rule}  - id: b\n    action: maybe\n    hosts: [b.example.com]\n`).join(), /rules\.1\.action/);
     assert.match(issuesOf(`name: a\nversion: 1\nissued_at: 2026-01-01T00:00:00Z\nrules:\n${rule}${rule}`).join(), /duplicate rule id "a"/);
+  });
+
+  test('sluice bundle verify prints the signed example bundle\'s version and rule count', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-bundle-doc-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const key = makeKey();
+    const example = join(REPO_ROOT, 'examples', 'bundle', 'allowlist.yaml');
+    await writeFile(join(dir, 'k.pub'), key.publicPem);
+    await writeFile(join(dir, 'a.sig'), signBase64(key, await readFile(example)));
+    const result = await runSluice(['bundle', 'verify', example, '--signature', join(dir, 'a.sig'), '--key', join(dir, 'k.pub')]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /bundle: agents-egress version 12, 5 rules, enforce mode, issued 2026-11-23T09:00:00.000Z, expires 2027-02-21T09:00:00.000Z/);
+  });
+
+  test('sluice bundle verify refuses a correctly signed bundle whose schema is invalid', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-bundle-doc-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const key = makeKey();
+    const text = 'name: a\nversion: 3\nissued_at: 2026-01-01T00:00:00Z\nrules:\n  - id: a\n    action: permit\n    hosts: [a.example.com]\n';
+    await writeFile(join(dir, 'b.yaml'), text);
+    await writeFile(join(dir, 'k.pub'), key.publicPem);
+    await writeFile(join(dir, 'b.sig'), signBase64(key, text));
+    const result = await runSluice(['bundle', 'verify', join(dir, 'b.yaml'), '--signature', join(dir, 'b.sig'), '--key', join(dir, 'k.pub')]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /schema error: signature verified but the bundle is invalid:\n.*b\.yaml:6:13: rules\.0\.action/);
   });
 });
