@@ -135,6 +135,7 @@ async function main(): Promise<void> {
           loadFromCacheMs: Math.round(cacheMs),
           loadFromDownloadMs: Math.round(downloadMs),
           rssAdded: mb(rssAfter - rssBefore),
+          tableSize: mb(set.sources.reduce((sum, source) => sum + source.list.names.byteLength, 0)),
           gcExposed: globalThis.gc !== undefined,
           longestStallMs: { eventLoopDelayMax: Number((delay.max / 1e6).toFixed(1)), longestTimerGap: Number(longestTick.toFixed(1)) },
           normaliseNsPerName: { fastPath: Math.round(normalise.fastNs), normaliseHost: Math.round(normalise.fullNs) },

@@ -3,7 +3,6 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SourceError } from '../src/config/yaml.js';
 import { createLogger } from '../src/obs/log.js';
 import { Metrics } from '../src/obs/metrics.js';
 import { BlocklistManager } from '../src/policy/blocklist/manager.js';
@@ -274,31 +273,5 @@ describe('blocklist refresh', () => {
     await manager.start();
     await swapped;
     await manager.stop();
-  });
-});
-
-describe('sources.yaml', () => {
-  it('names the file, line and key of every mistake', async () => {
-    const dir = await freshDir();
-    const file = join(dir, 'sources.yaml');
-    await writeFile(file, ['sources:', '  - name: a', '    url: http://127.0.0.1/x', '    format: domain', '  - name: a', '    url: ftp://x', '    format: hosts', '    intervall: 1h', ''].join('\n'));
-    const error = await loadBlocklistConfig(file).then(
-      () => assert.fail('expected a SourceError'),
-      (thrown: unknown) => thrown,
-    );
-    assert.ok(error instanceof SourceError);
-    const text = error.message;
-    assert.match(text, new RegExp(`${file}:4:13: sources\\.0\\.format: `));
-    assert.match(text, new RegExp(`${file}:6:10: sources\\.1\\.url: expected an http`));
-    assert.match(text, /:8:5: sources\.1\.intervall: unknown key "intervall" \(did you mean "interval"\?\)/);
-  });
-
-  it('loads the shipped defaults: OISD big and URLhaus enabled, the others off', async () => {
-    const config = await loadBlocklistConfig(join(BLOCKLIST_FIXTURES, '..', '..', '..', 'blocklists', 'sources.yaml'));
-    assert.deepEqual(config.sources.map((source) => [source.name, source.format, source.intervalMs]), [
-      ['oisd-big', 'wildcard', 6 * 3_600_000],
-      ['urlhaus', 'hosts', 6 * 3_600_000],
-    ]);
-    assert.equal(config.sources[0]?.maxShrink, 0.5);
   });
 });

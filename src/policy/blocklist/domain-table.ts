@@ -75,6 +75,11 @@ export class DomainTable {
     }
   }
 
+  /** Memory the table holds, for status pages and the bench. */
+  get byteLength(): number {
+    return this.data.bytes.byteLength + this.data.offsets.byteLength + this.data.slots.byteLength;
+  }
+
   has(name: string): boolean {
     return this.hasSuffix(name, 0, hashName(name));
   }
