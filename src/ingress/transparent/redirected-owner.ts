@@ -54,7 +54,14 @@ export async function ownerOfLocalEnd(transport: Transport, address: string, por
   } else {
     lookups.push(ownersIn(`/proc/net/${transport}6`, procSpelling((parsed as ipaddr.IPv6).toByteArray(), port), states));
   }
-  const owners = new Set((await Promise.all(lookups)).flat());
+  let owners = new Set((await Promise.all(lookups)).flat());
+  // An unconnected UDP socket is listed under the wildcard address it is bound to, not the
+  // source address the kernel picked for the datagram.
+  if (owners.size === 0 && transport === 'udp') {
+    const wildcards = [ownersIn('/proc/net/udp6', procSpelling(new Array<number>(16).fill(0), port), states)];
+    if (parsed.kind() === 'ipv4') wildcards.push(ownersIn('/proc/net/udp', procSpelling([0, 0, 0, 0], port), states));
+    owners = new Set((await Promise.all(wildcards)).flat());
+  }
   if (owners.size !== 1) return undefined;
   const [uid] = owners;
   return uid !== undefined && Number.isInteger(uid) ? uid : undefined;
