@@ -44,3 +44,4 @@ export async function startTransparentListeners(deps: PipelineDeps, config: Conf
     close: () => closeAll([...http.servers, ...tls.servers]),
   };
 }
+export { tunnelSniVerdict, type TunnelSniVerdict } from './tunnel-sni.js';
