@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { outcomeAuditFields, policyAuditFields } from '../src/policy/bundle/audit-fields.js';
 import { FileBundleSource } from '../src/policy/bundle/file-source.js';
 import { BundleManager, type BundleManagerOptions } from '../src/policy/bundle/manager.js';
 import type { OfflineMode } from '../src/policy/bundle/offline-policy.js';
@@ -80,6 +81,12 @@ describe('bundle lifecycle from a local file', () => {
     const state = JSON.parse(await readFile(join(f.stateDir, 'state.json'), 'utf8')) as { highest_version: number };
     assert.equal(state.highest_version, 12);
     assert.match(await metrics.registry.metrics(), /sluice_bundle_version 12\n[\s\S]*sluice_bundle_verifications_total\{outcome="accepted"\} 1/);
+    const [event] = recorder.outcomes;
+    assert.ok(event !== undefined);
+    const fields = outcomeAuditFields(event);
+    assert.deepEqual(JSON.parse(JSON.stringify(fields)), fields, 'audit fields are plain JSON');
+    assert.equal(fields.version, 12);
+    assert.deepEqual(policyAuditFields(manager.policy), { kind: 'bundle_policy', policy: 'bundle', version: 12, stale: false, reason: null });
   });
 
   test('hot-swaps to a newer version when the watched file changes', async (t) => {
