@@ -7,11 +7,12 @@ import type { UpstreamPools } from '../upstream-pools.js';
 import { createTransparentHttpServer } from './http-listener.js';
 import { listenOnAll, redirectTargets } from './listen.js';
 import { RedirectedIdentity } from './redirected-owner.js';
-import { createTransparentTlsServer } from './tls-listener.js';
+import { createTransparentTlsServer, type TlsInterceptor } from './tls-listener.js';
 
 export { parseClientHello, type ClientHello, type ClientHelloParse } from './client-hello.js';
 export { ownerOfLocalEnd, RedirectedIdentity } from './redirected-owner.js';
 export { redirectTargets, listenOnAll } from './listen.js';
+export type { TlsInterceptor } from './tls-listener.js';
 
 export interface RunningTransparent {
   readonly httpPort: number;
@@ -31,12 +32,16 @@ function closeAll(servers: readonly Server[]): Promise<void> {
   ).then(() => undefined);
 }
 
-export async function startTransparentListeners(deps: PipelineDeps, config: ConfigFile, pools: UpstreamPools): Promise<RunningTransparent> {
+export async function startTransparentListeners(deps: PipelineDeps, config: ConfigFile, pools: UpstreamPools, interceptor?: TlsInterceptor): Promise<RunningTransparent> {
   // Redirected sockets still name the dialled address as their peer: identity needs its own lookup.
   const redirected: PipelineDeps = { ...deps, identity: new RedirectedIdentity(config) };
   const http = await listenOnAll(redirectTargets(config.listen.transparent_http), () => createTransparentHttpServer(redirected, config.limits, pools));
   const tls = await listenOnAll(redirectTargets(config.listen.transparent_tls), () =>
-    createTransparentTlsServer(redirected, { headerTimeoutMs: config.limits.header_timeout_ms, idleTimeoutMs: config.limits.idle_timeout_ms }),
+    createTransparentTlsServer(redirected, {
+      headerTimeoutMs: config.limits.header_timeout_ms,
+      idleTimeoutMs: config.limits.idle_timeout_ms,
+      ...(interceptor === undefined ? {} : { interceptor }),
+    }),
   );
   return {
     httpPort: http.port,

@@ -8,11 +8,19 @@ import { newContext, type RequestContext } from '../context.js';
 import { destinationFromName, type Destination } from '../destination.js';
 import { admit, recordBadRequest, recordClose, RefusedError, type PipelineDeps } from '../pipeline.js';
 import { relay } from '../relay.js';
-import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHelloParse } from './client-hello.js';
+import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHello, type ClientHelloParse } from './client-hello.js';
+
+/** The seam for terminating TLS to chosen hosts (metering inference APIs) instead of splicing. */
+export interface TlsInterceptor {
+  wants(destination: Destination, hello: ClientHello): boolean;
+  /** owns both sockets from here; `peeked` holds the client's bytes read so far, unconsumed */
+  take(client: Socket, peeked: Buffer, upstream: Socket, context: RequestContext): void;
+}
 
 export interface TransparentTlsOptions {
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly interceptor?: TlsInterceptor;
 }
 
 // RFC 8446 6: a fatal alert tells a TLS client why, where an HTTP error would be noise to it.
@@ -101,6 +109,7 @@ async function handle(deps: PipelineDeps, options: TransparentTlsOptions, socket
     upstream.destroy();
     return recordClose(deps, context, 'UPSTREAM_RESET');
   }
+  if (options.interceptor?.wants(destination, peeked.hello) === true) return options.interceptor.take(socket, peeked.bytes, upstream, context);
   upstream.write(peeked.bytes);
   relay(deps, context, socket, upstream, options.idleTimeoutMs);
 }
