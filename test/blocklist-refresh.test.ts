@@ -189,6 +189,19 @@ describe('blocklist refresh', () => {
     assert.equal(manager.current.match('one-more.example'), null);
   });
 
+  it('counts a single-label line in a feed as malformed instead of blocking a whole TLD', async () => {
+    server.set('/n/oisd', { body: `${oisd}com\n` });
+    server.set('/n/urlhaus', { body: `${urlhaus}127.0.0.1 zip\n` });
+    const { manager, logs } = await harness(await freshDir(), sourcesYaml('n'));
+    await manager.load();
+    const reports = await manager.refreshAll();
+    assert.deepEqual(reports.map((report) => [report.outcome, report.entries]), [['updated', 8], ['updated', 4]]);
+    assert.equal(manager.current.match('shop.com'), null);
+    assert.equal(manager.current.match('file.zip'), null);
+    const warning = logs.find((line) => line.msg === 'blocklist feed has malformed lines' && line.source === 'oisd-big');
+    assert.match(JSON.stringify(warning?.examples), /single-label name would block a whole top-level domain/);
+  });
+
   it('enforces the byte cap while streaming a body that declares no length', async () => {
     server.set('/j/oisd', { body: `${oisd}${'padding.example\n'.repeat(200)}`, chunked: true });
     server.set('/j/urlhaus', { body: urlhaus, chunked: true });
@@ -246,7 +259,7 @@ describe('blocklist refresh', () => {
     server.set('/h/oisd', { body: oisd });
     server.set('/h/urlhaus', { body: urlhaus });
     const dir = await freshDir();
-    await writeFile(join(dir, 'local.txt'), '# ours\ninternal-exfil.example\n203.0.113.66\nnot a name\n');
+    await writeFile(join(dir, 'local.txt'), '# ours\ninternal-exfil.example\n203.0.113.66\nnot a name\nzip\n');
     await writeFile(join(dir, 'allow.txt'), 'cdn.evil.example\n');
     const { manager, logs } = await harness(dir, sourcesYaml('h'));
     await manager.load();
@@ -254,6 +267,7 @@ describe('blocklist refresh', () => {
     assert.deepEqual(manager.current.match('x.internal-exfil.example'), { source: 'local', entry: 'internal-exfil.example' });
     assert.deepEqual(manager.current.matchAddress('203.0.113.66'), { source: 'local', entry: '203.0.113.66' });
     assert.equal(manager.current.match('a.cdn.evil.example'), null);
+    assert.deepEqual(manager.current.match('invoice.zip'), { source: 'local', entry: 'zip' }, 'operators may block a whole TLD');
     assert.notEqual(manager.current.match('www.evil.example'), null);
     assert.ok(logs.some((line) => String(line.problem).includes('local.txt:4:1:')));
   });

@@ -1,5 +1,5 @@
-// Worker-thread entry: reads one list file and compiles it, so parsing a million lines never
-// runs on the proxy's event loop. The table's buffers are transferred back, not copied.
+// Worker-thread entry: reads one downloaded feed and compiles it, so parsing a million lines
+// never runs on the proxy's event loop. The table's buffers are transferred back, not copied.
 import { createReadStream } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ListCompiler, type CompiledListData } from './compile.js';
@@ -14,7 +14,7 @@ export interface CompileRequest {
 export type CompileReply = { readonly ok: true; readonly list: CompiledListData } | { readonly ok: false; readonly code: string; readonly message: string };
 
 async function compile(request: CompileRequest): Promise<CompiledListData> {
-  const compiler = new ListCompiler(request.format, request.maxEntries);
+  const compiler = new ListCompiler(request.format, { maxEntries: request.maxEntries, topLevelNames: false });
   const stream = createReadStream(request.file, { encoding: 'utf8', highWaterMark: 1 << 20 });
   for await (const chunk of stream) compiler.push(chunk as string);
   return compiler.finish();

@@ -40,6 +40,15 @@ export class EntryCapError extends Error {
   }
 }
 
+export interface CompileLimits {
+  readonly maxEntries: number;
+  /**
+   * Whether a single-label name (`com`, `zip`) may be listed. Off for downloaded feeds: one such
+   * line, by mistake or from a poisoned feed, would deny a whole top-level domain.
+   */
+  readonly topLevelNames: boolean;
+}
+
 const MAX_EXAMPLES = 5;
 const MAX_EXAMPLE_TEXT = 120;
 
@@ -54,7 +63,7 @@ export class ListCompiler {
 
   constructor(
     format: BlocklistFormat,
-    private readonly maxEntries: number,
+    private readonly limits: CompileLimits,
   ) {
     this.read = LINE_READERS[format];
   }
@@ -94,9 +103,10 @@ export class ListCompiler {
         this.bad(text, entry);
         continue;
       }
-      if (entry.kind === 'name') this.names.add(entry.host);
-      else this.ips.add(entry.host);
-      if (this.names.size + this.ips.size > this.maxEntries) throw new EntryCapError(this.maxEntries);
+      if (entry.kind !== 'name') this.ips.add(entry.host);
+      else if (this.limits.topLevelNames || entry.host.includes('.')) this.names.add(entry.host);
+      else this.bad(text, 'a single-label name would block a whole top-level domain (list it in local.txt if meant)');
+      if (this.names.size + this.ips.size > this.limits.maxEntries) throw new EntryCapError(this.limits.maxEntries);
     }
   }
 
@@ -106,9 +116,9 @@ export class ListCompiler {
   }
 }
 
-/** Compiles a whole text at once: for local files, tests and the CLI. */
-export function compileText(text: string, format: BlocklistFormat, maxEntries = Number.MAX_SAFE_INTEGER): CompiledList {
-  const compiler = new ListCompiler(format, maxEntries);
+/** Compiles a whole text at once: for the operators' own files and tests. */
+export function compileText(text: string, format: BlocklistFormat, limits: CompileLimits = { maxEntries: Number.MAX_SAFE_INTEGER, topLevelNames: true }): CompiledList {
+  const compiler = new ListCompiler(format, limits);
   compiler.push(text);
   return openCompiledList(compiler.finish());
 }
