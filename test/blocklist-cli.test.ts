@@ -1,3 +1,5 @@
+// `sluice blocklist check|refresh`: which source and entry block a host, exit codes, warnings,
+// failures kept visible, and registration with the sluice command.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

@@ -1,3 +1,5 @@
+// BlocklistSet by table: exact and parent-domain matches, wildcards, allow-exception specificity,
+// addresses in any spelling, and fail-closed handling of non-addresses.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { destinationFromName } from '../src/ingress/destination.js';

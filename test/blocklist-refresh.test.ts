@@ -1,3 +1,5 @@
+// BlocklistManager against feeds served on 127.0.0.1: download and swap, ETag/304, start from the
+// disk copy, outage and shrink keep the last good copy, caps, upstream proxy, timers, local files.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

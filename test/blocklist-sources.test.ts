@@ -1,3 +1,5 @@
+// sources.yaml: every mistake reported with file:line:column, per-source overrides, and the
+// shipped defaults (OISD big and URLhaus enabled).
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
