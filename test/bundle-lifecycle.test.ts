@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -220,6 +221,22 @@ describe('bundle lifecycle from a local file', () => {
     assert.deepEqual(recorder.outcomeNames(), []);
     assert.equal(manager.policy.kind, 'deny_all');
     assert.equal(recorder.last?.kind, 'fallback');
+  });
+
+  test('verifies a key-signed sigstore bundle file with no keyless trust root configured', async (t) => {
+    const f = await fixture(t);
+    const text = bundleYaml({ version: 4 });
+    const digest = createHash('sha256').update(text).digest('base64');
+    const sigstore = {
+      mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+      verificationMaterial: { publicKey: { hint: signer.anchor.hint }, tlogEntries: [] },
+      messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest }, signature: signBase64(signer, text) },
+    };
+    await writeFile(f.path, text);
+    await writeFile(`${f.path}.sigstore.json`, JSON.stringify(sigstore));
+    const { manager, recorder } = f.manager({ source: new FileBundleSource({ path: f.path, sigstoreBundlePath: `${f.path}.sigstore.json`, maxBytes: 1 << 20 }) });
+    await manager.start();
+    assert.deepEqual(recorder.seen, [{ kind: 'activate', version: 4, rules: 1 }], JSON.stringify(recorder.outcomes));
   });
 
   test('accepts bundles signed by any configured key during a rotation', async (t) => {

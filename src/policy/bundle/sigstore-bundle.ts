@@ -3,7 +3,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { PolicyError, toSignedEntity, toTrustMaterial, VerificationError, Verifier } from '@sigstore/verify';
-import { HashAlgorithm } from '@sigstore/protobuf-specs';
+import { HashAlgorithm, TrustedRoot } from '@sigstore/protobuf-specs';
 import { describeMatcher, matches, type IdentityPolicy } from './identity-policy.js';
 import { messageOf, type KeyAnchor } from './public-key.js';
 import { BundleRejection, isBundleRejection, type BundleRefusal } from './rejection.js';
@@ -15,6 +15,14 @@ export interface BundleTrust {
   readonly roots: readonly TrustRoot[];
   readonly identity: IdentityPolicy | undefined;
 }
+
+const EMPTY_ROOT = TrustedRoot.fromJSON({
+  mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+  tlogs: [],
+  certificateAuthorities: [],
+  ctlogs: [],
+  timestampAuthorities: [],
+});
 
 const DIGEST_ALGORITHMS: Readonly<Partial<Record<HashAlgorithm, string>>> = {
   [HashAlgorithm.SHA2_256]: 'sha256',
@@ -71,11 +79,11 @@ function verifyWithKeys(bundle: Bundle, artifact: Buffer, trust: BundleTrust, fo
   if (trust.keys.length === 0) {
     throw new BundleRejection('unknown_key', `${source}: the bundle is signed with a key; pass the trusted public key with --key`);
   }
-  const root = trust.roots[0];
-  if (root === undefined) throw new BundleRejection('unknown_key', `${source}: no trusted root for the bundle's transparency-log entries`);
+  // With no root configured, a key-signed bundle still verifies as long as it carries no log entries.
+  const root = trust.roots[0]?.root ?? EMPTY_ROOT;
   const failures: string[] = [];
   for (const anchor of trust.keys) {
-    const material = toTrustMaterial(root.root, () => ({ publicKey: anchor.key, validFor: () => true }));
+    const material = toTrustMaterial(root, () => ({ publicKey: anchor.key, validFor: () => true }));
     // An offline-signed allowlist need not be in a transparency log; entries that are present are still checked.
     const verifier = new Verifier(material, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 });
     try {
