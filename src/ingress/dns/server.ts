@@ -19,6 +19,8 @@ export interface PolicyDnsOptions extends QueryDeps {
 }
 
 const MAX_TCP_BACKLOG = 4 * 65_537;
+/** DNS over TCP is for the odd truncated answer; many open connections mean abuse */
+const MAX_TCP_CLIENTS = 256;
 
 export class PolicyDnsServer {
   private readonly udp: UdpSocket[] = [];
@@ -49,6 +51,7 @@ export class PolicyDnsServer {
       this.udp.push(udp);
       port = udp.address().port;
       const tcp = createServer((socket) => this.onConnection(socket));
+      tcp.maxConnections = MAX_TCP_CLIENTS;
       tcp.listen(port, host);
       await once(tcp, 'listening');
       this.tcp.push(tcp);

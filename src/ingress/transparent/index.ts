@@ -40,6 +40,7 @@ export async function startTransparentListeners(deps: PipelineDeps, config: Conf
     createTransparentTlsServer(redirected, {
       headerTimeoutMs: config.limits.header_timeout_ms,
       idleTimeoutMs: config.limits.idle_timeout_ms,
+      maxConnections: config.limits.max_connections,
       ...(interceptor === undefined ? {} : { interceptor }),
     }),
   );

@@ -20,6 +20,8 @@ export interface TlsInterceptor {
 export interface TransparentTlsOptions {
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** further connections are dropped at accept, as on the proxy listener */
+  readonly maxConnections: number;
   readonly interceptor?: TlsInterceptor;
 }
 
@@ -115,10 +117,12 @@ async function handle(deps: PipelineDeps, options: TransparentTlsOptions, socket
 }
 
 export function createTransparentTlsServer(deps: PipelineDeps, options: TransparentTlsOptions): Server {
-  return createServer((socket) => {
+  const server = createServer((socket) => {
     handle(deps, options, socket).catch((error: unknown) => {
       deps.log.error({ err: error }, 'transparent TLS handler failed');
       socket.destroy();
     });
   });
+  server.maxConnections = options.maxConnections;
+  return server;
 }
