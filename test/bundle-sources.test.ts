@@ -1,16 +1,21 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { HttpsBundleSource } from '../src/policy/bundle/https-source.js';
+import { compileIdentityPolicy } from '../src/policy/bundle/identity-policy.js';
 import { BundleManager } from '../src/policy/bundle/manager.js';
 import type { OfflineMode } from '../src/policy/bundle/offline-policy.js';
 import { OciBundleSource } from '../src/policy/bundle/oci-source.js';
 import type { BundleSource } from '../src/policy/bundle/source.js';
+import { publicGoodTrustRoot } from '../src/policy/bundle/trusted-root.js';
+import type { BundleTrust } from '../src/policy/bundle/verify-signature.js';
 import { bundleYaml, makeKey, signBase64 } from './support/bundle-fixtures.js';
+import { cosignLegacyLayout } from './support/cosign-legacy-layout.js';
 import { Recorder } from './support/bundle-harness.js';
 import { makeTls, startServer, staticFiles, TestRegistry, type LocalServer, type TlsMaterial } from './support/bundle-servers.js';
+import { SHARED_VECTORS } from './support/sluice-cli.js';
 
 const key = makeKey('publisher.pub');
 let root: string;
@@ -25,11 +30,17 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function managerFor(t: { after: (fn: () => Promise<void> | void) => void }, source: BundleSource, stateDir?: string, mode: OfflineMode = 'cached_with_expiry') {
+function managerFor(
+  t: { after: (fn: () => Promise<void> | void) => void },
+  source: BundleSource,
+  stateDir?: string,
+  mode: OfflineMode = 'cached_with_expiry',
+  trust: BundleTrust = { keys: [key.anchor], roots: [], identity: undefined },
+) {
   const recorder = new Recorder();
   const manager = new BundleManager({
     source,
-    trust: { keys: [key.anchor], roots: [], identity: undefined },
+    trust,
     stateDir: stateDir ?? join(root, `state-${counter++}`),
     offline: { mode, maxAgeMs: 3_600_000 },
     pollIntervalMs: 3_600_000,
@@ -181,5 +192,36 @@ describe('OCI registry bundle source', () => {
     await second.manager.start();
     assert.deepEqual(second.recorder.outcomeNames(), ['last-known-good:accepted', 'source:fetch_failure']);
     assert.deepEqual(second.manager.policy, { kind: 'bundle', version: 40, stale: true });
+  });
+
+  test('carries keyless cosign annotations (certificate, Rekor bundle) into verification with the identity pinned', async (t) => {
+    const vectors = join(SHARED_VECTORS, 'sigstore-conformance');
+    const legacy = cosignLegacyLayout(JSON.parse(await readFile(join(vectors, 'happy-path-v0.1', 'bundle.sigstore.json'), 'utf8')));
+    const digest = registry.push('keyless', bundleYaml({ version: 50 }), key);
+    // A real keyless signature, but over the conformance artifact rather than a cosign payload:
+    // verification must get through certificate, Rekor entry and signature, and stop at the payload.
+    registry.signatureImage(digest, [
+      {
+        payload: await readFile(join(vectors, 'a.txt')),
+        annotations: {
+          'dev.cosignproject.cosign/signature': String(legacy['base64Signature']),
+          'dev.sigstore.cosign/certificate': Buffer.from(String(legacy['cert']), 'base64').toString('utf8'),
+          'dev.sigstore.cosign/bundle': JSON.stringify(legacy['rekorBundle']),
+        },
+      },
+    ]);
+    const pinned = (identity: string) => ({
+      keys: [],
+      roots: [publicGoodTrustRoot()],
+      identity: compileIdentityPolicy({ identity, issuer: 'https://token.actions.githubusercontent.com' }),
+    });
+    const beacon = 'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';
+    const right = managerFor(t, source('keyless'), undefined, 'fail_closed', pinned(beacon));
+    await right.manager.start();
+    assert.deepEqual(right.recorder.outcomeNames(), ['source:malformed']);
+    assert.match(right.recorder.outcomes[0]?.detail ?? '', /payload is not JSON/);
+    const wrong = managerFor(t, source('keyless'), undefined, 'fail_closed', pinned('https://github.com/someone/else'));
+    await wrong.manager.start();
+    assert.deepEqual(wrong.recorder.outcomeNames(), ['source:untrusted_identity']);
   });
 });

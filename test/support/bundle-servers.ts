@@ -138,9 +138,13 @@ export class TestRegistry {
         optional: null,
       }),
     );
-    this.manifest(`${digest.replace(':', '-')}.sig`, [
-      { mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', body: payload, annotations: { 'dev.cosignproject.cosign/signature': signBase64(key, payload) } },
-    ]);
+    this.signatureImage(digest, [{ payload, annotations: { 'dev.cosignproject.cosign/signature': signBase64(key, payload) } }]);
+  }
+
+  /** Writes the `sha256-<digest>.sig` image with the given layers, one per signature. */
+  signatureImage(digest: string, layers: { payload: Buffer; annotations: Record<string, string> }[]): void {
+    const mediaType = 'application/vnd.dev.cosign.simplesigning.v1+json';
+    this.manifest(`${digest.replace(':', '-')}.sig`, layers.map((layer) => ({ mediaType, body: layer.payload, annotations: layer.annotations })));
   }
 
   private manifest(tag: string, layers: { mediaType: string; body: Buffer; annotations: Record<string, string> }[]): string {
