@@ -29,7 +29,7 @@ describe('systemd unit', () => {
     assert.equal(one('StateDirectory'), 'sluice');
     assert.equal(one('LogsDirectory'), 'sluice');
     assert.equal(one('CapabilityBoundingSet'), '');
-    assert.equal(one('RestrictAddressFamilies'), 'AF_INET AF_INET6 AF_UNIX');
+    assert.equal(one('RestrictAddressFamilies'), 'AF_INET AF_INET6 AF_UNIX AF_NETLINK');
     assert.equal(one('SystemCallFilter'), '@system-service');
     assert.match(one('MemoryMax') ?? '', /^\d+[KMG]$/);
     assert.equal(one('Restart'), 'always');
