@@ -21,6 +21,7 @@ import type { Probe, ProbeOutcome } from './support/appliance-agent.js';
 import { startAppliance, type RunningAppliance } from './support/appliance.js';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
 import { insideLoopbackNamespace } from './support/netns.js';
+import { clientHelloMessage, echExtension, records, serverNameExtension } from './support/client-hello-builder.js';
 import { makeTestCa, type TestCa } from './support/test-ca.js';
 
 const run = promisify(execFile);
@@ -121,6 +122,11 @@ if (insideLoopbackNamespace(import.meta.url)) {
       await rm(dir, { recursive: true, force: true });
     });
 
+    const auditRecords = async (): Promise<Record<string, unknown>[]> =>
+      (await readFile(auditFile, 'utf8'))
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
     const https = (host: string, servername: string, extra: { proxy?: number } = {}): Promise<ProbeOutcome> => asAgent({ op: 'https', host, port: 443, servername, ca: caFile, ...extra });
 
     test('rejects an agent dialling the internet directly, on IPv4 and IPv6', async () => {
@@ -157,6 +163,16 @@ if (insideLoopbackNamespace(import.meta.url)) {
       assert.match((await https('198.18.0.1', 'other.test')).error ?? '', /ALERT_ACCESS_DENIED/);
     });
 
+    test('answers a hello without SNI, with ECH, or not TLS at all with an access_denied alert, and audits it', async () => {
+      // RFC 8446 6: a fatal (2) access_denied (49 = 0x31) alert record
+      const alert = '15030300020231';
+      for (const bytes of [records(clientHelloMessage([])), records(clientHelloMessage([serverNameExtension('origin.test'), echExtension])), Buffer.from('GET / HTTP/1.1\r\n\r\n')]) {
+        assert.deepEqual(await asAgent({ op: 'raw', host: '198.18.0.1', port: 443, hex: bytes.toString('hex') }), { reply: alert });
+      }
+      const codes = (await auditRecords()).filter((record) => record['kind'] === 'bad_request').map((record) => record['code']);
+      for (const code of ['SNI_MISSING', 'ECH_REFUSED', 'CLIENT_HELLO_INVALID']) assert.ok(codes.includes(code), JSON.stringify(codes));
+    });
+
     test('serves transparent HTTP by Host header', async () => {
       const allowed = await asAgent({ op: 'http', host: '198.18.0.1', port: 80, hostHeader: 'origin.test' });
       assert.deepEqual([allowed.status, allowed.reply], [200, 'http origin for origin.test']);
@@ -175,12 +191,7 @@ if (insideLoopbackNamespace(import.meta.url)) {
     });
 
     test('attributes transparent connections to the agent by its UID in the audit log', async () => {
-      const records = (await readFile(auditFile, 'utf8'))
-        .split('\n')
-        .filter((line) => line !== '')
-        .map((line) => JSON.parse(line) as { record?: Record<string, unknown> } & Record<string, unknown>)
-        .map((entry) => entry.record ?? entry);
-      const tls = records.filter((record) => record['kind'] === 'decision' && record['method'] === 'TLS');
+      const tls = (await auditRecords()).filter((record) => record['kind'] === 'decision' && record['method'] === 'TLS');
       assert.ok(tls.length >= 4, JSON.stringify(tls));
       assert.ok(tls.every((record) => record['agent'] === 'coder' && record['via'] === 'uid'), JSON.stringify(tls));
     });

@@ -10,7 +10,8 @@ export type Probe =
   | { readonly op: 'tcp' | 'udp'; readonly host: string; readonly port: number }
   | { readonly op: 'https'; readonly host: string; readonly port: number; readonly servername: string; readonly ca: string; readonly proxy?: number }
   | { readonly op: 'http'; readonly host: string; readonly port: number; readonly hostHeader: string; readonly proxy?: number }
-  | { readonly op: 'dns'; readonly host: string; readonly port: number; readonly name: string };
+  | { readonly op: 'dns'; readonly host: string; readonly port: number; readonly name: string }
+  | { readonly op: 'raw'; readonly host: string; readonly port: number; readonly hex: string };
 
 export interface ProbeOutcome {
   readonly reply?: string;
@@ -89,6 +90,14 @@ async function probe(spec: Probe): Promise<ProbeOutcome> {
       const target = spec.proxy === undefined ? '/' : `http://${spec.hostHeader}/`;
       socket.write(`GET ${target} HTTP/1.1\r\nHost: ${spec.hostHeader}\r\nConnection: close\r\n\r\n`);
       return httpOutcome(await readAll(socket));
+    }
+    case 'raw': {
+      const socket = await opened(connect({ host: spec.host, port: spec.port }), 'connect');
+      socket.write(Buffer.from(spec.hex, 'hex'));
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      await new Promise((resolve) => socket.once('close', resolve));
+      return { reply: Buffer.concat(chunks).toString('hex') };
     }
     case 'dns': {
       const socket = createSocket(spec.host.includes(':') ? 'udp6' : 'udp4');
