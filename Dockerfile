@@ -38,7 +38,7 @@ COPY docs ./docs
 # Only the state volume is written: the root filesystem can be mounted read-only.
 VOLUME ["/var/lib/sluice"]
 USER 10001:10001
-EXPOSE 3128 3080 3443 5353/udp 5353/tcp 9090
+EXPOSE 3128 3080 3443 5053/udp 5053/tcp 9090
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9090/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "/opt/sluice/dist/src/cli/main.js"]

@@ -68,8 +68,9 @@ export const configSchema = z.strictObject({
       /** where the nft guard redirects agents' TCP 80 and 443; also bound on [::1] for IPv6 */
       transparent_http: hostPort.default('127.0.0.1:3080'),
       transparent_tls: hostPort.default('127.0.0.1:3443'),
-      /** the policy-aware DNS server (UDP and TCP) that agents' port-53 traffic is redirected to */
-      dns: hostPort.default('127.0.0.1:5353'),
+      /** the policy-aware DNS server (UDP and TCP) that agents' port-53 traffic is redirected to;
+       *  not 5353, where mDNS responders such as avahi listen on every address */
+      dns: hostPort.default('127.0.0.1:5053'),
     })
     .prefault({}),
   /** Where the audit chain, Learn records and later bundle/blocklist caches live. */
