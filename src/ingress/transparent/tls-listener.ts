@@ -43,6 +43,7 @@ function peekClientHello(socket: Socket, timeoutMs: number): Promise<{ bytes: Bu
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);
+      socket.off('close', onEnd);
       socket.pause();
       resolve(result);
     };
@@ -56,6 +57,7 @@ function peekClientHello(socket: Socket, timeoutMs: number): Promise<{ bytes: Bu
     const timer = setTimeout(() => finish({ bytes, hello: { kind: 'invalid', reason: 'timeout' } }), timeoutMs);
     socket.on('data', onData);
     socket.once('end', onEnd);
+    socket.once('close', onEnd);
   });
 }
 
