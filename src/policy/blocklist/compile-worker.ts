@@ -26,7 +26,7 @@ if (port !== null) {
     (list) => {
       const reply: CompileReply = { ok: true, list };
       const { names } = list;
-      port.postMessage(reply, [names.bytes.buffer, names.offsets.buffer, names.slots.buffer]);
+      port.postMessage(reply, [names.bytes.buffer, names.offsets.buffer, names.slots.buffer, names.filter.buffer]);
     },
     (error: unknown) => {
       const code = typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'BLOCKLIST_COMPILE';

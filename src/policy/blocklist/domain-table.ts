@@ -12,6 +12,11 @@ export interface DomainTableData {
    * side by side so a probe touches one cache line; the slot count is a power of two
    */
   readonly slots: Int32Array<ArrayBuffer>;
+  /**
+   * one bit per hash bucket, eight bits per name: small enough to stay in cache, so most parent
+   * domains that are not listed are ruled out without touching the large arrays
+   */
+  readonly filter: Uint32Array<ArrayBuffer>;
 }
 
 const FNV_OFFSET = 0x811c9dc5 | 0;
@@ -35,6 +40,14 @@ function slotOf(hash: number, mask: number): number {
   return h & mask;
 }
 
+function filterBit(hash: number, shift: number): number {
+  return Math.imul(hash, 0x9e3779b1) >>> shift;
+}
+
+function filterShift(filter: Uint32Array): number {
+  return 32 - Math.log2(filter.length * 32);
+}
+
 export function hashName(name: string, start = 0): number {
   let hash = HASH_SEED;
   for (let i = name.length - 1; i >= start; i--) hash = hashStep(hash, name.charCodeAt(i));
@@ -44,19 +57,23 @@ export function hashName(name: string, start = 0): number {
 export class DomainTable {
   readonly size: number;
   private readonly mask: number;
+  private readonly shift: number;
 
   constructor(private readonly data: DomainTableData) {
     this.size = data.offsets.length - 1;
     this.mask = data.slots.length / 2 - 1;
+    this.shift = filterShift(data.filter);
   }
 
   static empty(): DomainTable {
-    return new DomainTable({ bytes: new Uint8Array(0), offsets: new Uint32Array(1), slots: new Int32Array(2) });
+    return new DomainTable({ bytes: new Uint8Array(0), offsets: new Uint32Array(1), slots: new Int32Array(2), filter: new Uint32Array(1) });
   }
 
   /** Whether host.slice(start) is in the table, given its hash; allocates nothing. */
   hasSuffix(host: string, start: number, hash: number): boolean {
-    const { slots, offsets, bytes } = this.data;
+    const { slots, offsets, bytes, filter } = this.data;
+    const bit = filterBit(hash, this.shift);
+    if (((filter[bit >>> 5] ?? 0) & (1 << (bit & 31))) === 0) return false;
     const length = host.length - start;
     for (let slot = slotOf(hash, this.mask); ; slot = (slot + 1) & this.mask) {
       const entry = slots[2 * slot] ?? 0;
@@ -77,7 +94,7 @@ export class DomainTable {
 
   /** Memory the table holds, for status pages and the bench. */
   get byteLength(): number {
-    return this.data.bytes.byteLength + this.data.offsets.byteLength + this.data.slots.byteLength;
+    return this.data.bytes.byteLength + this.data.offsets.byteLength + this.data.slots.byteLength + this.data.filter.byteLength;
   }
 
   has(name: string): boolean {
@@ -137,7 +154,15 @@ export class DomainTableBuilder {
       slots[2 * slot] = entry;
       if (entry !== 0) slots[2 * slot + 1] = this.nameHashes[entry - 1] ?? 0;
     }
-    return { bytes: this.bytes.slice(0, this.used), offsets: this.offsets.slice(0, this.count + 1), slots };
+    let words = 1;
+    while (words * 32 < this.count * 8) words *= 2;
+    const filter = new Uint32Array(words);
+    const shift = filterShift(filter);
+    for (let index = 0; index < this.count; index++) {
+      const bit = filterBit(this.nameHashes[index] ?? 0, shift);
+      filter[bit >>> 5] = (filter[bit >>> 5] ?? 0) | (1 << (bit & 31));
+    }
+    return { bytes: this.bytes.slice(0, this.used), offsets: this.offsets.slice(0, this.count + 1), slots, filter };
   }
 
   private equals(index: number, name: string): boolean {
