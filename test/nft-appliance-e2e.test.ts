@@ -177,6 +177,8 @@ if (insideLoopbackNamespace(import.meta.url)) {
       const allowed = await asAgent({ op: 'http', host: '198.18.0.1', port: 80, hostHeader: 'origin.test' });
       assert.deepEqual([allowed.status, allowed.reply], [200, 'http origin for origin.test']);
       assert.equal((await asAgent({ op: 'http', host: '198.18.0.1', port: 80, hostHeader: 'other.test' })).status, 403);
+      const hostless = await asAgent({ op: 'raw', host: '198.18.0.1', port: 80, hex: Buffer.from('GET / HTTP/1.1\r\n\r\n').toString('hex') });
+      assert.match(Buffer.from(hostless.reply ?? '', 'hex').toString('latin1'), /^HTTP\/1\.1 400 .*bad_host/);
     });
 
     test('rejects QUIC and keeps the admin listener out of reach', async () => {
