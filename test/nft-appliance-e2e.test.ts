@@ -187,9 +187,19 @@ if (insideLoopbackNamespace(import.meta.url)) {
       assert.deepEqual(await asAgent({ op: 'tcp', host: '127.0.0.1', port: PORTS.admin }), { error: 'ECONNREFUSED' });
     });
 
-    test('answers the agent\'s DNS only for names the policy allows', async () => {
+    test('answers the agent\'s DNS only for names the policy allows and audits the refusal', async () => {
       assert.deepEqual(await asAgent({ op: 'dns', host: '198.18.0.1', port: 53, name: 'origin.test' }), { rcode: 'NOERROR', addresses: ['198.18.0.1'] });
       assert.deepEqual(await asAgent({ op: 'dns', host: '198.18.0.1', port: 53, name: 'other.test' }), { rcode: 'REFUSED', addresses: [] });
+      // The record is appended as the answer goes out: give the group commit a moment.
+      let refused: Record<string, unknown>[] = [];
+      for (let tries = 0; tries < 50 && refused.length === 0; tries++) {
+        refused = (await auditRecords()).filter((record) => record['kind'] === 'dns');
+        if (refused.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.deepEqual(
+        refused.map((record) => [record['agent'], record['via'], record['name'], record['outcome']]),
+        [['coder', 'uid', 'other.test', 'refused']],
+      );
     });
 
     test('attributes transparent connections to the agent by its UID in the audit log', async () => {

@@ -69,7 +69,7 @@ export async function startAppliance(loaded: LoadedConfig, log: Logger): Promise
   const proxyPort = await listen(proxy, config.listen.proxy);
   const adminPort = await listen(admin, config.listen.admin);
   const transparent = await startTransparentListeners(deps, config, pools);
-  const dns = await startPolicyDns({ config, policy: () => policy, guard, metrics });
+  const dns = await startPolicyDns({ config, policy: () => policy, guard, metrics, audit, log });
   return {
     proxyPort,
     adminPort,

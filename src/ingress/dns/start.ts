@@ -1,7 +1,10 @@
 // Builds and starts the policy DNS server from the config: the listen.dns address (and its
 // loopback twin), upstreams, limits, and identity by the querying socket's owner.
+import type { AuditChain } from '../../audit/chain.js';
+import type { AuditFields } from '../../audit/record.js';
 import type { ConfigFile } from '../../config/schema.js';
 import type { AddressGuard } from '../../connect/address-guard.js';
+import type { Logger } from '../../obs/log.js';
 import type { Metrics } from '../../obs/metrics.js';
 import type { Policy } from '../../policy/decide.js';
 import { redirectTargets } from '../transparent/listen.js';
@@ -18,8 +21,26 @@ export interface PolicyDnsSetup {
   readonly policy: () => Policy;
   readonly guard: Pick<AddressGuard, 'vet'>;
   readonly metrics?: Pick<Metrics, 'dnsQueries'>;
-  /** one call per query: the composition root audits refusals and records Learn names */
+  /** every query that was not simply answered (refusals, Learn, floods) gets an audit record */
+  readonly audit?: Pick<AuditChain, 'append'>;
+  readonly log?: Logger;
+  /** one call per query, for anything else the composition root wants to do with it */
   readonly onQuery?: (event: DnsQueryEvent) => void;
+}
+
+export function dnsAuditFields(event: DnsQueryEvent): AuditFields {
+  return {
+    kind: 'dns',
+    agent: event.agent?.name ?? null,
+    via: event.agent?.via ?? null,
+    client: `${event.peer.address}:${event.peer.port}`,
+    transport: event.peer.transport,
+    name: event.name,
+    type: event.type,
+    outcome: event.outcome,
+    detail: event.detail ?? null,
+    removed: event.removed,
+  };
 }
 
 export interface RunningPolicyDns {
@@ -43,7 +64,11 @@ export async function startPolicyDns(setup: PolicyDnsSetup): Promise<RunningPoli
     limiter: new KeyedTokenBucket(config.dns.queries_per_second, config.dns.burst),
     limits: { maxLabelLength: config.dns.max_label_length, maxNameLength: config.dns.max_name_length },
     refuseWith: config.dns.refuse_with,
-    ...(setup.onQuery === undefined ? {} : { onQuery: setup.onQuery }),
+    onQuery: (event) => {
+      setup.onQuery?.(event);
+      if (setup.audit === undefined || event.outcome === 'answered') return;
+      setup.audit.append(dnsAuditFields(event)).catch((error: unknown) => setup.log?.error({ err: error }, 'audit append of a DNS record failed'));
+    },
     ...(setup.metrics === undefined ? {} : { countQuery: (outcome: string) => setup.metrics?.dnsQueries.inc({ outcome }) }),
   });
   await server.start();
