@@ -53,6 +53,9 @@ export async function startPolicyDns(setup: PolicyDnsSetup): Promise<RunningPoli
   const targets = redirectTargets(config.listen.dns);
   const identity = new RedirectedIdentity(config);
   const upstream = new UpstreamResolver({ servers: config.dns.upstreams.length > 0 ? config.dns.upstreams : config.connect.resolvers, timeoutMs: config.dns.timeout_ms });
+  // A flood is recorded, not every query of it: one record per agent per 10 s keeps the audit
+  // log from becoming the thing the flood fills.
+  const floodNotices = new KeyedTokenBucket(0.1, 1);
   const server = new PolicyDnsServer({
     hosts: targets.map((target) => target.host),
     port: targets[0]?.port ?? 0,
@@ -67,6 +70,7 @@ export async function startPolicyDns(setup: PolicyDnsSetup): Promise<RunningPoli
     onQuery: (event) => {
       setup.onQuery?.(event);
       if (setup.audit === undefined || event.outcome === 'answered') return;
+      if (event.outcome === 'rate_limited' && !floodNotices.take(event.agent?.name ?? event.peer.address)) return;
       setup.audit.append(dnsAuditFields(event)).catch((error: unknown) => setup.log?.error({ err: error }, 'audit append of a DNS record failed'));
     },
     ...(setup.metrics === undefined ? {} : { countQuery: (outcome: string) => setup.metrics?.dnsQueries.inc({ outcome }) }),
