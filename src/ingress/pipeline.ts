@@ -64,7 +64,7 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
     if (decision.verdict !== 'deny') {
       const started = performance.now();
       try {
-        vetted = await resolveAndVet(request.destination, { guard: deps.guard, resolver: deps.resolver });
+        vetted = await resolveAndVet(request.destination, { guard: deps.guard, resolver: deps.resolver, metrics: deps.metrics });
       } finally {
         deps.metrics.upstreamConnectSeconds.observe((performance.now() - started) / 1000);
       }

@@ -24,7 +24,7 @@ export async function curl(args: readonly string[], options: { uid?: number; env
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
       execFile(
         'curl',
-        ['-sS', '-D', headerFile, '-w', `${marker}%{http_code}`, '--max-time', '20', ...args],
+        ['-sS', '-D', headerFile, '-w', `${marker}%{http_code} %{http_connect}`, '--max-time', '20', ...args],
         { timeout: 30_000, env: options.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin' }, ...(options.uid === undefined ? {} : { uid: options.uid }), maxBuffer: 64 * 1024 * 1024 },
         (error, out, err) => {
           if (error !== null && typeof error.code !== 'number') reject(error);
@@ -34,7 +34,10 @@ export async function curl(args: readonly string[], options: { uid?: number; env
     });
     const at = stdout.lastIndexOf(marker);
     const headers = await readFile(headerFile, 'utf8').catch(() => '');
-    return { exitCode: code, status: at < 0 ? 0 : Number(stdout.slice(at + marker.length)), body: at < 0 ? stdout : stdout.slice(0, at), headers, stderr };
+    // A refused CONNECT leaves http_code at 0; the proxy's answer is then in http_connect.
+    const [final = '0', connectReply = '0'] = at < 0 ? [] : stdout.slice(at + marker.length).split(' ');
+    const status = Number(final) === 0 ? Number(connectReply) : Number(final);
+    return { exitCode: code, status, body: at < 0 ? stdout : stdout.slice(0, at), headers, stderr };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
