@@ -5,7 +5,10 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import dnsPacket from 'dns-packet';
-import type { AuditFields } from '../src/audit/record.js';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AuditChain } from '../src/audit/chain.js';
 import { configSchema } from '../src/config/schema.js';
 import { loadYamlText } from '../src/config/yaml.js';
 import { AddressGuard } from '../src/connect/address-guard.js';
@@ -17,7 +20,8 @@ const RULES = 'rules:\n  - { id: docs, action: allow, hosts: [docs.example.test]
 const uid = process.getuid?.() ?? 0;
 let upstream: TestDnsServer;
 let dns: RunningPolicyDns;
-const audited: AuditFields[] = [];
+let dir = '';
+let audit: AuditChain;
 
 async function ask(name: string): Promise<string> {
   const socket = createSocket('udp4');
@@ -31,6 +35,8 @@ async function ask(name: string): Promise<string> {
 }
 
 before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sluice-dns-'));
+  audit = await AuditChain.open(join(dir, 'audit.jsonl'), { fsync: false });
   upstream = await startDnsServer({ 'docs.example.test': { A: ['93.184.216.34'] } });
   const config = loadYamlText(
     'sluice.yaml',
@@ -47,17 +53,14 @@ dns: { upstreams: ['${upstream.server}'], queries_per_second: 0.01, burst: 3 }
     config,
     policy: () => ({ rules, anonymousAllowed: false }),
     guard: new AddressGuard(),
-    audit: {
-      append: (fields) => {
-        audited.push(fields);
-        return Promise.resolve({ ...fields, seq: audited.length, ts: '', prev: '', hash: '' });
-      },
-    },
+    audit,
   });
 });
 after(async () => {
   await dns.close();
   await upstream.stop();
+  await audit.close();
+  await rm(dir, { recursive: true, force: true });
 });
 
 test('identifies the querying user, answers what the rules allow and audits the rest, a flood once', async () => {
@@ -65,6 +68,11 @@ test('identifies the querying user, answers what the rules allow and audits the 
   assert.equal(await ask('elsewhere.example.test'), 'REFUSED');
   assert.equal(await ask('docs.example.test'), 'NOERROR');
   for (let i = 0; i < 5; i++) assert.equal(await ask('docs.example.test'), 'REFUSED');
+  await audit.close();
+  const audited = (await readFile(join(dir, 'audit.jsonl'), 'utf8'))
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   assert.deepEqual(
     audited.map((record) => [record['agent'], record['via'], record['name'], record['outcome']]),
     [
