@@ -7,7 +7,7 @@ import { SourceError } from '../src/config/yaml.js';
 import { curl } from './support/curl.js';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
 import { startHttpOrigin, type Origin } from './support/origins.js';
-import { ALLOW_LOOPBACK, startSluice, type RunningSluice } from './support/sluice.js';
+import { ALLOW_LOOPBACK, startSluice } from './support/sluice.js';
 import { join } from 'node:path';
 
 describe('strict and learn modes through the proxy', () => {

@@ -1,7 +1,7 @@
 // Reads a YAML file and validates it against a zod schema, turning every problem into a
 // SourceIssue that names file, line, column and the key at fault.
 import { readFile } from 'node:fs/promises';
-import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 
 export interface SourceIssue {
@@ -96,6 +96,18 @@ export function parseYaml(file: string, text: string): { source: YamlSource; iss
     const position = lines.linePos(error.pos[0]);
     issues.push({ file, line: position.line, column: position.col, message: error.message.split('\n')[0] ?? error.message });
   }
+  if (issues.length === 0) {
+    // An unquoted `*.example.com` is a YAML alias to an anchor that does not exist; say so
+    // where it is instead of failing later in toJS().
+    visit(document, {
+      Alias(_key, node) {
+        if (node.resolve(document) !== undefined) return;
+        const position = lines.linePos(node.range?.[0] ?? 0);
+        const hint = node.source.startsWith('.') ? `; quote wildcards: "*${node.source}"` : '';
+        issues.push({ file, line: position.line, column: position.col, message: `unknown YAML alias *${node.source}${hint}` });
+      },
+    });
+  }
   return { source: new YamlSource(file, document, lines), issues };
 }
 
@@ -105,7 +117,14 @@ function describePath(path: readonly PropertyKey[]): string {
 
 /** Validates a parsed document; unknown keys are reported with the nearest known key. */
 export function validate<S extends z.ZodType>(source: YamlSource, schema: S): { value?: z.output<S>; issues: SourceIssue[] } {
-  const result = schema.safeParse(source.document.toJS({ maxAliasCount: 100 }));
+  let data: unknown;
+  try {
+    data = source.document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // e.g. alias expansion past its limit: a document built to exhaust memory
+    return { issues: [source.issueAt([], `cannot read document: ${error instanceof Error ? error.message : String(error)}`)] };
+  }
+  const result = schema.safeParse(data);
   if (result.success) return { value: result.data, issues: [] };
   const issues: SourceIssue[] = [];
   for (const issue of result.error.issues) {
