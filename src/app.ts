@@ -3,9 +3,19 @@
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AuditChain } from './audit/chain.js';
-import type { LoadedConfig } from './config/load.js';
+import { PACKAGE_ROOT, type LoadedConfig } from './config/load.js';
+import type { ConfigFile } from './config/schema.js';
+import { startPolicyDns, type RunningPolicyDns } from './ingress/dns/start.js';
+import { startTransparentListeners, type RunningTransparent } from './ingress/transparent/index.js';
+import { BlocklistManager } from './policy/blocklist/manager.js';
+import { loadBlocklistConfig } from './policy/blocklist/sources.js';
+import { outcomeAuditFields, policyAuditFields, shadowAuditFields } from './policy/bundle/audit-fields.js';
+import { createBundleManager } from './policy/bundle/from-config.js';
+import type { BundleManager } from './policy/bundle/manager.js';
+import type { AuditFields } from './audit/record.js';
+import { LivePolicy } from './policy/live-policy.js';
 import { AddressGuard, createResolver } from './connect/index.js';
 import { IdentityResolver } from './identity/identify.js';
 import { createProxyServer } from './ingress/server.js';
@@ -14,7 +24,6 @@ import { UpstreamPools } from './ingress/upstream-pools.js';
 import { createAdminServer } from './obs/admin.js';
 import type { Logger } from './obs/log.js';
 import { Metrics } from './obs/metrics.js';
-import type { Policy } from './policy/decide.js';
 import { LEARN_STORE_FILE, LearnStore } from './policy/learn-store.js';
 import { loadRuleFiles } from './policy/rules.js';
 
@@ -48,36 +57,105 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
+/** Agents confined by the nft guard need its transparent and DNS listeners; without any, they stay closed. */
+function guardConfinesAgents(config: ConfigFile): boolean {
+  return config.guard.agent_uids.length > 0 || config.guard.agent_gids.length > 0 || config.agents.some((agent) => agent.uids.length > 0);
+}
+
+interface Components {
+  readonly audit: AuditChain;
+  readonly learn: LearnStore;
+  readonly pools: UpstreamPools;
+  readonly servers: readonly Server[];
+  readonly bundles: BundleManager | undefined;
+  readonly blocklists: BlocklistManager;
+  readonly transparent: RunningTransparent | undefined;
+  readonly dns: RunningPolicyDns | undefined;
+}
+
 export class Sluice {
   private constructor(
     readonly loaded: LoadedConfig,
     readonly metrics: Metrics,
-    readonly audit: AuditChain,
-    private readonly learn: LearnStore,
-    private readonly pools: UpstreamPools,
-    private readonly proxy: Server,
-    private readonly admin: Server,
+    readonly policy: LivePolicy,
     readonly proxyAddress: AddressInfo,
     readonly adminAddress: AddressInfo,
+    private readonly parts: Components,
     private readonly log: Logger,
   ) {}
+
+  get audit(): AuditChain {
+    return this.parts.audit;
+  }
+
+  /** Ports of the transparent and DNS listeners, when the guard confines agents. */
+  get applianceListeners(): { httpPort: number; tlsPort: number; dnsPort: number } | undefined {
+    const { transparent, dns } = this.parts;
+    return transparent === undefined || dns === undefined ? undefined : { httpPort: transparent.httpPort, tlsPort: transparent.tlsPort, dnsPort: dns.port };
+  }
 
   static async start(loaded: LoadedConfig, options: StartOptions): Promise<Sluice> {
     const { config } = loaded;
     const log = options.log;
     const metrics = new Metrics({ processMetrics: options.processMetrics ?? true });
-    // Rules first: a broken rule file stops the start before anything listens.
+    // Rules and blocklist sources first: a broken file stops the start before anything listens.
     const rules = await loadRuleFiles(loaded.rulePaths);
-    metrics.rulesLoaded.set(rules.size);
-    const policy: Policy = { rules, anonymousAllowed: config.anonymous.allow };
+    const blocklistConfig = await loadBlocklistConfig(loaded.blocklistSources);
+    const live = new LivePolicy(rules, config.anonymous.allow, config.bundle !== undefined);
     await mkdir(loaded.stateDir, { recursive: true, mode: 0o700 });
     const audit = await AuditChain.open(loaded.auditFile, { fsync: config.audit.fsync, onCommitted: (count) => metrics.auditRecords.inc(count) });
     if (audit.recovery !== null) log.error({ recovery: audit.recovery }, 'audit log had a torn last record; it was moved aside and recorded in the chain');
+    const record = (fields: AuditFields): void => {
+      audit.append(fields).catch((error: unknown) => log.error({ err: error, kind: fields.kind }, 'audit append failed'));
+    };
+    const showRules = (): void => {
+      metrics.rulesLoaded.set(live.ruleCount);
+    };
+    showRules();
     const learn = await LearnStore.open(join(loaded.stateDir, LEARN_STORE_FILE));
     if (learn.corrupt !== null) log.error({ corrupt: learn.corrupt }, 'learn store was unreadable; kept aside, starting empty');
+
+    const blocklists = new BlocklistManager({
+      config: blocklistConfig,
+      cacheDir: loaded.blocklistCacheDir,
+      metrics,
+      logger: log,
+      onSwap: (set) => live.setBlocklist(set),
+    });
+    live.setBlocklist(await blocklists.start());
+
+    const bundles = config.bundle === undefined ? undefined : await createBundleManager({
+      config: config.bundle,
+      baseDir: loaded.file === null ? PACKAGE_ROOT : dirname(loaded.file),
+      stateDir: loaded.stateDir,
+      metrics,
+      callbacks: {
+        onActivate: (ruleSet, version) => {
+          live.useBundle(ruleSet, version);
+          showRules();
+          log.info({ version, rules: ruleSet.size }, 'allowlist bundle in force');
+          record(policyAuditFields({ kind: 'bundle', version, stale: false }));
+        },
+        onFallback: (fallback) => {
+          if (fallback.kind === 'default_policy') live.useLocalRules();
+          else live.denyAll();
+          showRules();
+          log.warn({ fallback }, 'no valid allowlist bundle; offline mode applies');
+          record(policyAuditFields(fallback));
+        },
+        onShadow: (ruleSet, version) => {
+          live.setShadow(ruleSet, version);
+          record(shadowAuditFields(version));
+        },
+        onOutcome: (event) => record(outcomeAuditFields(event)),
+        onError: (error) => log.error({ err: error }, 'bundle state could not be saved; the policy in force is unchanged'),
+      },
+    });
+    await bundles?.start();
+
     const deps: PipelineDeps = {
       identity: new IdentityResolver(config),
-      policy: () => policy,
+      policy: () => live.current,
       learn,
       guard: new AddressGuard(config.connect.allow_cidrs),
       resolver: createResolver({ resolvers: config.connect.resolvers, timeoutMs: config.connect.timeout_ms }),
@@ -89,28 +167,36 @@ export class Sluice {
     const pools = new UpstreamPools({ connectTimeoutMs: config.connect.timeout_ms, idleTimeoutMs: config.limits.idle_timeout_ms, evictAfterMs: 120_000 });
     const proxy = createProxyServer(deps, config.limits, pools);
     let ready = false;
-    const admin = createAdminServer({ metrics, ready: () => ready });
+    const admin = createAdminServer({ metrics, ready: () => ready, status: { blocklists: () => blocklists.status() } });
     const proxyAddress = await listen(proxy, config.listen.proxy);
     const adminAddress = await listen(admin, config.listen.admin);
+    const confined = guardConfinesAgents(config);
+    const transparent = confined ? await startTransparentListeners(deps, config, pools) : undefined;
+    const dns = confined ? await startPolicyDns({ config, policy: deps.policy, guard: deps.guard, metrics, audit, log }) : undefined;
     await audit.append({
       kind: 'start',
       config: loaded.file,
       mode: config.mode,
       rules: rules.size,
       rule_files: [...rules.files],
+      bundle_version: live.current.bundleVersion ?? null,
       proxy: `${proxyAddress.address}:${proxyAddress.port}`,
     });
     ready = true;
-    log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: rules.size, state_dir: loaded.stateDir }, 'sluice started');
-    return new Sluice(loaded, metrics, audit, learn, pools, proxy, admin, proxyAddress, adminAddress, log);
+    log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: confined }, 'sluice started');
+    const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns };
+    return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
   async close(): Promise<void> {
-    await Promise.all([closeServer(this.proxy), closeServer(this.admin)]);
-    await this.pools.close();
-    await this.learn.close();
-    await this.audit.append({ kind: 'stop' }).catch((error: unknown) => this.log.error({ err: error }, 'could not record stop'));
-    await this.audit.close();
+    const { servers, transparent, dns, pools, learn, audit, bundles, blocklists } = this.parts;
+    bundles?.stop();
+    blocklists.stop();
+    await Promise.all([...servers.map(closeServer), transparent?.close(), dns?.close()]);
+    await pools.close();
+    await learn.close();
+    await audit.append({ kind: 'stop' }).catch((error: unknown) => this.log.error({ err: error }, 'could not record stop'));
+    await audit.close();
     this.log.info('sluice stopped');
   }
 }

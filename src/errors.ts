@@ -45,6 +45,7 @@ export const ERROR_CATALOGUE = {
   UPSTREAM_PROTOCOL: { status: 502, side: 'upstream', message: 'destination sent an invalid response' },
   UPSTREAM_TLS: { status: 502, side: 'upstream', message: 'destination TLS handshake or certificate failed' },
   // policy source: a signed allowlist bundle was refused and the last good policy stays in force
+  NO_VALID_BUNDLE: { status: 403, side: 'policy', message: 'no valid allowlist bundle is in force; failing closed' },
   BUNDLE_REJECTED: { status: 503, side: 'policy', message: 'allowlist bundle rejected' },
   // internal
   AUDIT_UNAVAILABLE: { status: 503, side: 'internal', message: 'audit log unavailable; failing closed' },

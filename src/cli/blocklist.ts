@@ -1,8 +1,8 @@
 // `sluice blocklist check HOST | refresh`: says whether and why a host is blocked, from the
 // copies on disk, and forces a download of every feed into those copies.
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, PACKAGE_ROOT, type LoadedConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
 import { formatIssue, SourceError } from '../config/yaml.js';
 import { normaliseHost } from '../ingress/destination.js';
 import { isSluiceError } from '../errors.js';
@@ -33,19 +33,6 @@ Options:
 Exit status: check 0 = not blocked, 1 = blocked; refresh 0 = every source updated or unchanged,
 1 = some source failed or was refused; 2 = bad usage or unreadable configuration.`;
 
-export interface BlocklistPaths {
-  readonly sourcesFile: string;
-  readonly cacheDir: string;
-}
-
-/** Where sources.yaml and the per-source copies are for a loaded configuration. */
-export function blocklistPaths(loaded: LoadedConfig): BlocklistPaths {
-  const configured = loaded.config.blocklists;
-  const base = loaded.file === null ? PACKAGE_ROOT : dirname(loaded.file);
-  const sourcesFile = configured === undefined ? join(PACKAGE_ROOT, 'blocklists', 'sources.yaml') : isAbsolute(configured) ? configured : resolve(base, configured);
-  return { sourcesFile, cacheDir: join(loaded.stateDir, 'blocklists') };
-}
-
 interface Options {
   readonly config?: string | undefined;
   readonly 'state-dir'?: string | undefined;
@@ -54,7 +41,7 @@ interface Options {
 
 async function open(values: Options, io: CliIo): Promise<BlocklistManager> {
   const loaded = await loadConfig(values.config ?? io.env['SLUICE_CONFIG'] ?? null, placementFrom(io));
-  const paths = blocklistPaths(loaded);
+  const paths = { sourcesFile: loaded.blocklistSources, cacheDir: loaded.blocklistCacheDir };
   const cacheDir = values['state-dir'] === undefined ? paths.cacheDir : join(resolve(values['state-dir']), 'blocklists');
   const config = await loadBlocklistConfig(values.sources === undefined ? paths.sourcesFile : resolve(values.sources));
   // Warnings (malformed local lines, failed downloads) as plain lines rather than JSON.

@@ -17,6 +17,9 @@ export interface LoadedConfig {
   /** rule files or directories, absolute */
   readonly rulePaths: readonly string[];
   readonly auditFile: string;
+  /** blocklists/sources.yaml, and the directory of per-source last-known-good copies */
+  readonly blocklistSources: string;
+  readonly blocklistCacheDir: string;
 }
 
 /** What the process environment may say about placement; only the CLI reads process.env. */
@@ -68,5 +71,7 @@ export async function loadConfig(file: string | null, placement: Placement): Pro
     stateDir,
     rulePaths,
     auditFile: within(value.audit.file, stateDir),
+    blocklistSources: within(value.blocklists ?? join(PACKAGE_ROOT, 'blocklists', 'sources.yaml'), base),
+    blocklistCacheDir: join(stateDir, 'blocklists'),
   });
 }

@@ -26,6 +26,8 @@ export interface RequestContext {
   path?: string;
   agent?: Agent;
   decision?: Decision;
+  /** the signed bundle version the decision was taken under; null for local rules */
+  bundleVersion?: number | null;
   /** why the connect stage refused an address the policy had allowed */
   forbidden?: { readonly addressClass: string; readonly address: string };
   /** the vetted address actually connected to */

@@ -8,7 +8,7 @@ import type { ClientConnection, IdentityResolver } from '../identity/identify.js
 import type { PresentedCredential } from '../identity/proxy-credentials.js';
 import type { Logger } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
-import { decide, type Policy } from '../policy/decide.js';
+import { decide, decideAddresses, type DecideArgs, type Policy } from '../policy/decide.js';
 import { DENY_ERROR, type Decision } from '../policy/decision.js';
 import type { LearnStore } from '../policy/learn-store.js';
 import type { RequestContext } from './context.js';
@@ -57,10 +57,16 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
   let decision: Decision | undefined;
   let failure: SluiceError | undefined;
   let vetted: VettedDestination | undefined;
+  // One policy snapshot per request: a bundle swap mid-request cannot mix two rule sets.
+  const policy = deps.policy();
+  context.bundleVersion = policy.bundleVersion ?? null;
   try {
     context.agent = await deps.identity.identify(request.credential, request.connection);
-    const args = { agent: context.agent, destination: request.destination, method: context.method, ...(request.path === undefined ? {} : { path: request.path }) };
-    decision = decide(deps.policy(), context.kind === 'tunnel' ? { agent: context.agent, destination: request.destination } : args);
+    const args: DecideArgs =
+      context.kind === 'tunnel' || request.path === undefined
+        ? { agent: context.agent, destination: request.destination }
+        : { agent: context.agent, destination: request.destination, method: context.method, path: request.path };
+    decision = decide(policy, args);
     if (decision.verdict !== 'deny') {
       const started = performance.now();
       try {
@@ -68,18 +74,20 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
       } finally {
         deps.metrics.upstreamConnectSeconds.observe((performance.now() - started) / 1000);
       }
+      decision = decideAddresses(policy, args, decision, vetted.addresses.map((entry) => entry.address));
     }
   } catch (error) {
     if (error instanceof ForbiddenDestinationError) {
       decision = { verdict: 'deny', reason: 'destination_forbidden', ruleId: null };
       context.forbidden = { addressClass: error.addressClass, address: error.address };
+    } else {
+      failure = isSluiceError(error) ? error : new SluiceError('INTERNAL', undefined, { cause: error });
     }
-    else failure = isSluiceError(error) ? error : new SluiceError('INTERNAL', undefined, { cause: error });
   }
   if (decision !== undefined) context.decision = decision;
   await recordDecision(deps, context, failure, vetted?.addresses.map((entry) => entry.address));
   if (failure !== undefined) throw new RefusedError(refusalFrom(context, failure.code, failure.message, null, 'error'));
-  if (decision === undefined || vetted === undefined) {
+  if (decision === undefined || vetted === undefined || decision.verdict === 'deny') {
     const denied = decision?.verdict === 'deny' ? decision : undefined;
     const code = denied === undefined ? 'INTERNAL' : DENY_ERROR[denied.reason];
     throw new RefusedError(refusalFrom(context, code, deniedMessage(code, request.destination), denied?.ruleId ?? null, 'deny'));
@@ -104,6 +112,7 @@ async function recordDecision(
   const verdict = failure !== undefined ? 'error' : (decision?.verdict ?? 'error');
   const reason = failure !== undefined ? failure.code.toLowerCase() : (decision?.reason ?? 'internal');
   deps.metrics.decisions.inc({ verdict, reason });
+  if (decision?.shadow?.wouldDeny === true) deps.metrics.bundleShadowWouldDeny.inc({ reason: decision.shadow.reason });
   const record = {
     kind: 'decision',
     request_id: context.id,
@@ -119,6 +128,11 @@ async function recordDecision(
     reason,
     rule: decision?.ruleId ?? null,
     mode: context.agent?.mode ?? null,
+    bundle_version: context.bundleVersion ?? null,
+    ...(decision?.listedBy === undefined ? {} : { blocklist_source: decision.listedBy.source, blocklist_entry: decision.listedBy.entry }),
+    ...(decision?.shadow === undefined
+      ? {}
+      : { shadow_version: decision.shadow.version, shadow_would_deny: decision.shadow.wouldDeny, shadow_reason: decision.shadow.reason, shadow_rule: decision.shadow.ruleId }),
     ...(context.forbidden === undefined ? {} : { address_class: context.forbidden.addressClass, address: context.forbidden.address }),
     ...(vettedAddresses === undefined ? {} : { addresses: vettedAddresses }),
   };

@@ -7,6 +7,8 @@ export interface AdminOptions {
   readonly metrics: Metrics;
   /** ready = every component needed to take decisions is loaded and the audit chain is open */
   readonly ready: () => boolean;
+  /** JSON status documents served at /status/NAME (e.g. blocklist sources) */
+  readonly status?: Readonly<Record<string, () => unknown>>;
 }
 
 export function createAdminServer(options: AdminOptions): Server {
@@ -31,8 +33,15 @@ export function createAdminServer(options: AdminOptions): Server {
         response.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'not ready\n');
         return;
       }
-      default:
+      default: {
+        const name = path?.startsWith('/status/') === true ? path.slice('/status/'.length) : '';
+        const report = options.status !== undefined && Object.hasOwn(options.status, name) ? options.status[name] : undefined;
+        if (report !== undefined) {
+          response.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(report(), null, 2)}\n`);
+          return;
+        }
         response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      }
     }
   });
 }

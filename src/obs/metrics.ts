@@ -85,6 +85,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly bundleShadowWouldDeny = new Counter({
+    name: 'sluice_bundle_shadow_would_deny_total',
+    help: 'Requests a report-mode bundle would have denied (not enforced), by its reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly dnsQueries = new Counter({
     name: 'sluice_dns_queries_total',
     help: 'Queries to the policy DNS server, by outcome (answered, refused, rate_limited, ...).',

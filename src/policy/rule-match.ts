@@ -17,6 +17,8 @@ export interface CompiledRule {
   readonly methods: ReadonlySet<string> | null;
   readonly paths: readonly PathPattern[] | null;
   readonly description: string | undefined;
+  /** an allow rule that may pass a blocklisted host; every such pass is audited */
+  readonly overrideBlocklist: boolean;
   /** built once so decide() allocates nothing per call */
   readonly decision: Decision;
 }

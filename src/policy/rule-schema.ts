@@ -43,8 +43,13 @@ export const ruleSchema = z
     methods: z.array(methodToken).min(1).optional(),
     paths: z.array(compiled<PathPattern>(parsePathPattern)).min(1).optional(),
     description: z.string().optional(),
+    /** lets this allow rule pass a host a malicious-domain blocklist lists; audited on every use */
+    override_blocklist: z.boolean().default(false),
   })
   .superRefine((rule, context) => {
+    if (rule.override_blocklist && rule.action !== 'allow') {
+      context.addIssue({ code: 'custom', path: ['override_blocklist'], message: 'override_blocklist only makes sense on an allow rule' });
+    }
     if (!rule.include_subdomains) return;
     rule.hosts.forEach((host, index) => {
       if (host.kind !== 'exact' || !host.isName) return;

@@ -86,6 +86,7 @@ function toEntries(documents: readonly RuleDocument[]): RuleEntry[] {
         methods: rule.methods === undefined ? null : new Set(rule.methods),
         paths: rule.paths ?? null,
         description: rule.description,
+        overrideBlocklist: rule.override_blocklist,
         decision,
       });
       entries.push({ rule: compiled, hosts: rule.hosts, includeSubdomains: rule.include_subdomains });

@@ -27,6 +27,8 @@ export interface SluiceSetup {
   readonly config?: string;
   /** rule files: name → YAML text, written to DIR/rules/ */
   readonly rules?: Readonly<Record<string, string>>;
+  /** blocklists/sources.yaml text; default: no sources */
+  readonly blocklists?: string;
   /** reuse a directory from an earlier instance (restart) */
   readonly dir?: string;
 }
@@ -39,7 +41,9 @@ export async function startSluice(setup: SluiceSetup = {}): Promise<RunningSluic
   await mkdir(rulesDir, { recursive: true });
   for (const [name, text] of Object.entries(setup.rules ?? {})) await writeFile(join(rulesDir, name), text);
   const configFile = join(dir, 'sluice.yaml');
-  const base = ['listen:', '  proxy: "127.0.0.1:0"', '  admin: "127.0.0.1:0"', 'state_dir: state', 'rules: [rules]', 'log: { level: debug }'];
+  // No feed URLs: a test proxy must never reach for the internet's blocklists.
+  await writeFile(join(dir, 'blocklists.yaml'), setup.blocklists ?? 'sources: []\n');
+  const base = ['listen:', '  proxy: "127.0.0.1:0"', '  admin: "127.0.0.1:0"', 'state_dir: state', 'rules: [rules]', 'blocklists: blocklists.yaml', 'log: { level: debug }'];
   await writeFile(configFile, `${base.join('\n')}\n${setup.config ?? ''}\n`);
   const loaded = await loadConfig(configFile, { isRoot: false });
   const logs: Record<string, unknown>[] = [];
