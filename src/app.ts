@@ -165,7 +165,7 @@ export class Sluice {
       log,
     };
     const pools = new UpstreamPools({ connectTimeoutMs: config.connect.timeout_ms, idleTimeoutMs: config.limits.idle_timeout_ms, evictAfterMs: 120_000 });
-    const proxy = createProxyServer(deps, config.limits, pools);
+    const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni);
     let ready = false;
     const admin = createAdminServer({ metrics, ready: () => ready, status: { blocklists: () => blocklists.status() } });
     const proxyAddress = await listen(proxy, config.listen.proxy);

@@ -18,7 +18,7 @@ import { renderRuleset } from '../src/guard/render.js';
 import { guardSpecFromConfig } from '../src/guard/spec.js';
 import { createLogger } from '../src/obs/log.js';
 import type { Probe, ProbeOutcome } from './support/appliance-agent.js';
-import { startAppliance, type RunningAppliance } from './support/appliance.js';
+import { Sluice } from '../src/app.js';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
 import { insideLoopbackNamespace } from './support/netns.js';
 import { clientHelloMessage, echExtension, records, serverNameExtension } from './support/client-hello-builder.js';
@@ -37,6 +37,7 @@ function config(dnsPort: number): string {
   return `mode: strict
 state_dir: state
 rules: [rules]
+blocklists: blocklists.yaml
 listen:
   proxy: 127.0.0.1:${PORTS.proxy}
   admin: 127.0.0.1:${PORTS.admin}
@@ -76,7 +77,7 @@ if (insideLoopbackNamespace(import.meta.url)) {
     let caFile = '';
     let internet: ChildProcessByStdio<Writable, Readable, null> | undefined;
     let zone: TestDnsServer;
-    let appliance: RunningAppliance | undefined;
+    let appliance: Sluice | undefined;
     let auditFile = '';
 
     before(async () => {
@@ -107,9 +108,10 @@ if (insideLoopbackNamespace(import.meta.url)) {
       await mkdir(join(dir, 'rules'));
       await writeFile(join(dir, 'rules', 'origin.yaml'), RULES);
       await writeFile(join(dir, 'sluice.yaml'), config(zone.port));
+      await writeFile(join(dir, 'blocklists.yaml'), 'sources: []\n');
       const loaded = await loadConfig(join(dir, 'sluice.yaml'), { isRoot: true });
       auditFile = loaded.auditFile;
-      appliance = await startAppliance(loaded, createLogger('silent'));
+      appliance = await Sluice.start(loaded, { log: createLogger('silent'), processMetrics: false });
       await runNft(renderRuleset(guardSpecFromConfig(loaded.config)));
     });
 

@@ -106,6 +106,8 @@ export const configSchema = z.strictObject({
       timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
       /** Ranges that are otherwise forbidden but that this deployment may reach on purpose. */
       allow_cidrs: z.array(z.strictObject({ name: z.string().min(1), cidr })).default([]),
+      /** refuse a CONNECT tunnel whose TLS ClientHello names a different host (domain fronting) */
+      verify_tunnel_sni: z.boolean().default(true),
     })
     .prefault({}),
   /** The policy-aware DNS server on listen.dns that the guard sends agents' queries to. */

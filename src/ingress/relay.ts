@@ -3,6 +3,8 @@
 import type { Socket } from 'node:net';
 import { dial, errorCodeFor } from '../connect/index.js';
 import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
+import type { TunnelSniVerdict } from './transparent/tunnel-sni.js';
+import { ALERT_ACCESS_DENIED, sendTlsAlert } from './transparent/tls-alert.js';
 import type { RequestContext } from './context.js';
 import { admit, recordClose, RefusedError, type AdmissionRequest, type PipelineDeps } from './pipeline.js';
 import { refuseOnSocket } from './respond.js';
@@ -34,25 +36,40 @@ export async function admitAndDial(deps: PipelineDeps, context: RequestContext, 
   }
 }
 
+export interface RelayOptions {
+  readonly idleTimeoutMs: number;
+  /** bytes the agent sent along with its request head, forwarded first */
+  readonly firstBytes: Buffer;
+  /** judges the agent's first bytes before any reach upstream (the CONNECT SNI check) */
+  readonly screen?: (bytes: Buffer) => TunnelSniVerdict;
+  /** how long a started but incomplete ClientHello may take */
+  readonly screenTimeoutMs?: number;
+}
+
+// A ClientHello fits in one 16 KiB record in practice; past that it is not one we will judge.
+const MAX_SCREENED_BYTES = 64 * 1024;
+
 /** Splices both directions with backpressure; whichever side ends, errs or idles closes both. */
-export function relay(deps: PipelineDeps, context: RequestContext, client: Socket, upstream: Socket, idleTimeoutMs: number): void {
+export function relay(deps: PipelineDeps, context: RequestContext, client: Socket, upstream: Socket, options: RelayOptions): void {
   const active = deps.metrics.connectionsActive.labels({ kind: context.kind });
   active.inc();
   let outcome: ErrorCode | 'ok' = 'ok';
   let closed = false;
+  let alerting = false;
   const finish = (): void => {
     if (closed) return;
     closed = true;
     active.dec();
     context.bytesUp = upstream.bytesWritten;
     context.bytesDown = upstream.bytesRead;
-    client.destroy();
+    // A refused tunnel's alert is still being flushed; sendTlsAlert destroys the socket after it.
+    if (!alerting) client.destroy();
     upstream.destroy();
     recordClose(deps, context, outcome);
   };
   // The upstream socket's idle timer sees traffic in both directions; the HTTP server's timer on
   // the client socket no longer applies once it carries raw bytes.
-  upstream.setTimeout(idleTimeoutMs, () => {
+  upstream.setTimeout(options.idleTimeoutMs, () => {
     outcome = 'UPSTREAM_TIMEOUT';
     finish();
   });
@@ -64,7 +81,54 @@ export function relay(deps: PipelineDeps, context: RequestContext, client: Socke
   client.on('error', finish);
   upstream.on('close', finish);
   client.on('close', finish);
-  client.pipe(upstream);
+  // Server-first protocols (SSH, SMTP banners) must flow while the agent's side is screened.
   upstream.pipe(client);
-  client.resume();
+  const open = (held: Buffer): void => {
+    if (held.length > 0) upstream.write(held);
+    client.pipe(upstream);
+  };
+  const screen = options.screen;
+  if (screen === undefined) {
+    open(options.firstBytes);
+    return;
+  }
+  let held = options.firstBytes;
+  let timer: NodeJS.Timeout | undefined;
+  const refuse = (error: SluiceError): void => {
+    outcome = error.code;
+    deps.metrics.decisions.inc({ verdict: 'deny', reason: error.code.toLowerCase() });
+    deps.log.warn({ request_id: context.id, code: error.code, detail: error.message }, 'tunnel refused after CONNECT');
+    deps.audit
+      .append({ kind: 'tunnel_screen', request_id: context.id, verdict: 'deny', reason: error.code.toLowerCase(), detail: error.message })
+      .catch((auditError: unknown) => deps.log.error({ err: auditError, request_id: context.id }, 'audit append failed'));
+    alerting = true;
+    sendTlsAlert(client, ALERT_ACCESS_DENIED);
+    upstream.destroy();
+  };
+  const judge = (): boolean => {
+    const verdict = held.length > MAX_SCREENED_BYTES ? { kind: 'deny' as const, error: new SluiceError('CLIENT_HELLO_INVALID', 'first bytes too large') } : screen(held);
+    if (verdict.kind === 'wait') {
+      // Only a started ClientHello is timed: an agent waiting for a server banner sends nothing.
+      if (held.length > 0 && timer === undefined) {
+        timer = setTimeout(() => {
+          client.off('data', onData);
+          refuse(new SluiceError('CLIENT_HELLO_INVALID', 'incomplete ClientHello'));
+        }, options.screenTimeoutMs ?? 10_000);
+      }
+      return false;
+    }
+    clearTimeout(timer);
+    client.off('data', onData);
+    if (verdict.kind === 'deny') refuse(verdict.error);
+    else open(held);
+    return true;
+  };
+  const onData = (chunk: Buffer): void => {
+    held = Buffer.concat([held, chunk]);
+    judge();
+  };
+  if (!judge()) {
+    client.on('data', onData);
+    client.resume();
+  }
 }

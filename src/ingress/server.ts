@@ -42,7 +42,7 @@ function socketPair(socket: Socket): { remoteAddress: string; remotePort: number
   };
 }
 
-export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits'], pools: UpstreamPools): Server {
+export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits'], pools: UpstreamPools, verifyTunnelSni: boolean): Server {
   const server = createServer({
     maxHeaderSize: limits.max_header_bytes,
     headersTimeout: limits.header_timeout_ms,
@@ -55,6 +55,7 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
     insecureHTTPParser: false,
   });
   server.setTimeout(limits.idle_timeout_ms);
+  const tunnel = { idleTimeoutMs: limits.idle_timeout_ms, headerTimeoutMs: limits.header_timeout_ms, verifyTunnelSni };
   const states = new WeakMap<Socket, ConnectionState>();
   let open = 0;
 
@@ -97,7 +98,7 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
   server.on('checkContinue', forward(true));
 
   server.on('connect', (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    handleConnect(deps, limits.idle_timeout_ms, request, socket, head, stateOf(socket).client).catch((error: unknown) => {
+    handleConnect(deps, tunnel, request, socket, head, stateOf(socket).client).catch((error: unknown) => {
       deps.log.error({ err: error }, 'connect handler failed');
       socket.destroy();
     });

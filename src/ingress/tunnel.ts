@@ -11,10 +11,18 @@ import { recordBadRequest, type PipelineDeps } from './pipeline.js';
 import { admitAndDial, relay } from './relay.js';
 import { decisionHeader, refuseOnSocket } from './respond.js';
 import { checkRequestHead } from './strict.js';
+import { tunnelSniVerdict } from './transparent/tunnel-sni.js';
+
+export interface TunnelOptions {
+  readonly idleTimeoutMs: number;
+  readonly headerTimeoutMs: number;
+  /** refuse a tunnel whose ClientHello names another host than the CONNECT target */
+  readonly verifyTunnelSni: boolean;
+}
 
 export async function handleConnect(
   deps: PipelineDeps,
-  idleTimeoutMs: number,
+  options: TunnelOptions,
   request: IncomingMessage,
   client: Socket,
   head: Buffer,
@@ -36,6 +44,11 @@ export async function handleConnect(
   const decision = context.decision;
   const header = decisionHeader(decision?.verdict ?? 'allow', decision?.reason ?? '-', decision?.ruleId ?? null, context.id);
   client.write(`HTTP/1.1 200 Connection Established\r\nSluice-Decision: ${header}\r\n\r\n`);
-  if (head.length > 0) upstream.write(head);
-  relay(deps, context, client, upstream, idleTimeoutMs);
+  const screen = options.verifyTunnelSni ? (bytes: Buffer) => tunnelSniVerdict(bytes, destination.host, destination.kind === 'name') : undefined;
+  relay(deps, context, client, upstream, {
+    idleTimeoutMs: options.idleTimeoutMs,
+    firstBytes: head,
+    screenTimeoutMs: options.headerTimeoutMs,
+    ...(screen === undefined ? {} : { screen }),
+  });
 }

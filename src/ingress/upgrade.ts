@@ -44,6 +44,5 @@ export async function handleUpgrade(
   const lines = [`${request.method ?? 'GET'} ${target.path} HTTP/1.1`, 'Connection: Upgrade', `Upgrade: ${request.headers.upgrade ?? ''}`];
   for (let i = 0; i < headers.length; i += 2) lines.push(`${headers[i] ?? ''}: ${headers[i + 1] ?? ''}`);
   upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
-  if (head.length > 0) upstream.write(head);
-  relay(deps, context, client, upstream, idleTimeoutMs);
+  relay(deps, context, client, upstream, { idleTimeoutMs, firstBytes: head });
 }

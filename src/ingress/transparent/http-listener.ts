@@ -33,7 +33,8 @@ type RequestListener = (request: IncomingMessage, response: ServerResponse) => v
 type UpgradeListener = (request: IncomingMessage, socket: Socket, head: Buffer) => void;
 
 export function createTransparentHttpServer(deps: PipelineDeps, limits: ConfigFile['limits'], pools: UpstreamPools): Server {
-  const server = createProxyServer(deps, limits, pools);
+  // CONNECT never reaches a transparent listener (agents there dial origins), so no tunnel screen.
+  const server = createProxyServer(deps, limits, pools, false);
   const refusal = (request: IncomingMessage, error: SluiceError) =>
     recordBadRequest(deps, newContext('forward', `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? 0}`, request.method ?? '-'), error);
   // Wrap the proxy's own handlers: each request is rewritten first, or refused with its reason.

@@ -9,6 +9,7 @@ import { destinationFromName, type Destination } from '../destination.js';
 import { admit, recordBadRequest, recordClose, RefusedError, type PipelineDeps } from '../pipeline.js';
 import { relay } from '../relay.js';
 import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHello, type ClientHelloParse } from './client-hello.js';
+import { ALERT_ACCESS_DENIED, ALERT_INTERNAL_ERROR, sendTlsAlert } from './tls-alert.js';
 
 /** The seam for terminating TLS to chosen hosts (metering inference APIs) instead of splicing. */
 export interface TlsInterceptor {
@@ -23,16 +24,6 @@ export interface TransparentTlsOptions {
   /** further connections are dropped at accept, as on the proxy listener */
   readonly maxConnections: number;
   readonly interceptor?: TlsInterceptor;
-}
-
-// RFC 8446 6: a fatal alert tells a TLS client why, where an HTTP error would be noise to it.
-const ALERT_ACCESS_DENIED = 49;
-const ALERT_INTERNAL_ERROR = 80;
-
-function sendAlert(socket: Socket, description: number): void {
-  if (!socket.destroyed && socket.writable) socket.end(Buffer.from([21, 3, 3, 0, 2, 2, description]));
-  socket.once('finish', () => socket.destroy());
-  socket.resume();
 }
 
 /** Buffers the agent's first bytes until they hold a whole ClientHello, or say they never will. */
@@ -78,7 +69,7 @@ function unusable(hello: ClientHelloParse): SluiceError | null {
 
 async function refuse(deps: PipelineDeps, context: RequestContext, socket: Socket, error: SluiceError): Promise<void> {
   await recordBadRequest(deps, context, error);
-  sendAlert(socket, ALERT_ACCESS_DENIED);
+  sendTlsAlert(socket, ALERT_ACCESS_DENIED);
 }
 
 async function handle(deps: PipelineDeps, options: TransparentTlsOptions, socket: Socket): Promise<void> {
@@ -104,18 +95,17 @@ async function handle(deps: PipelineDeps, options: TransparentTlsOptions, socket
     context.upstream = `${dialled.address}:${dialled.port}`;
     upstream = dialled.socket;
   } catch (error) {
-    if (error instanceof RefusedError) return sendAlert(socket, error.refusal.verdict === 'deny' ? ALERT_ACCESS_DENIED : ALERT_INTERNAL_ERROR);
+    if (error instanceof RefusedError) return sendTlsAlert(socket, error.refusal.verdict === 'deny' ? ALERT_ACCESS_DENIED : ALERT_INTERNAL_ERROR);
     const code: ErrorCode = isSluiceError(error) ? error.code : errorCodeFor(error);
     recordClose(deps, context, code);
-    return sendAlert(socket, ALERT_INTERNAL_ERROR);
+    return sendTlsAlert(socket, ALERT_INTERNAL_ERROR);
   }
   if (socket.destroyed) {
     upstream.destroy();
     return recordClose(deps, context, 'UPSTREAM_RESET');
   }
   if (options.interceptor?.wants(destination, peeked.hello) === true) return options.interceptor.take(socket, peeked.bytes, upstream, context);
-  upstream.write(peeked.bytes);
-  relay(deps, context, socket, upstream, options.idleTimeoutMs);
+  relay(deps, context, socket, upstream, { idleTimeoutMs: options.idleTimeoutMs, firstBytes: peeked.bytes });
 }
 
 export function createTransparentTlsServer(deps: PipelineDeps, options: TransparentTlsOptions): Server {

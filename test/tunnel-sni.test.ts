@@ -1,0 +1,80 @@
+// A CONNECT tunnel carries TLS only to the host it named: a ClientHello whose SNI is another host
+// (domain fronting through an allowed name) is refused with a TLS alert and audited.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
+import { startHttpsOrigin, type Origin } from './support/origins.js';
+import { ALLOW_LOOPBACK, startSluice, type RunningSluice } from './support/sluice.js';
+import { makeTestCa, type TestCa } from './support/test-ca.js';
+
+/** Opens a CONNECT tunnel to `target` and resolves with the raw socket once the proxy said 200. */
+function openTunnel(proxyPort: number, target: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(proxyPort, '127.0.0.1', () => socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`));
+    socket.once('data', (chunk: Buffer) => {
+      const head = chunk.toString('latin1');
+      if (head.startsWith('HTTP/1.1 200')) resolve(socket);
+      else reject(new Error(head));
+    });
+    socket.once('error', reject);
+  });
+}
+
+function handshake(socket: Socket, servername: string, ca: string): Promise<'ok' | string> {
+  return new Promise((resolve) => {
+    const secure = tlsConnect({ socket, servername, ca });
+    secure.once('secureConnect', () => {
+      secure.destroy();
+      resolve('ok');
+    });
+    secure.once('error', (error: Error) => resolve(error.message));
+  });
+}
+
+describe('SNI check inside CONNECT tunnels', () => {
+  let ca: TestCa;
+  let origin: Origin;
+
+  before(async () => {
+    ca = await makeTestCa(['localhost', 'origin.test']);
+    origin = await startHttpsOrigin(ca);
+  });
+
+  after(async () => {
+    await origin.close();
+    await ca.remove();
+  });
+
+  describe('on by default', () => {
+    let sluice: RunningSluice;
+    let port: number;
+    before(async () => {
+      sluice = await startSluice({ config: ALLOW_LOOPBACK });
+      port = Number(new URL(sluice.proxyUrl).port);
+    });
+    after(() => sluice.close());
+
+    test('a ClientHello for the CONNECT host passes', async () => {
+      assert.equal(await handshake(await openTunnel(port, `localhost:${origin.port}`), 'localhost', ca.caCert), 'ok');
+    });
+
+    test('a ClientHello naming another host is refused with an access_denied alert and audited', async () => {
+      const outcome = await handshake(await openTunnel(port, `localhost:${origin.port}`), 'origin.test', ca.caCert);
+      assert.match(outcome, /access denied|alert number 49/i);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const records = (await readFile(join(sluice.stateDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      assert.ok(records.some((record) => record.kind === 'tunnel_screen' && record.reason === 'sni_mismatch'), 'the refusal is in the audit chain');
+      assert.ok(records.some((record) => record.kind === 'close' && record.outcome === 'SNI_MISMATCH'));
+    });
+  });
+
+  test('can be switched off with connect.verify_tunnel_sni: false', async (t) => {
+    const sluice = await startSluice({ config: `${ALLOW_LOOPBACK}\n  verify_tunnel_sni: false` });
+    t.after(() => sluice.close());
+    const port = Number(new URL(sluice.proxyUrl).port);
+    assert.equal(await handshake(await openTunnel(port, `localhost:${origin.port}`), 'origin.test', ca.caCert), 'ok');
+  });
+});
