@@ -72,10 +72,11 @@ describe('sluice check', () => {
     const dir = await freshDir(t);
     await mkdir(join(dir, 'rules'));
     await writeFile(join(dir, 'rules', 'a.yaml'), 'rules:\n  - {id: a, action: allow, hosts: [a.example.com]}\n  - {id: b, action: deny, hosts: [b.example.com]}\n');
-    await writeFile(join(dir, 'sluice.yaml'), 'mode: strict\n');
+    await writeFile(join(dir, 'sluice.yaml'), 'mode: strict\nblocklists: sources.yaml\n');
+    await writeFile(join(dir, 'sources.yaml'), 'sources: []\n');
     const result = await sluice(['check', 'sluice.yaml', 'rules'], dir);
     assert.equal(result.stderr, '');
-    assert.equal(result.stdout, 'ok: 2 files, 2 rules\n');
+    assert.equal(result.stdout, 'ok: 3 files, 2 rules\n', 'config, rule file and blocklist sources, each once');
     assert.equal(result.code, 0);
   });
 
@@ -85,6 +86,24 @@ describe('sluice check', () => {
     assert.equal(result.code, 1);
     assert.match(result.stderr, new RegExp(`^${escape(join(dir, 'missing.yaml'))}:1:1: cannot read: ENOENT`, 'm'));
     assert.match(result.stderr, new RegExp(`^${escape(dir)}:1:1: no \\*\\.yaml or \\*\\.yml files in this directory$`, 'm'));
+  });
+
+  test('checks a signed-bundle document with the bundle schema', async () => {
+    const result = await sluice(['check', 'examples/bundle/allowlist.yaml']);
+    assert.equal(result.stderr, '');
+    assert.match(result.stdout, /^ok: 1 file, \d+ rules\n$/);
+    assert.equal(result.code, 0);
+  });
+
+  test('reports a blocklist sources file error through the config that names it', async (t) => {
+    const dir = await freshDir(t);
+    await mkdir(join(dir, 'rules'));
+    await writeFile(join(dir, 'rules', 'a.yaml'), 'rules: []\n');
+    await writeFile(join(dir, 'sluice.yaml'), 'blocklists: sources.yaml\n');
+    await writeFile(join(dir, 'sources.yaml'), 'sources:\n  - name: feed\n    url: https://feed.example/list\n    format: no-such-format\n');
+    const result = await sluice(['check', 'sluice.yaml'], dir);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /sources\.yaml:4:\d+: /);
   });
 
   test('refuses to run without a path', async () => {

@@ -5,6 +5,8 @@ import { join, resolve } from 'node:path';
 import { isMap, isSeq } from 'yaml';
 import { loadConfig } from '../config/load.js';
 import { formatIssue, parseYaml, SourceError, type SourceIssue } from '../config/yaml.js';
+import { loadBlocklistConfig } from '../policy/blocklist/sources.js';
+import { looksLikeBundle, parseBundleText } from '../policy/bundle/document.js';
 import { loadRuleFiles } from '../policy/rules.js';
 import type { RuleSet } from '../policy/rule-set.js';
 import type { CliIo, Command } from './command.js';
@@ -13,13 +15,14 @@ import { placementFrom } from './placement.js';
 const USAGE = `Usage: sluice check FILE_OR_DIR...
 
 Validates Sluice configuration files and rule files without starting anything.
-A YAML document whose top-level "rules:" is a list of rule objects is a rule file; any other
-is a configuration file, and the rule files it names are checked along with it. A directory
+A YAML document whose top-level "rules:" is a list of rule objects is a rule file, or an allowlist
+bundle when it also has the bundle header (name, version); any other is a configuration file, and
+the rule files and blocklist sources it names are checked along with it. A directory
 stands for its *.yaml and *.yml files. Every problem is printed as file:line:column: message.
 
 Exit status: 0 when everything is valid, 1 on any error, 2 on bad usage.`;
 
-type Kind = 'config' | 'rules';
+type Kind = 'config' | 'rules' | 'bundle';
 
 interface Outcome {
   readonly issues: SourceIssue[];
@@ -35,6 +38,8 @@ function classify(file: string, text: string): { kind?: Kind; issues: SourceIssu
   const root = source.document.contents;
   const rules = isMap(root) ? root.get('rules', true) : undefined;
   if (!isMap(root) || !isSeq(rules)) return { kind: 'config', issues: [] };
+  // A signed allowlist bundle is a rule file with a header (name, version, issued_at).
+  if (looksLikeBundle(text)) return { kind: 'bundle', issues: [] };
   if (rules.items.length === 0) return { kind: root.items.length === 1 ? 'rules' : 'config', issues: [] };
   return { kind: rules.items.every((item) => isMap(item)) ? 'rules' : 'config', issues: [] };
 }
@@ -86,6 +91,12 @@ async function check(paths: readonly string[], io: CliIo): Promise<Outcome> {
       outcome.issues.push(...issues);
       if (kind === 'rules') ruleFiles.push(file);
       else if (kind === 'config') configFiles.push(file);
+      else if (kind === 'bundle') {
+        await attempt(outcome, file, async () => {
+          outcome.files.add(resolve(file));
+          record(outcome, parseBundleText(file, text).ruleSet);
+        });
+      }
     }
   }
   for (const file of configFiles) {
@@ -93,6 +104,8 @@ async function check(paths: readonly string[], io: CliIo): Promise<Outcome> {
       const loaded = await loadConfig(file, placementFrom(io));
       outcome.files.add(resolve(file));
       record(outcome, await loadRuleFiles(loaded.rulePaths));
+      await loadBlocklistConfig(loaded.blocklistSources);
+      outcome.files.add(loaded.blocklistSources);
     });
   }
   if (ruleFiles.length > 0) {
