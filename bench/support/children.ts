@@ -1,0 +1,84 @@
+// Every process the bench starts goes through here, so one call stops them all: at the end, on
+// an error, on Ctrl-C, or when the overall time limit fires.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { createServer } from 'node:net';
+
+const running = new Set<ChildProcess>();
+
+export function startChild(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  const child = spawn(command, [...args], options);
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  child.once('error', () => running.delete(child));
+  return child;
+}
+
+/** SIGTERM, then SIGKILL if it has not gone within `graceMs`. */
+export function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+export function stopAll(): Promise<void> {
+  return Promise.all([...running].map((child) => stopChild(child))).then(() => undefined);
+}
+
+/** Last resort from a synchronous 'exit' handler. */
+export function killAllNow(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
+
+/** Runs a node script that prints JSON (one line, or one document); rejects on a non-zero exit or after `timeoutMs`. */
+export function runJsonScript(script: string, args: readonly string[], timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = startChild(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    const timer = setTimeout(() => {
+      stderr += `\n(stopped after ${timeoutMs} ms)`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) {
+        // One JSON line, or a script that pretty-prints a single JSON document.
+        for (const text of [stdout.trim().split('\n').at(-1) ?? '', stdout.trim()]) {
+          try {
+            resolve(JSON.parse(text));
+            return;
+          } catch {
+            // try the next reading, then report what the script printed
+          }
+        }
+      }
+      reject(new Error(`${script} exited ${code}: ${stderr.trim() || stdout.trim()}`));
+    });
+  });
+}
+
+/** A port that was free a moment ago on 127.0.0.1 (the listener is closed before use). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

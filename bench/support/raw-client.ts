@@ -1,0 +1,189 @@
+// Byte-level HTTP/1.1 over a plain socket or a CONNECT tunnel (RFC 9110 §9.3.6), so the tunnel
+// figures measure the proxy's relay and not an HTTP client library's buffering.
+import { connect, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { percentile, type LatencyResult, type TransferResult } from './tasks.js';
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+const UPLOAD_CHUNK = Buffer.alloc(1 << 20, 0x62);
+
+interface Head {
+  readonly status: number;
+  readonly contentLength: number;
+  /** bytes after the head that arrived with it */
+  readonly rest: Buffer;
+}
+
+function dial(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, noDelay: true });
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+  });
+}
+
+/** Reads up to the end of a response head; the socket is paused again before it returns. */
+function readHead(socket: Socket, initial: Buffer = Buffer.alloc(0)): Promise<Head> {
+  return new Promise((resolve, reject) => {
+    let buffered = initial;
+    const done = (error: Error | null, head?: Head): void => {
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('end', onEnd);
+      socket.pause();
+      if (head !== undefined) resolve(head);
+      else reject(error ?? new Error('no response head'));
+    };
+    const parse = (): boolean => {
+      const end = buffered.indexOf(HEAD_END);
+      if (end < 0) return false;
+      const text = buffered.subarray(0, end).toString('latin1');
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 'NaN');
+      const length = /\r\ncontent-length:\s*(\d+)/i.exec(text)?.[1];
+      done(null, { status, contentLength: length === undefined ? -1 : Number(length), rest: buffered.subarray(end + HEAD_END.length) });
+      return true;
+    };
+    const onData = (chunk: Buffer): void => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      parse();
+    };
+    const onError = (error: Error): void => done(error);
+    const onEnd = (): void => done(new Error(`connection closed before the response head (${buffered.length} bytes)`));
+    if (parse()) return;
+    socket.on('data', onData);
+    socket.once('error', onError);
+    socket.once('end', onEnd);
+    socket.resume();
+  });
+}
+
+/** Counts a Content-Length body to its end; keeps it only when it is a few bytes (the sink's count). */
+function drainBody(socket: Socket, head: Head): Promise<{ received: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    if (head.contentLength < 0) {
+      reject(new Error('response without Content-Length'));
+      return;
+    }
+    const keep = head.contentLength <= 1024;
+    const kept: Buffer[] = keep ? [head.rest] : [];
+    let received = head.rest.length;
+    const finish = (error: Error | null): void => {
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('end', onEnd);
+      if (error === null) resolve({ received, text: Buffer.concat(kept).toString('latin1') });
+      else reject(error);
+    };
+    const onData = (chunk: Buffer): void => {
+      received += chunk.length;
+      if (keep) kept.push(chunk);
+      if (received >= head.contentLength) finish(null);
+    };
+    const onError = (error: Error): void => finish(error);
+    const onEnd = (): void => finish(new Error(`body cut short at ${received} of ${head.contentLength} bytes`));
+    if (received >= head.contentLength) {
+      finish(null);
+      return;
+    }
+    socket.on('data', onData);
+    socket.once('error', onError);
+    socket.once('end', onEnd);
+    socket.resume();
+  });
+}
+
+/** A socket that reaches the origin: directly, or through a proxy's CONNECT tunnel. */
+async function openPath(origin: number, proxy: number | null): Promise<{ socket: Socket; rest: Buffer }> {
+  if (proxy === null) return { socket: await dial(origin), rest: Buffer.alloc(0) };
+  const socket = await dial(proxy);
+  socket.write(`CONNECT 127.0.0.1:${origin} HTTP/1.1\r\nHost: 127.0.0.1:${origin}\r\n\r\n`);
+  const head = await readHead(socket);
+  if (head.status !== 200) {
+    socket.destroy();
+    throw new Error(`CONNECT answered ${head.status}`);
+  }
+  return { socket, rest: head.rest };
+}
+
+function requestHead(method: string, path: string, origin: number, extra = ''): string {
+  return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${origin}\r\n${extra}Connection: close\r\n\r\n`;
+}
+
+function transferResult(bytes: number, started: number): TransferResult {
+  const seconds = (performance.now() - started) / 1000;
+  return { bytes, seconds, mbPerSecond: bytes / 1e6 / seconds };
+}
+
+export async function download(origin: number, proxy: number | null, bytes: number): Promise<TransferResult> {
+  const started = performance.now();
+  const { socket, rest } = await openPath(origin, proxy);
+  try {
+    socket.write(requestHead('GET', `/bytes?n=${bytes}`, origin));
+    const head = await readHead(socket, rest);
+    if (head.status !== 200 || head.contentLength !== bytes) throw new Error(`download answered ${head.status} with ${head.contentLength} bytes`);
+    const { received } = await drainBody(socket, head);
+    return transferResult(received, started);
+  } finally {
+    socket.destroy();
+  }
+}
+
+function writeWithBackpressure(socket: Socket, chunk: Buffer): Promise<void> {
+  if (socket.write(chunk)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onDrain = (): void => {
+      socket.off('error', onError);
+      resolve();
+    };
+    const onError = (error: Error): void => {
+      socket.off('drain', onDrain);
+      reject(error);
+    };
+    socket.once('drain', onDrain);
+    socket.once('error', onError);
+  });
+}
+
+export async function upload(origin: number, proxy: number | null, bytes: number): Promise<TransferResult> {
+  const started = performance.now();
+  const { socket, rest } = await openPath(origin, proxy);
+  try {
+    socket.write(requestHead('POST', '/sink', origin, `Content-Type: application/octet-stream\r\nContent-Length: ${bytes}\r\n`));
+    for (let sent = 0; sent < bytes; sent += UPLOAD_CHUNK.length) {
+      const size = Math.min(UPLOAD_CHUNK.length, bytes - sent);
+      await writeWithBackpressure(socket, size === UPLOAD_CHUNK.length ? UPLOAD_CHUNK : UPLOAD_CHUNK.subarray(0, size));
+    }
+    const head = await readHead(socket, rest);
+    const { text } = await drainBody(socket, head);
+    if (head.status !== 200 || Number(text.trim()) !== bytes) throw new Error(`upload answered ${head.status}, origin counted ${text.trim()} of ${bytes} bytes`);
+    return transferResult(bytes, started);
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** One fresh connection, tunnel (when proxied) and small GET, timed from dial to the last body byte. */
+async function oneExchange(origin: number, proxy: number | null): Promise<number> {
+  const started = performance.now();
+  const { socket, rest } = await openPath(origin, proxy);
+  try {
+    socket.write(requestHead('GET', '/small', origin));
+    const head = await readHead(socket, rest);
+    if (head.status !== 200) throw new Error(`small GET answered ${head.status}`);
+    await drainBody(socket, head);
+    return performance.now() - started;
+  } finally {
+    socket.destroy();
+  }
+}
+
+export async function latency(origin: number, proxy: number | null, samples: number, warmup: number): Promise<LatencyResult> {
+  for (let i = 0; i < warmup; i++) await oneExchange(origin, proxy);
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) times.push(await oneExchange(origin, proxy));
+  times.sort((a, b) => a - b);
+  return { samples, p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99), meanMs: times.reduce((sum, time) => sum + time, 0) / times.length };
+}

@@ -1,0 +1,57 @@
+// Turns the measured figures into the printed table: one column per target, absolute figures
+// first, then the ratios against the direct connection and against squid from the same run.
+import { addedLatency, ratios } from '../proxy-throughput.js';
+import type { TaskResults } from './tasks.js';
+
+export interface TargetOutcome {
+  readonly key: string;
+  readonly label: string;
+  readonly results: TaskResults | null;
+  /** why there are no results: "squid not installed", or the error that stopped this target */
+  readonly missing: string | null;
+  readonly extra: Readonly<Record<string, number>>;
+}
+
+type Cell = (target: TaskResults) => number | null;
+
+function fixed(value: number | null, digits: number): string {
+  return value === null || !Number.isFinite(value) ? '-' : value.toFixed(digits);
+}
+
+export function renderTable(outcomes: readonly TargetOutcome[]): string {
+  const direct = outcomes.find((outcome) => outcome.key === 'direct')?.results ?? null;
+  const squid = outcomes.find((outcome) => outcome.key === 'squid')?.results ?? null;
+  const versus = (baseline: TaskResults | null, pick: (ratio: ReturnType<typeof ratios>) => number): Cell => (target) =>
+    baseline === null || target === baseline ? null : pick(ratios(target, baseline));
+  const added = (key: 'p50Ms' | 'p99Ms'): Cell => (target) => (direct === null || target === direct ? null : addedLatency(target, direct)[key]);
+  const rows: Array<[string, Cell, number]> = [
+    ['keep-alive GET, req/s', (target) => target.rps.rps, 0],
+    ['  x direct', versus(direct, (ratio) => ratio.rps), 2],
+    ['  x squid', versus(squid, (ratio) => ratio.rps), 2],
+    ['  per-request p50, ms', (target) => target.rps.p50Ms, 2],
+    ['  per-request p99, ms', (target) => target.rps.p99Ms, 2],
+    ['CONNECT download, MB/s', (target) => target.download.mbPerSecond, 0],
+    ['  x direct', versus(direct, (ratio) => ratio.downloadMbPerSecond), 2],
+    ['  x squid', versus(squid, (ratio) => ratio.downloadMbPerSecond), 2],
+    ['CONNECT upload, MB/s', (target) => target.upload.mbPerSecond, 0],
+    ['  x direct', versus(direct, (ratio) => ratio.uploadMbPerSecond), 2],
+    ['  x squid', versus(squid, (ratio) => ratio.uploadMbPerSecond), 2],
+    ['new CONNECT+GET p50, ms', (target) => target.latency.p50Ms, 2],
+    ['  added over direct, ms', added('p50Ms'), 2],
+    ['  x squid', versus(squid, (ratio) => ratio.latencyP50), 2],
+    ['new CONNECT+GET p99, ms', (target) => target.latency.p99Ms, 2],
+    ['  added over direct, ms', added('p99Ms'), 2],
+    ['  x squid', versus(squid, (ratio) => ratio.latencyP99), 2],
+  ];
+  const header = ['', ...outcomes.map((outcome) => outcome.label)];
+  const lines: string[][] = [header];
+  for (const [label, cell, digits] of rows) {
+    lines.push([label, ...outcomes.map((outcome) => (outcome.results === null ? '-' : fixed(cell(outcome.results), digits)))]);
+  }
+  const extraKeys = [...new Set(outcomes.flatMap((outcome) => Object.keys(outcome.extra)))];
+  for (const key of extraKeys) lines.push([key, ...outcomes.map((outcome) => fixed(outcome.extra[key] ?? null, 0))]);
+  const widths = header.map((_, column) => Math.max(...lines.map((line) => (line[column] ?? '').length)));
+  const text = lines.map((line) => line.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  '));
+  const notes = outcomes.filter((outcome) => outcome.missing !== null).map((outcome) => `${outcome.label}: ${outcome.missing}`);
+  return [...text, ...notes].join('\n');
+}

@@ -1,0 +1,87 @@
+// Runs squid as the reference proxy with a generated minimal config: loopback port, localhost
+// allowed, no cache, every file in the bench's temp dir, and no DNS (the targets are IP literals).
+import { execFile } from 'node:child_process';
+import { access, chown, constants, open, readFile, writeFile } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { freePort, startChild, stopChild } from './children.js';
+import { tcpAccepts, waitUntil } from './readiness.js';
+
+export interface RunningSquid {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export async function findSquid(): Promise<string | null> {
+  const directories = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/squid/sbin'];
+  for (const directory of directories.filter((entry) => entry !== '')) {
+    const candidate = join(directory, 'squid');
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+export function squidVersion(binary: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(binary, ['-v'], { timeout: 5_000 }, (_error, stdout) => resolve(/Version (\S+)/.exec(stdout)?.[1] ?? 'unknown'));
+  });
+}
+
+/** Squid refuses to run as root and switches to this user, which must own its log files. */
+async function unprivilegedUser(): Promise<{ name: string; uid: number; gid: number } | null> {
+  const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+  for (const name of ['proxy', 'squid', 'nobody']) {
+    const fields = passwd.split('\n').find((line) => line.startsWith(`${name}:`))?.split(':');
+    if (fields !== undefined) return { name, uid: Number(fields[2]), gid: Number(fields[3]) };
+  }
+  return null;
+}
+
+function configText(dir: string, port: number, user: string | null): string {
+  return [
+    `http_port 127.0.0.1:${port}`,
+    'http_access allow localhost',
+    'http_access deny all',
+    'cache deny all',
+    'cache_mem 0 MB',
+    `pid_filename ${join(dir, 'squid.pid')}`,
+    `cache_log ${join(dir, 'cache.log')}`,
+    // One log line per request, like Sluice's audit record; stdio avoids the log daemon helper.
+    `access_log stdio:${join(dir, 'access.log')}`,
+    'cache_store_log none',
+    `coredump_dir ${dir}`,
+    'netdb_filename none',
+    'pinger_enable off',
+    // Targets are IP literals: squid never needs a resolver, and must not reach a real one.
+    'dns_nameservers 127.0.0.1',
+    'shutdown_lifetime 0 seconds',
+    'visible_hostname sluice-bench',
+    'max_filedescriptors 4096',
+    ...(user === null ? [] : [`cache_effective_user ${user}`]),
+    '',
+  ].join('\n');
+}
+
+export async function startSquid(binary: string, dir: string): Promise<RunningSquid> {
+  const port = await freePort();
+  const root = process.getuid?.() === 0;
+  const user = root ? await unprivilegedUser() : null;
+  if (user !== null) await chown(dir, user.uid, user.gid);
+  const configFile = join(dir, 'squid.conf');
+  await writeFile(configFile, configText(dir, port, user?.name ?? null));
+  const output = await open(join(dir, 'squid.out'), 'w');
+  const child = startChild(binary, ['-N', '-f', configFile], { stdio: ['ignore', output.fd, output.fd] });
+  await output.close();
+  try {
+    await waitUntil('squid', child, () => tcpAccepts(port), 20_000);
+  } catch (error) {
+    await stopChild(child);
+    const log = (await readFile(join(dir, 'cache.log'), 'utf8').catch(() => '')) + (await readFile(join(dir, 'squid.out'), 'utf8').catch(() => ''));
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${log.slice(-2_000)}`);
+  }
+  return { port, stop: () => stopChild(child) };
+}
