@@ -11,8 +11,9 @@ export interface BenchSettings {
   readonly connections: number;
   readonly durationMs: number;
   readonly warmupMs: number;
-  /** bytes moved through the tunnel in each direction */
+  /** bytes moved through the tunnel in each direction, per round */
   readonly tunnelBytes: number;
+  readonly tunnelRounds: number;
   readonly latencySamples: number;
   readonly latencyWarmup: number;
 }
@@ -22,6 +23,7 @@ export const DEFAULT_SETTINGS: BenchSettings = {
   durationMs: 5_000,
   warmupMs: 1_000,
   tunnelBytes: 256 * 1024 * 1024,
+  tunnelRounds: 3,
   latencySamples: 300,
   latencyWarmup: 30,
 };
@@ -33,8 +35,9 @@ function run<K extends LoadTask['kind']>(task: Extract<LoadTask, { kind: K }>, t
 /** Runs the four measurements one after another, so they never compete with each other. */
 export async function measureTarget(origin: number, proxy: number | null, settings: BenchSettings): Promise<TaskResults> {
   const rps = await run({ kind: 'rps', origin, proxy, connections: settings.connections, durationMs: settings.durationMs, warmupMs: settings.warmupMs }, settings.durationMs + settings.warmupMs + 20_000);
-  const download = await run({ kind: 'download', origin, proxy, bytes: settings.tunnelBytes }, 30_000);
-  const upload = await run({ kind: 'upload', origin, proxy, bytes: settings.tunnelBytes }, 30_000);
+  const transfer = { origin, proxy, bytes: settings.tunnelBytes, rounds: settings.tunnelRounds };
+  const download = await run({ kind: 'download', ...transfer }, 45_000);
+  const upload = await run({ kind: 'upload', ...transfer }, 45_000);
   const latency = await run({ kind: 'latency', origin, proxy, samples: settings.latencySamples, warmup: settings.latencyWarmup }, 30_000);
   return { rps, download, upload, latency };
 }

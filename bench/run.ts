@@ -17,7 +17,7 @@ import type { TaskResults } from './support/tasks.js';
 const OVERALL_LIMIT_MS = 175_000;
 const BLOCKLIST_SCRIPT = fileURLToPath(new URL('./blocklist.js', import.meta.url));
 
-const QUICK_SETTINGS: BenchSettings = { connections: 8, durationMs: 2_000, warmupMs: 500, tunnelBytes: 64 * 1024 * 1024, latencySamples: 100, latencyWarmup: 10 };
+const QUICK_SETTINGS: BenchSettings = { connections: 8, durationMs: 2_000, warmupMs: 500, tunnelBytes: 64 * 1024 * 1024, tunnelRounds: 1, latencySamples: 100, latencyWarmup: 10 };
 
 const { values: options } = parseArgs({
   options: {

@@ -2,7 +2,7 @@
 // the origin: performs one LoadTask given as JSON in argv and prints its result as one JSON line.
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
-import { download, latency, upload } from './raw-client.js';
+import { download, latency, rounds, upload } from './raw-client.js';
 import { percentile, type LoadTask, type RpsResult } from './tasks.js';
 
 /**
@@ -50,9 +50,9 @@ function perform(task: LoadTask): Promise<unknown> {
     case 'rps':
       return requestsPerSecond(task);
     case 'download':
-      return download(task.origin, task.proxy, task.bytes);
+      return rounds(task.rounds, task.bytes, () => download(task.origin, task.proxy, task.bytes));
     case 'upload':
-      return upload(task.origin, task.proxy, task.bytes);
+      return rounds(task.rounds, task.bytes, () => upload(task.origin, task.proxy, task.bytes));
     case 'latency':
       return latency(task.origin, task.proxy, task.samples, task.warmup);
   }

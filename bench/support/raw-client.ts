@@ -112,12 +112,18 @@ function requestHead(method: string, path: string, origin: number, extra = ''): 
   return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${origin}\r\n${extra}Connection: close\r\n\r\n`;
 }
 
-function transferResult(bytes: number, started: number): TransferResult {
-  const seconds = (performance.now() - started) / 1000;
-  return { bytes, seconds, mbPerSecond: bytes / 1e6 / seconds };
+function mbPerSecond(bytes: number, started: number): number {
+  return bytes / 1e6 / ((performance.now() - started) / 1000);
 }
 
-export async function download(origin: number, proxy: number | null, bytes: number): Promise<TransferResult> {
+/** A transfer of a few hundred MB lasts a fraction of a second, so one slow round must not decide the figure. */
+export async function rounds(count: number, bytes: number, transfer: () => Promise<number>): Promise<TransferResult> {
+  const speeds: number[] = [];
+  for (let round = 0; round < count; round++) speeds.push(await transfer());
+  return { bytes, mbPerSecond: percentile([...speeds].sort((a, b) => a - b), 0.5), rounds: speeds };
+}
+
+export async function download(origin: number, proxy: number | null, bytes: number): Promise<number> {
   const started = performance.now();
   const { socket, rest } = await openPath(origin, proxy);
   try {
@@ -125,7 +131,7 @@ export async function download(origin: number, proxy: number | null, bytes: numb
     const head = await readHead(socket, rest);
     if (head.status !== 200 || head.contentLength !== bytes) throw new Error(`download answered ${head.status} with ${head.contentLength} bytes`);
     const { received } = await drainBody(socket, head);
-    return transferResult(received, started);
+    return mbPerSecond(received, started);
   } finally {
     socket.destroy();
   }
@@ -147,7 +153,7 @@ function writeWithBackpressure(socket: Socket, chunk: Buffer): Promise<void> {
   });
 }
 
-export async function upload(origin: number, proxy: number | null, bytes: number): Promise<TransferResult> {
+export async function upload(origin: number, proxy: number | null, bytes: number): Promise<number> {
   const started = performance.now();
   const { socket, rest } = await openPath(origin, proxy);
   try {
@@ -159,7 +165,7 @@ export async function upload(origin: number, proxy: number | null, bytes: number
     const head = await readHead(socket, rest);
     const { text } = await drainBody(socket, head);
     if (head.status !== 200 || Number(text.trim()) !== bytes) throw new Error(`upload answered ${head.status}, origin counted ${text.trim()} of ${bytes} bytes`);
-    return transferResult(bytes, started);
+    return mbPerSecond(bytes, started);
   } finally {
     socket.destroy();
   }

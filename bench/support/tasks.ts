@@ -4,8 +4,8 @@
 /** `proxy: null` is the direct baseline: the same client talks to the origin itself. */
 export type LoadTask =
   | { readonly kind: 'rps'; readonly origin: number; readonly proxy: number | null; readonly connections: number; readonly durationMs: number; readonly warmupMs: number }
-  | { readonly kind: 'download'; readonly origin: number; readonly proxy: number | null; readonly bytes: number }
-  | { readonly kind: 'upload'; readonly origin: number; readonly proxy: number | null; readonly bytes: number }
+  | { readonly kind: 'download'; readonly origin: number; readonly proxy: number | null; readonly bytes: number; readonly rounds: number }
+  | { readonly kind: 'upload'; readonly origin: number; readonly proxy: number | null; readonly bytes: number; readonly rounds: number }
   | { readonly kind: 'latency'; readonly origin: number; readonly proxy: number | null; readonly samples: number; readonly warmup: number };
 
 export interface RpsResult {
@@ -18,10 +18,11 @@ export interface RpsResult {
 }
 
 export interface TransferResult {
+  /** bytes per round */
   readonly bytes: number;
-  readonly seconds: number;
-  /** 10^6 bytes per second */
+  /** 10^6 bytes per second: the median round, and every round in the order run */
   readonly mbPerSecond: number;
+  readonly rounds: readonly number[];
 }
 
 export interface LatencyResult {
