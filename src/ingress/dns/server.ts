@@ -35,6 +35,22 @@ export class PolicyDnsServer {
   }
 
   async start(): Promise<this> {
+    // With port 0, UDP picks a free port and TCP must share it; another socket may already hold
+    // that port on TCP, so start over on another.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.bindAll();
+        return this;
+      } catch (error) {
+        await this.stop();
+        this.udp.length = 0;
+        this.tcp.length = 0;
+        if (this.options.port !== 0 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 10) throw error;
+      }
+    }
+  }
+
+  private async bindAll(): Promise<void> {
     let port = this.options.port;
     for (const [index, host] of this.options.hosts.entries()) {
       const udp = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
@@ -52,12 +68,11 @@ export class PolicyDnsServer {
       port = udp.address().port;
       const tcp = createServer((socket) => this.onConnection(socket));
       tcp.maxConnections = MAX_TCP_CLIENTS;
+      this.tcp.push(tcp);
       tcp.listen(port, host);
       await once(tcp, 'listening');
-      this.tcp.push(tcp);
     }
     this.boundPort = port;
-    return this;
   }
 
   async stop(): Promise<void> {
