@@ -42,7 +42,9 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       return 1;
     }
     io.err(`sluice: cannot start: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
+    // A start that failed part-way (admin port taken after the proxy port was bound) leaves
+    // listeners open that would keep the process alive: a service manager must see it exit.
+    process.exit(1);
   }
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
