@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_SETTINGS, addedLatency, measureTarget, ratios, type BenchSettings } from './proxy-throughput.js';
-import { killAllNow, runJsonScript, stopAll } from './support/children.js';
+import { killAllNow, refuseNewChildren, runJsonScript, stopAll } from './support/children.js';
 import { startOrigin } from './support/origin.js';
 import { renderTable, type TargetOutcome } from './support/report.js';
 import { startSluice, REPO_ROOT } from './support/sluice-target.js';
@@ -41,9 +41,30 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+let abandoned = false;
+
+/** The temporary directory of this run, once made: removed however the run ends, unless --keep. */
+let work: string | null = null;
+
+async function removeWork(): Promise<void> {
+  if (work !== null && !options.keep) await rm(work, { recursive: true, force: true });
+}
+
+/** Ends the run from a signal or the time limit: no measurement may start a process after this. */
+function abandon(code: number, why: string): void {
+  process.stderr.write(`bench: ${why}, stopping every process it started\n`);
+  process.exitCode = code;
+  abandoned = true;
+  refuseNewChildren();
+  void stopAll()
+    .then(removeWork)
+    .finally(() => process.exit(code));
+}
+
 type Proxied = { port: number; stop: () => Promise<Readonly<Record<string, number>>> };
 
 async function measure(key: string, label: string, origin: number, start: () => Promise<Proxied | null>): Promise<TargetOutcome> {
+  if (abandoned) return { key, label, results: null, missing: 'not run: the bench was stopped', extra: {} };
   process.stderr.write(`bench: ${label}...\n`);
   let target: Proxied | null = null;
   try {
@@ -78,9 +99,10 @@ function comparisons(outcomes: readonly TargetOutcome[]): Record<string, unknown
 }
 
 async function main(): Promise<number> {
-  const work = await mkdtemp(join(tmpdir(), 'sluice-bench-'));
+  const workDir = await mkdtemp(join(tmpdir(), 'sluice-bench-'));
+  work = workDir;
   // squid drops root for an unprivileged user, which must still reach its own subdirectory.
-  await chmod(work, 0o711);
+  await chmod(workDir, 0o711);
   const squidBinary = await findSquid();
   const outcomes: TargetOutcome[] = [];
   try {
@@ -90,7 +112,7 @@ async function main(): Promise<number> {
       for (const fsync of [true, false]) {
         const key = fsync ? 'sluice_fsync_on' : 'sluice_fsync_off';
         outcomes.push(await measure(key, `sluice (fsync ${fsync ? 'on' : 'off'})`, origin.port, async () => {
-          const dir = join(work, key);
+          const dir = join(workDir, key);
           await mkdir(dir);
           const sluice = await startSluice(dir, fsync);
           return { port: sluice.port, stop: sluice.stop };
@@ -99,7 +121,7 @@ async function main(): Promise<number> {
       if (squidBinary === null) outcomes.push({ key: 'squid', label: 'squid', results: null, missing: 'squid not installed (apt-get install -y squid)', extra: {} });
       else {
         outcomes.push(await measure('squid', 'squid', origin.port, async () => {
-          const dir = join(work, 'squid');
+          const dir = join(workDir, 'squid');
           await mkdir(dir);
           const squid = await startSquid(squidBinary, dir);
           return { port: squid.port, stop: async () => (await squid.stop(), {}) };
@@ -109,6 +131,8 @@ async function main(): Promise<number> {
       await origin.stop();
     }
 
+    // A stopped run must not overwrite the last complete result.
+    if (abandoned) return 130;
     let blocklist: unknown = { skipped: 'not run (--skip-blocklist)' };
     if (!options['skip-blocklist']) {
       if (!(await exists(BLOCKLIST_SCRIPT))) blocklist = { skipped: 'bench/blocklist.ts not present' };
@@ -118,6 +142,7 @@ async function main(): Promise<number> {
       }
     }
 
+    if (abandoned) return 130;
     process.stdout.write(`\n${renderTable(outcomes)}\n`);
     const cpu = cpus();
     const report = {
@@ -133,26 +158,18 @@ async function main(): Promise<number> {
     const output = resolve(options.output);
     await mkdir(dirname(output), { recursive: true });
     await writeFile(output, `${JSON.stringify(report, null, 2)}\n`);
-    process.stdout.write(`\nwrote ${output}${options.keep ? `; logs and configs kept in ${work}` : ''}\n`);
+    process.stdout.write(`\nwrote ${output}${options.keep ? `; logs and configs kept in ${workDir}` : ''}\n`);
     const failed = outcomes.filter((outcome) => outcome.results === null && outcome.missing?.startsWith('failed') === true);
     return failed.length === 0 ? 0 : 1;
   } finally {
     await stopAll();
-    if (!options.keep) await rm(work, { recursive: true, force: true });
+    await removeWork();
   }
 }
 
 process.on('exit', killAllNow);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    process.stderr.write(`bench: ${signal}, stopping every process it started\n`);
-    void stopAll().finally(() => process.exit(130));
-  });
-}
-const limit = setTimeout(() => {
-  process.stderr.write(`bench: stopped after ${OVERALL_LIMIT_MS / 1000} s\n`);
-  void stopAll().finally(() => process.exit(1));
-}, OVERALL_LIMIT_MS);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => abandon(130, signal));
+const limit = setTimeout(() => abandon(1, `time limit of ${OVERALL_LIMIT_MS / 1000} s reached`), OVERALL_LIMIT_MS);
 main().then(
   (code) => {
     clearTimeout(limit);

@@ -4,8 +4,15 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { createServer } from 'node:net';
 
 const running = new Set<ChildProcess>();
+let refusing = false;
+
+/** Once the run is being abandoned, a measurement still in progress must not start anything new. */
+export function refuseNewChildren(): void {
+  refusing = true;
+}
 
 export function startChild(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  if (refusing) throw new Error(`not starting ${command}: the bench is stopping`);
   const child = spawn(command, [...args], options);
   running.add(child);
   child.once('exit', () => running.delete(child));
