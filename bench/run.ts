@@ -5,7 +5,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_SETTINGS, addedLatency, measureTarget, ratios, type BenchSettings } from './proxy-throughput.js';
+import { DEFAULT_SETTINGS, addedLatency, measureInterleaved, ratios, type BenchSettings, type BenchTarget, type TargetMeasurement } from './proxy-throughput.js';
 import { killAllNow, refuseNewChildren, runJsonScript, stopAll } from './support/children.js';
 import { startOrigin } from './support/origin.js';
 import { renderTable, type TargetOutcome } from './support/report.js';
@@ -17,7 +17,7 @@ import type { TaskResults } from './support/tasks.js';
 const OVERALL_LIMIT_MS = 175_000;
 const BLOCKLIST_SCRIPT = fileURLToPath(new URL('./blocklist.js', import.meta.url));
 
-const QUICK_SETTINGS: BenchSettings = { connections: 8, durationMs: 2_000, warmupMs: 500, tunnelBytes: 64 * 1024 * 1024, tunnelRounds: 1, latencySamples: 100, latencyWarmup: 10 };
+const QUICK_SETTINGS: BenchSettings = { connections: 8, durationMs: 1_000, warmupMs: 300, tunnelBytes: 64 * 1024 * 1024, latencySamples: 50, latencyWarmup: 5, rounds: 2 };
 
 const { values: options } = parseArgs({
   options: {
@@ -61,24 +61,87 @@ function abandon(code: number, why: string): void {
     .finally(() => process.exit(code));
 }
 
-type Proxied = { port: number; stop: () => Promise<Readonly<Record<string, number>>> };
+interface StartedTarget extends BenchTarget {
+  /** stops the target and reports what it recorded (Sluice: its audit chain's size) */
+  stop(): Promise<Readonly<Record<string, number>>>;
+}
 
-async function measure(key: string, label: string, origin: number, start: () => Promise<Proxied | null>): Promise<TargetOutcome> {
-  if (abandoned) return { key, label, results: null, missing: 'not run: the bench was stopped', extra: {} };
-  process.stderr.write(`bench: ${label}...\n`);
-  let target: Proxied | null = null;
+interface PlannedTarget {
+  readonly key: string;
+  readonly label: string;
+  /** how to start it, or why it cannot run */
+  readonly start: (() => Promise<StartedTarget>) | string;
+}
+
+function plan(workDir: string, squidBinary: string | null): PlannedTarget[] {
+  const sluice = (fsync: boolean): PlannedTarget => {
+    const key = fsync ? 'sluice_fsync_on' : 'sluice_fsync_off';
+    return {
+      key,
+      label: `sluice (fsync ${fsync ? 'on' : 'off'})`,
+      start: async () => {
+        const dir = join(workDir, key);
+        await mkdir(dir);
+        const running = await startSluice(dir, fsync);
+        return { key, proxy: running.port, stop: running.stop };
+      },
+    };
+  };
+  const squid: PlannedTarget = {
+    key: 'squid',
+    label: 'squid',
+    start:
+      squidBinary === null
+        ? 'squid not installed (apt-get install -y squid)'
+        : async () => {
+            const dir = join(workDir, 'squid');
+            await mkdir(dir);
+            const running = await startSquid(squidBinary, dir);
+            return { key: 'squid', proxy: running.port, stop: async () => (await running.stop(), {}) };
+          },
+  };
+  const direct: PlannedTarget = { key: 'direct', label: 'direct', start: () => Promise.resolve({ key: 'direct', proxy: null, stop: () => Promise.resolve({}) }) };
+  return [direct, sluice(true), sluice(false), squid];
+}
+
+function progress(line: string): void {
+  process.stderr.write(`bench: ${line}\n`);
+}
+
+/** Starts every target, measures them in interleaved rounds while all run, then stops them. */
+async function measureAll(workDir: string, squidBinary: string | null): Promise<TargetOutcome[]> {
+  const plans = plan(workDir, squidBinary);
+  const missing = new Map<string, string>();
+  const extras = new Map<string, Readonly<Record<string, number>>>();
+  const started: StartedTarget[] = [];
+  let measured = new Map<string, TargetMeasurement>();
+  const origin = await startOrigin();
   try {
-    target = await start();
-    const results = await measureTarget(origin, target?.port ?? null, settings);
-    const extra = target === null ? {} : await target.stop();
-    target = null;
-    return { key, label, results, missing: null, extra };
-  } catch (error) {
-    process.stderr.write(`bench: ${label} failed: ${message(error)}\n`);
-    return { key, label, results: null, missing: `failed: ${message(error).split('\n')[0] ?? ''}`, extra: {} };
+    for (const { key, label, start } of plans) {
+      if (typeof start === 'string') missing.set(key, start);
+      else {
+        try {
+          started.push(await start());
+        } catch (error) {
+          progress(`${label} did not start: ${message(error)}`);
+          missing.set(key, `failed to start: ${message(error).split('\n')[0] ?? ''}`);
+        }
+      }
+    }
+    measured = await measureInterleaved(origin.port, started, settings, progress);
   } finally {
-    await target?.stop().catch(() => ({}));
+    for (const target of started) extras.set(target.key, await target.stop().catch(() => ({})));
+    await origin.stop();
   }
+  return plans.map(({ key, label }): TargetOutcome => {
+    const measurement = measured.get(key);
+    let why = missing.get(key) ?? null;
+    if (measurement !== undefined && measurement.error !== null) {
+      progress(`${label} failed: ${measurement.error}`);
+      why = `failed: ${measurement.error.split('\n')[0] ?? ''}`;
+    }
+    return { key, label, results: measurement?.results ?? null, missing: why, extra: extras.get(key) ?? {} };
+  });
 }
 
 function comparisons(outcomes: readonly TargetOutcome[]): Record<string, unknown> {
@@ -104,32 +167,8 @@ async function main(): Promise<number> {
   // squid drops root for an unprivileged user, which must still reach its own subdirectory.
   await chmod(workDir, 0o711);
   const squidBinary = await findSquid();
-  const outcomes: TargetOutcome[] = [];
   try {
-    const origin = await startOrigin();
-    try {
-      outcomes.push(await measure('direct', 'direct', origin.port, () => Promise.resolve(null)));
-      for (const fsync of [true, false]) {
-        const key = fsync ? 'sluice_fsync_on' : 'sluice_fsync_off';
-        outcomes.push(await measure(key, `sluice (fsync ${fsync ? 'on' : 'off'})`, origin.port, async () => {
-          const dir = join(workDir, key);
-          await mkdir(dir);
-          const sluice = await startSluice(dir, fsync);
-          return { port: sluice.port, stop: sluice.stop };
-        }));
-      }
-      if (squidBinary === null) outcomes.push({ key: 'squid', label: 'squid', results: null, missing: 'squid not installed (apt-get install -y squid)', extra: {} });
-      else {
-        outcomes.push(await measure('squid', 'squid', origin.port, async () => {
-          const dir = join(workDir, 'squid');
-          await mkdir(dir);
-          const squid = await startSquid(squidBinary, dir);
-          return { port: squid.port, stop: async () => (await squid.stop(), {}) };
-        }));
-      }
-    } finally {
-      await origin.stop();
-    }
+    const outcomes = await measureAll(workDir, squidBinary);
 
     // A stopped run must not overwrite the last complete result.
     if (abandoned) return 130;

@@ -2,14 +2,14 @@
 // the origin: performs one LoadTask given as JSON in argv and prints its result as one JSON line.
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
-import { download, latency, rounds, upload } from './raw-client.js';
-import { percentile, type LoadTask, type RpsResult } from './tasks.js';
+import { download, latency, upload } from './raw-client.js';
+import { percentile, type LoadTask, type RpsRound } from './tasks.js';
 
 /**
  * N keep-alive connections, each with one request in flight. Through a proxy the request line is
  * absolute-form (RFC 9112 §3.2.2), as a plain-HTTP proxy client sends it.
  */
-async function requestsPerSecond(task: Extract<LoadTask, { kind: 'rps' }>): Promise<RpsResult> {
+async function requestsPerSecond(task: Extract<LoadTask, { kind: 'rps' }>): Promise<RpsRound> {
   const originAuthority = `127.0.0.1:${task.origin}`;
   const pool = new Pool(`http://127.0.0.1:${task.proxy ?? task.origin}`, { connections: task.connections, pipelining: 1, keepAliveTimeout: 120_000 });
   const path = task.proxy === null ? '/small' : `http://${originAuthority}/small`;
@@ -50,9 +50,9 @@ function perform(task: LoadTask): Promise<unknown> {
     case 'rps':
       return requestsPerSecond(task);
     case 'download':
-      return rounds(task.rounds, task.bytes, () => download(task.origin, task.proxy, task.bytes));
+      return download(task.origin, task.proxy, task.bytes);
     case 'upload':
-      return rounds(task.rounds, task.bytes, () => upload(task.origin, task.proxy, task.bytes));
+      return upload(task.origin, task.proxy, task.bytes);
     case 'latency':
       return latency(task.origin, task.proxy, task.samples, task.warmup);
   }

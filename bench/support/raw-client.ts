@@ -2,7 +2,7 @@
 // figures measure the proxy's relay and not an HTTP client library's buffering.
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { percentile, type LatencyResult, type TransferResult } from './tasks.js';
+import type { LatencyRound, TransferRound } from './tasks.js';
 
 const HEAD_END = Buffer.from('\r\n\r\n');
 const UPLOAD_CHUNK = Buffer.alloc(1 << 20, 0x62);
@@ -112,18 +112,11 @@ function requestHead(method: string, path: string, origin: number, extra = ''): 
   return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${origin}\r\n${extra}Connection: close\r\n\r\n`;
 }
 
-function mbPerSecond(bytes: number, started: number): number {
-  return bytes / 1e6 / ((performance.now() - started) / 1000);
+function speed(bytes: number, started: number): TransferRound {
+  return { mbPerSecond: bytes / 1e6 / ((performance.now() - started) / 1000) };
 }
 
-/** A transfer of a few hundred MB lasts a fraction of a second, so one slow round must not decide the figure. */
-export async function rounds(count: number, bytes: number, transfer: () => Promise<number>): Promise<TransferResult> {
-  const speeds: number[] = [];
-  for (let round = 0; round < count; round++) speeds.push(await transfer());
-  return { bytes, mbPerSecond: percentile([...speeds].sort((a, b) => a - b), 0.5), rounds: speeds };
-}
-
-export async function download(origin: number, proxy: number | null, bytes: number): Promise<number> {
+export async function download(origin: number, proxy: number | null, bytes: number): Promise<TransferRound> {
   const started = performance.now();
   const { socket, rest } = await openPath(origin, proxy);
   try {
@@ -131,7 +124,7 @@ export async function download(origin: number, proxy: number | null, bytes: numb
     const head = await readHead(socket, rest);
     if (head.status !== 200 || head.contentLength !== bytes) throw new Error(`download answered ${head.status} with ${head.contentLength} bytes`);
     const { received } = await drainBody(socket, head);
-    return mbPerSecond(received, started);
+    return speed(received, started);
   } finally {
     socket.destroy();
   }
@@ -153,7 +146,7 @@ function writeWithBackpressure(socket: Socket, chunk: Buffer): Promise<void> {
   });
 }
 
-export async function upload(origin: number, proxy: number | null, bytes: number): Promise<number> {
+export async function upload(origin: number, proxy: number | null, bytes: number): Promise<TransferRound> {
   const started = performance.now();
   const { socket, rest } = await openPath(origin, proxy);
   try {
@@ -165,7 +158,7 @@ export async function upload(origin: number, proxy: number | null, bytes: number
     const head = await readHead(socket, rest);
     const { text } = await drainBody(socket, head);
     if (head.status !== 200 || Number(text.trim()) !== bytes) throw new Error(`upload answered ${head.status}, origin counted ${text.trim()} of ${bytes} bytes`);
-    return mbPerSecond(bytes, started);
+    return speed(bytes, started);
   } finally {
     socket.destroy();
   }
@@ -186,10 +179,9 @@ async function oneExchange(origin: number, proxy: number | null): Promise<number
   }
 }
 
-export async function latency(origin: number, proxy: number | null, samples: number, warmup: number): Promise<LatencyResult> {
+export async function latency(origin: number, proxy: number | null, samples: number, warmup: number): Promise<LatencyRound> {
   for (let i = 0; i < warmup; i++) await oneExchange(origin, proxy);
-  const times: number[] = [];
-  for (let i = 0; i < samples; i++) times.push(await oneExchange(origin, proxy));
-  times.sort((a, b) => a - b);
-  return { samples, p50Ms: percentile(times, 0.5), p99Ms: percentile(times, 0.99), meanMs: times.reduce((sum, time) => sum + time, 0) / times.length };
+  const samplesMs: number[] = [];
+  for (let i = 0; i < samples; i++) samplesMs.push(await oneExchange(origin, proxy));
+  return { samplesMs };
 }

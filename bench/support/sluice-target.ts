@@ -16,9 +16,15 @@ export interface RunningSluice {
   stop(): Promise<{ auditRecords: number; auditBytes: number }>;
 }
 
-async function configText(dir: string, fsync: boolean): Promise<string> {
+interface GeneratedConfig {
+  readonly text: string;
+  readonly proxyPort: number;
+  readonly adminPort: number;
+}
+
+async function generateConfig(dir: string, fsync: boolean): Promise<GeneratedConfig> {
   const [proxy, admin, transparentHttp, transparentTls, dns] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-  return [
+  const text = [
     'mode: learn',
     'listen:',
     `  proxy: 127.0.0.1:${proxy}`,
@@ -35,11 +41,7 @@ async function configText(dir: string, fsync: boolean): Promise<string> {
     `  fsync: ${fsync}`,
     '',
   ].join('\n');
-}
-
-function portsOf(config: string): { proxy: number; admin: number } {
-  const port = (key: string): number => Number(new RegExp(`^  ${key}: 127\\.0\\.0\\.1:(\\d+)$`, 'm').exec(config)?.[1]);
-  return { proxy: port('proxy'), admin: port('admin') };
+  return { text, proxyPort: proxy, adminPort: admin };
 }
 
 export async function startSluice(dir: string, fsync: boolean): Promise<RunningSluice> {
@@ -48,23 +50,22 @@ export async function startSluice(dir: string, fsync: boolean): Promise<RunningS
   await writeFile(join(dir, 'blocklists', 'sources.yaml'), 'local: local.txt\nallow: allow.txt\nsources: []\n');
   await writeFile(join(dir, 'blocklists', 'local.txt'), '');
   await writeFile(join(dir, 'blocklists', 'allow.txt'), '');
-  const config = await configText(dir, fsync);
+  const config = await generateConfig(dir, fsync);
   const configFile = join(dir, 'sluice.yaml');
-  await writeFile(configFile, config);
-  const { proxy, admin } = portsOf(config);
+  await writeFile(configFile, config.text);
   // Sluice logs two lines per request at info level; they go to a file, as they would to journald.
   const log = await open(join(dir, 'sluice.log'), 'w');
   const child = startChild(process.execPath, [CLI, 'run', '--config', configFile], { stdio: ['ignore', log.fd, log.fd] });
   await log.close();
   try {
-    await waitUntil('sluice', child, () => httpOk(`http://127.0.0.1:${admin}/readyz`), 15_000);
+    await waitUntil('sluice', child, () => httpOk(`http://127.0.0.1:${config.adminPort}/readyz`), 15_000);
   } catch (error) {
     await stopChild(child);
     const tail = (await readFile(join(dir, 'sluice.log'), 'utf8').catch(() => '')).slice(-2_000);
     throw new Error(`${error instanceof Error ? error.message : String(error)}\n${tail}`);
   }
   return {
-    port: proxy,
+    port: config.proxyPort,
     stop: async () => {
       await stopChild(child);
       const audit = await readFile(join(dir, 'state', 'audit.jsonl'));

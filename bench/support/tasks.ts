@@ -1,14 +1,14 @@
-// The measurements a load-client child can be asked for, and what each reports back; shared by
-// the orchestrator (bench/run.ts) and the child (load-client.ts) so both sides agree on the JSON.
+// The measurements a load-client child can be asked for, what one round reports back, and how
+// rounds combine into the reported figures; shared by the orchestrator and the child.
 
 /** `proxy: null` is the direct baseline: the same client talks to the origin itself. */
 export type LoadTask =
   | { readonly kind: 'rps'; readonly origin: number; readonly proxy: number | null; readonly connections: number; readonly durationMs: number; readonly warmupMs: number }
-  | { readonly kind: 'download'; readonly origin: number; readonly proxy: number | null; readonly bytes: number; readonly rounds: number }
-  | { readonly kind: 'upload'; readonly origin: number; readonly proxy: number | null; readonly bytes: number; readonly rounds: number }
+  | { readonly kind: 'download'; readonly origin: number; readonly proxy: number | null; readonly bytes: number }
+  | { readonly kind: 'upload'; readonly origin: number; readonly proxy: number | null; readonly bytes: number }
   | { readonly kind: 'latency'; readonly origin: number; readonly proxy: number | null; readonly samples: number; readonly warmup: number };
 
-export interface RpsResult {
+export interface RpsRound {
   readonly requests: number;
   readonly errors: number;
   readonly seconds: number;
@@ -17,15 +17,35 @@ export interface RpsResult {
   readonly p99Ms: number;
 }
 
+export interface TransferRound {
+  /** 10^6 bytes per second */
+  readonly mbPerSecond: number;
+}
+
+export interface LatencyRound {
+  readonly samplesMs: readonly number[];
+}
+
+export interface RoundResults {
+  readonly rps: RpsRound;
+  readonly download: TransferRound;
+  readonly upload: TransferRound;
+  readonly latency: LatencyRound;
+}
+
+export interface RpsResult extends RpsRound {
+  /** requests/s of each round, in the order run; `rps`, `p50Ms` and `p99Ms` are the rounds' medians */
+  readonly rounds: readonly number[];
+}
+
 export interface TransferResult {
-  /** bytes per round */
-  readonly bytes: number;
-  /** 10^6 bytes per second: the median round, and every round in the order run */
+  /** the median round */
   readonly mbPerSecond: number;
   readonly rounds: readonly number[];
 }
 
 export interface LatencyResult {
+  /** over the samples of every round together */
   readonly samples: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -39,11 +59,41 @@ export interface TaskResults {
   readonly latency: LatencyResult;
 }
 
-export type ResultOf<K extends LoadTask['kind']> = TaskResults[K];
-
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(sorted: readonly number[], fraction: number): number {
   if (sorted.length === 0) return Number.NaN;
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(fraction * sorted.length) - 1));
   return sorted[rank] ?? Number.NaN;
+}
+
+function median(values: readonly number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 0.5);
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
+/** One slow round (another process took the CPU) must not decide a figure: medians, and pooled latency samples. */
+export function combineRounds(rounds: readonly RoundResults[]): TaskResults {
+  const rps = rounds.map((round) => round.rps);
+  const transfer = (pick: (round: RoundResults) => TransferRound): TransferResult => {
+    const speeds = rounds.map((round) => pick(round).mbPerSecond);
+    return { mbPerSecond: median(speeds), rounds: speeds };
+  };
+  const samples = rounds.flatMap((round) => round.latency.samplesMs).sort((a, b) => a - b);
+  return {
+    rps: {
+      requests: sum(rps.map((round) => round.requests)),
+      errors: sum(rps.map((round) => round.errors)),
+      seconds: sum(rps.map((round) => round.seconds)),
+      rps: median(rps.map((round) => round.rps)),
+      p50Ms: median(rps.map((round) => round.p50Ms)),
+      p99Ms: median(rps.map((round) => round.p99Ms)),
+      rounds: rps.map((round) => round.rps),
+    },
+    download: transfer((round) => round.download),
+    upload: transfer((round) => round.upload),
+    latency: { samples: samples.length, p50Ms: percentile(samples, 0.5), p99Ms: percentile(samples, 0.99), meanMs: sum(samples) / samples.length },
+  };
 }
