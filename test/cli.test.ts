@@ -1,7 +1,7 @@
 // The `sluice` command as an operator meets it: help and version for every command, `sluice run`
 // as a real child process (admin endpoints, one proxied request, SIGTERM, audit `stop`), config
-// errors as file:line:column with exit 1, the embedded default on 3128/9090, and the shipped
-// example config. Runs in a loopback-only network namespace: the embedded default names the real
+// errors as file:line:column with exit 1, the embedded default on 3128/9090, and `sluice check`
+// on the shipped example config. Runs in a loopback-only network namespace: the embedded default names the real
 // blocklist feeds, and no packet of this test may leave the machine.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -10,34 +10,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { z } from 'zod';
-import { configSchema } from '../src/config/schema.js';
-import { loadYamlText } from '../src/config/yaml.js';
 import { VERSION } from '../src/cli/version.js';
 import { curl } from './support/curl.js';
 import { insideLoopbackNamespace } from './support/netns.js';
 import { startHttpOrigin, type Origin } from './support/origins.js';
 import { REPO_ROOT, runSluice } from './support/sluice-cli.js';
 import { freePort, portIsFree, spawnSluice, type SluiceProcess } from './support/sluice-process.js';
-
-/** The parts of a JSON Schema (as zod writes it) that name keys and defaults. */
-interface SchemaNode {
-  readonly type?: string;
-  readonly properties?: Readonly<Record<string, SchemaNode>>;
-  readonly items?: SchemaNode;
-  readonly default?: unknown;
-}
-
-/** Every settable key as `section.key` (list items as `list[].key`), with its default. */
-function schemaKeys(node: SchemaNode, path = '', keys = new Map<string, unknown>()): Map<string, unknown> {
-  if (node.properties !== undefined) {
-    for (const [name, child] of Object.entries(node.properties)) schemaKeys(child, path === '' ? name : `${path}.${name}`, keys);
-    return keys;
-  }
-  keys.set(path, node.default);
-  if (node.type === 'array' && node.items?.properties !== undefined) schemaKeys(node.items, `${path}[]`, keys);
-  return keys;
-}
 
 async function freshDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-cli-'));
@@ -242,7 +220,7 @@ if (insideLoopbackNamespace(import.meta.url)) {
       t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
     }
 
-    test('listens on 127.0.0.1:3128 and 127.0.0.1:9090, keeps state in SLUICE_STATE_DIR and refuses loopback', async (t) => {
+    test('listens on 127.0.0.1:3128 and 127.0.0.1:9090, keeps state in SLUICE_STATE_DIR, refuses loopback and stops on SIGINT', async (t) => {
       const dir = await freshDir(t);
       const free = (await portIsFree(DEFAULT_PROXY)) && (await portIsFree(DEFAULT_ADMIN));
       const sluice = launch(t, ['run'], { ...process.env, SLUICE_STATE_DIR: dir });
@@ -262,7 +240,9 @@ if (insideLoopbackNamespace(import.meta.url)) {
       const denied = await curl(['-x', `http://127.0.0.1:${DEFAULT_PROXY}`, `http://127.0.0.1:${DEFAULT_ADMIN}/metrics`]);
       assert.equal(denied.status, 403);
       assert.match(denied.headers, /sluice-decision: deny; reason=destination_forbidden/i);
-      assert.deepEqual(await sluice.stop('SIGTERM'), { code: 0, signal: null });
+      // Ctrl-C in a terminal stops it as cleanly as SIGTERM from a service manager.
+      assert.deepEqual(await sluice.stop('SIGINT'), { code: 0, signal: null });
+      assert.ok(sluice.logs.some((line) => line.msg === 'stopping' && line.signal === 'SIGINT'));
       const records = await auditRecords(join(dir, 'audit.jsonl'));
       assert.equal(records[0]?.kind, 'start');
       assert.equal(records[0]?.config, null, 'the embedded default has no file');
@@ -280,46 +260,12 @@ if (insideLoopbackNamespace(import.meta.url)) {
     }
   });
 
-  describe('examples/sluice.yaml and docs/configuration.md', () => {
+  describe('examples/sluice.yaml', () => {
     test('sluice check accepts the shipped example config', async () => {
       const result = await runSluice(['check', 'examples/sluice.yaml']);
       assert.equal(result.stderr, '');
       assert.match(result.stdout, /^ok: \d+ files, \d+ rules\n$/);
       assert.equal(result.code, 0);
-    });
-
-    test('the example sets every top-level key of the schema, and its commented bundle block is valid once uncommented', async () => {
-      const example = await readFile(join(REPO_ROOT, 'examples', 'sluice.yaml'), 'utf8');
-      for (const key of Object.keys(configSchema.shape)) assert.match(example, new RegExp(`^(# )?${key}:`, 'm'), `examples/sluice.yaml shows ${key}`);
-      const lines = example.split('\n');
-      const from = lines.indexOf('# bundle:');
-      assert.ok(from >= 0);
-      let to = from;
-      while ((lines[to] ?? '').startsWith('#')) to += 1;
-      const enabled = [...lines.slice(0, from), ...lines.slice(from, to).map((line) => line.slice(2)), ...lines.slice(to)].join('\n');
-      const { value } = loadYamlText('examples/sluice.yaml (bundle enabled)', enabled, configSchema);
-      assert.equal(value.bundle?.url, 'https://policy.example.com/agents/allowlist.yaml');
-    });
-
-    test('docs/configuration.md documents every key of the schema with its default', async () => {
-      const doc = await readFile(join(REPO_ROOT, 'docs', 'configuration.md'), 'utf8');
-      for (const key of Object.keys(configSchema.shape)) assert.match(doc, new RegExp(`^## \`${key}\`$`, 'm'), `docs/configuration.md has a section for ${key}`);
-      const rows = new Map<string, string>();
-      for (const line of doc.split('\n')) {
-        const cells = line.split('|').map((cell) => cell.trim());
-        const key = /^`([a-z0-9_.[\]]+)`$/.exec(cells[1] ?? '')?.[1];
-        if (key !== undefined && cells[2] !== undefined) rows.set(key, cells[2]);
-      }
-      const keys = schemaKeys(z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as SchemaNode);
-      assert.ok(keys.size >= 50, `walked the schema: ${keys.size} keys`);
-      for (const [key, fallback] of keys) {
-        const cell = rows.get(key);
-        assert.ok(cell !== undefined, `docs/configuration.md has a row for ${key}`);
-        const expected = fallback === undefined ? '—' : `\`${typeof fallback === 'string' ? fallback : JSON.stringify(fallback)}\``;
-        assert.equal(cell, expected, `docs/configuration.md: default of ${key}`);
-      }
-      const stale = [...rows.keys()].filter((key) => !keys.has(key));
-      assert.deepEqual(stale, [], 'rows for keys the schema does not have');
     });
   });
 }
