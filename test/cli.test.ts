@@ -1,11 +1,11 @@
 // The `sluice` command as an operator meets it: help and version for every command, `sluice run`
-// as a real child process (admin endpoints, one proxied request, SIGTERM, audit `stop`), config
+// as a real child process (admin endpoints, one proxied request, signals, audit `stop`), config
 // errors as file:line:column with exit 1, the embedded default on 3128/9090, and `sluice check`
-// on the shipped example config. Runs in a loopback-only network namespace: the embedded default names the real
-// blocklist feeds, and no packet of this test may leave the machine.
+// on the shipped example. Runs in a loopback-only network namespace: the embedded default names
+// the real blocklist feeds, and no packet of this test may leave the machine.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { readFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,9 +99,11 @@ if (insideLoopbackNamespace(import.meta.url)) {
 
     test('serves admin endpoints, proxies a request, keeps tokens out of logs and exits 0 on SIGTERM with a stop record', async (t) => {
       const dir = await freshDir(t);
-      const token = `tok-${createHash('sha256').update(dir).digest('hex').slice(0, 24)}`;
+      const token = `tok-${randomBytes(12).toString('hex')}`;
       const wrongToken = `wrong-${token}`;
-      const [proxyPort, adminPort] = [await freePort(), await freePort()];
+      const proxyPort = await freePort();
+      let adminPort = await freePort();
+      while (adminPort === proxyPort) adminPort = await freePort();
       await mkdir(join(dir, 'rules'));
       await writeFile(join(dir, 'rules', 'deny.yaml'), 'rules:\n  - id: deny-port-one\n    action: deny\n    hosts: [localhost]\n    ports: [1]\n');
       await writeFile(join(dir, 'blocklists.yaml'), 'sources: []\n');
