@@ -53,7 +53,7 @@ export async function startSluice(dir: string, fsync: boolean): Promise<RunningS
   const config = await generateConfig(dir, fsync);
   const configFile = join(dir, 'sluice.yaml');
   await writeFile(configFile, config.text);
-  // Sluice logs a line per request at info level; it goes to a file, as it would to journald.
+  // Sluice logs two lines per request at info level; they go to a file, as they would to journald.
   const log = await open(join(dir, 'sluice.log'), 'w');
   const child = startChild(process.execPath, [CLI, 'run', '--config', configFile], { stdio: ['ignore', log.fd, log.fd] });
   await log.close();
