@@ -1,6 +1,6 @@
 // Turns the measured figures into the printed table: one column per target, absolute figures
 // first, then the ratios against the direct connection and against squid from the same run.
-import { addedLatency, ratios } from '../proxy-throughput.js';
+import { addedLatency, ratios, type Ratios } from '../proxy-throughput.js';
 import type { TaskResults } from './tasks.js';
 
 export interface TargetOutcome {
@@ -21,7 +21,7 @@ function fixed(value: number | null, digits: number): string {
 export function renderTable(outcomes: readonly TargetOutcome[]): string {
   const direct = outcomes.find((outcome) => outcome.key === 'direct')?.results ?? null;
   const squid = outcomes.find((outcome) => outcome.key === 'squid')?.results ?? null;
-  const versus = (baseline: TaskResults | null, pick: (ratio: ReturnType<typeof ratios>) => number): Cell => (target) =>
+  const versus = (baseline: TaskResults | null, pick: (ratio: Ratios) => number): Cell => (target) =>
     baseline === null || target === baseline ? null : pick(ratios(target, baseline));
   const added = (key: 'p50Ms' | 'p99Ms'): Cell => (target) => (direct === null || target === direct ? null : addedLatency(target, direct)[key]);
   const rows: Array<[string, Cell, number]> = [
