@@ -95,6 +95,18 @@ export class Sluice {
   }
 
   static async start(loaded: LoadedConfig, options: StartOptions): Promise<Sluice> {
+    // What is opened is closed again, newest first, if a later step fails (a port in use), so a
+    // failed start leaves no listener, timer or file handle behind.
+    const undo: (() => unknown)[] = [];
+    try {
+      return await Sluice.assemble(loaded, options, undo);
+    } catch (error) {
+      for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private static async assemble(loaded: LoadedConfig, options: StartOptions, undo: (() => unknown)[]): Promise<Sluice> {
     const { config } = loaded;
     const log = options.log;
     const metrics = new Metrics({ processMetrics: options.processMetrics ?? true });
@@ -104,6 +116,7 @@ export class Sluice {
     const live = new LivePolicy(rules, config.anonymous.allow, config.bundle !== undefined);
     await mkdir(loaded.stateDir, { recursive: true, mode: 0o700 });
     const audit = await AuditChain.open(loaded.auditFile, { fsync: config.audit.fsync, onCommitted: (count) => metrics.auditRecords.inc(count) });
+    undo.push(() => audit.close());
     if (audit.recovery !== null) log.error({ recovery: audit.recovery }, 'audit log had a torn last record; it was moved aside and recorded in the chain');
     const record = (fields: AuditFields): void => {
       audit.append(fields).catch((error: unknown) => log.error({ err: error, kind: fields.kind }, 'audit append failed'));
@@ -113,6 +126,7 @@ export class Sluice {
     };
     showRules();
     const learn = await LearnStore.open(join(loaded.stateDir, LEARN_STORE_FILE));
+    undo.push(() => learn.close());
     if (learn.corrupt !== null) log.error({ corrupt: learn.corrupt }, 'learn store was unreadable; kept aside, starting empty');
 
     const blocklists = new BlocklistManager({
@@ -122,6 +136,7 @@ export class Sluice {
       logger: log,
       onSwap: (set) => live.setBlocklist(set),
     });
+    undo.push(() => blocklists.stop());
     live.setBlocklist(await blocklists.start());
 
     const bundles = config.bundle === undefined ? undefined : await createBundleManager({
@@ -151,6 +166,7 @@ export class Sluice {
         onError: (error) => log.error({ err: error }, 'bundle state could not be saved; the policy in force is unchanged'),
       },
     });
+    undo.push(() => bundles?.stop());
     await bundles?.start();
 
     const deps: PipelineDeps = {
@@ -168,11 +184,16 @@ export class Sluice {
     const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni);
     let ready = false;
     const admin = createAdminServer({ metrics, ready: () => ready, status: { blocklists: () => blocklists.status() } });
+    undo.push(() => pools.close());
+    undo.push(() => closeServer(proxy));
     const proxyAddress = await listen(proxy, config.listen.proxy);
+    undo.push(() => closeServer(admin));
     const adminAddress = await listen(admin, config.listen.admin);
     const confined = guardConfinesAgents(config);
     const transparent = confined ? await startTransparentListeners(deps, config, pools) : undefined;
+    undo.push(() => transparent?.close());
     const dns = confined ? await startPolicyDns({ config, policy: deps.policy, guard: deps.guard, metrics, audit, log }) : undefined;
+    undo.push(() => dns?.close());
     await audit.append({
       kind: 'start',
       config: loaded.file,

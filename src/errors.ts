@@ -26,7 +26,6 @@ export const ERROR_CATALOGUE = {
   // transparent TLS (RFC 8446 4.1.2) and DNS: what the agent sent cannot be judged safely
   CLIENT_HELLO_INVALID: { status: 400, side: 'downstream', message: 'TLS ClientHello did not parse' },
   SNI_MISSING: { status: 400, side: 'downstream', message: 'TLS ClientHello names no server' },
-  DNS_RATE_LIMITED: { status: 429, side: 'downstream', message: 'too many DNS queries' },
   // policy: the request was understood and refused
   ANONYMOUS_DENIED: { status: 403, side: 'policy', message: 'unidentified agents are not allowed' },
   RULE_DENY: { status: 403, side: 'policy', message: 'denied by rule' },
@@ -35,7 +34,6 @@ export const ERROR_CATALOGUE = {
   BLOCKLISTED: { status: 403, side: 'policy', message: 'destination is on a malicious-domain blocklist' },
   ECH_REFUSED: { status: 403, side: 'policy', message: 'encrypted ClientHello hides the destination' },
   SNI_MISMATCH: { status: 403, side: 'policy', message: 'TLS server name differs from the requested host' },
-  DNS_NAME_SUSPICIOUS: { status: 403, side: 'policy', message: 'DNS name looks like a tunnel' },
   // upstream: the destination could not be reached
   DNS_FAILURE: { status: 502, side: 'upstream', message: 'destination name did not resolve' },
   UPSTREAM_REFUSED: { status: 502, side: 'upstream', message: 'destination refused the connection' },

@@ -21,7 +21,13 @@ Options:
   -h, --help          this help`;
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], options: { config: { type: 'string', short: 'c' } }, strict: true });
+  let values: { config?: string | undefined };
+  try {
+    ({ values } = parseArgs({ args: [...argv], options: { config: { type: 'string', short: 'c' } }, strict: true }));
+  } catch (error) {
+    io.err(`sluice run: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    return 2;
+  }
   let loaded;
   try {
     loaded = await loadConfig(values.config ?? null, placementFrom(io));
@@ -42,9 +48,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       return 1;
     }
     io.err(`sluice: cannot start: ${error instanceof Error ? error.message : String(error)}`);
-    // A start that failed part-way (admin port taken after the proxy port was bound) leaves
-    // listeners open that would keep the process alive: a service manager must see it exit.
-    process.exit(1);
+    return 1;
   }
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
