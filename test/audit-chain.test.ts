@@ -4,6 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditChain } from '../src/audit/chain.js';
@@ -249,4 +250,28 @@ test('non-JSON values, reserved keys and a missing kind are refused without brea
   await chain.close();
   assert.equal(ok.seq, 1);
   assert.equal((await verifyChain(file)).ok, true);
+});
+
+test('a second writer is refused while the first holds the chain, and a crashed writer\'s lock is taken over', async () => {
+  const file = freshFile();
+  const first = await AuditChain.open(file, { fsync: false });
+  await assert.rejects(AuditChain.open(file, { fsync: false }), hasCode('AUDIT_UNAVAILABLE'));
+  await first.append({ kind: 'decision' });
+  await first.close();
+  const second = await AuditChain.open(file, { fsync: false });
+  await second.append({ kind: 'decision' });
+  await second.close();
+  // A lock naming a process that no longer exists is what a crash leaves behind.
+  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+  await writeFile(`${file}.lock`, `${gone}\n`);
+  const third = await AuditChain.open(file, { fsync: false });
+  await third.append({ kind: 'decision' });
+  await third.close();
+  // A container restarts Sluice with the same pid (1) its crashed predecessor had.
+  await writeFile(`${file}.lock`, `${process.pid}\n`);
+  const fourth = await AuditChain.open(file, { fsync: false });
+  await fourth.append({ kind: 'decision' });
+  await fourth.close();
+  assert.equal((await verifyChain(file)).ok, true);
+  assert.deepEqual((await readRecords(file)).map((record) => record.seq), [1, 2, 3, 4]);
 });

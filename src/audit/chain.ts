@@ -3,6 +3,7 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isSluiceError, SluiceError } from '../errors.js';
+import { lockWriter, type WriterLock } from './writer-lock.js';
 import { sealRecord, type AuditFields, type AuditRecord, type ChainHead, type SealedRecord } from './record.js';
 import { findResumePoint, moveTornTail, recoveryFields, syncDirectory, writeAll, type MovedTail } from './recovery.js';
 
@@ -29,6 +30,7 @@ export class AuditChain {
   readonly file: string;
   #recovery: AuditRecovery | null = null;
   readonly #handle: FileHandle;
+  readonly #lock: WriterLock;
   readonly #options: AuditChainOptions;
   #head: ChainHead;
   #waiting: Waiting[] = [];
@@ -36,9 +38,10 @@ export class AuditChain {
   #failure: SluiceError | null = null;
   #closing: Promise<void> | null = null;
 
-  private constructor(file: string, handle: FileHandle, head: ChainHead, options: AuditChainOptions) {
+  private constructor(file: string, handle: FileHandle, lock: WriterLock, head: ChainHead, options: AuditChainOptions) {
     this.file = file;
     this.#handle = handle;
+    this.#lock = lock;
     this.#head = head;
     this.#options = options;
   }
@@ -48,15 +51,21 @@ export class AuditChain {
     let handle: FileHandle;
     try {
       await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw unavailable(`cannot open ${file}`, error);
+    }
+    const lock = await lockWriter(file);
+    try {
       handle = await open(file, 'a+', 0o600);
     } catch (error) {
+      await lock.release();
       throw unavailable(`cannot open ${file}`, error);
     }
     try {
       const { size } = await handle.stat();
       const resume = await findResumePoint(handle, file, size);
       if (size === 0 && options.fsync) await syncDirectory(dirname(file));
-      const chain = new AuditChain(file, handle, resume.head, options);
+      const chain = new AuditChain(file, handle, lock, resume.head, options);
       if (resume.torn !== null) {
         const moved = await moveTornTail(handle, file, resume.torn, resume.head.seq + 1, new Date());
         const record = await chain.append(recoveryFields(moved));
@@ -65,6 +74,7 @@ export class AuditChain {
       return chain;
     } catch (error) {
       await handle.close().catch(() => undefined);
+      await lock.release();
       throw isSluiceError(error) ? error : unavailable(`cannot resume ${file}`, error);
     }
   }
@@ -110,6 +120,7 @@ export class AuditChain {
   async #closeWhenDrained(): Promise<void> {
     while (this.#flight !== null) await this.#flight;
     await this.#handle.close();
+    await this.#lock.release();
   }
 
   async #drain(): Promise<void> {
