@@ -9,6 +9,7 @@ import { DEFAULT_SETTINGS, addedLatency, measureInterleaved, ratios, type BenchS
 import { killAllNow, refuseNewChildren, runJsonScript, stopAll } from './support/children.js';
 import { startOrigin } from './support/origin.js';
 import { renderTable, type TargetOutcome } from './support/report.js';
+import { sourceRevision } from './support/revision.js';
 import { startSluice, REPO_ROOT } from './support/sluice-target.js';
 import { findSquid, squidVersion, startSquid } from './support/squid-target.js';
 import type { TaskResults } from './support/tasks.js';
@@ -186,6 +187,7 @@ async function main(): Promise<number> {
     const cpu = cpus();
     const report = {
       generated_at: new Date().toISOString(),
+      sluice: await sourceRevision(REPO_ROOT),
       host: { node: process.version, platform: process.platform, arch: process.arch, cpus: cpu.length, cpu_model: cpu[0]?.model ?? 'unknown' },
       squid: squidBinary === null ? 'not installed' : { binary: squidBinary, version: await squidVersion(squidBinary) },
       settings: { ...settings, quick: options.quick },
