@@ -24,6 +24,11 @@ export interface Dialled {
   readonly connectMs: number;
 }
 
+/** `address:port`, with IPv6 in brackets: how close records and logs name an upstream. */
+export function addressWithPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 export function dial(vetted: VettedDestination, options: DialOptions): Promise<Dialled> {
   if (!isVetted(vetted)) return Promise.reject(new SluiceError('INTERNAL', 'refusing to dial a destination that resolveAndVet did not vet'));
   const { addresses, destination } = vetted;

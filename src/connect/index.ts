@@ -4,7 +4,7 @@ export { ADDRESS_CLASSES, classifyAddress, METADATA_ADDRESSES, SPECIAL_RANGES_V4
 export { AddressGuard, METADATA_HOST_NAMES, type AddressVerdict, type AllowCidrConfig } from './address-guard.js';
 export { ConnectConfigError } from './config-error.js';
 export { connectorFor, type ConnectorOptions } from './connector.js';
-export { CONNECTION_ATTEMPT_DELAY_MS, dial, type Dialled, type DialOptions } from './dial.js';
+export { addressWithPort, CONNECTION_ATTEMPT_DELAY_MS, dial, type Dialled, type DialOptions } from './dial.js';
 export { createResolver, ServerResolver, SystemResolver, type ResolvedAddress, type Resolver } from './resolve.js';
 export { ForbiddenDestinationError, resolveAndVet, type ResolveAndVetDeps, type VettedAddress, type VettedDestination } from './resolve-and-vet.js';
 export { errorCodeFor, UPSTREAM_ERROR_CODES, upstreamErrorFrom } from './upstream-errors.js';

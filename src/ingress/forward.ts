@@ -58,8 +58,7 @@ export async function handleForward(
     return;
   }
   if (expectsContinue) response.writeContinue();
-  const pool = pools.get(vetted, target.scheme);
-  context.upstream = vetted.addresses.map((entry) => entry.address).join(',');
+  const { pool, upstream } = pools.get(vetted, target.scheme);
   const abort = new AbortController();
   const onClientGone = (): void => {
     if (!response.writableFinished) abort.abort();
@@ -96,6 +95,8 @@ export async function handleForward(
   } finally {
     active.dec();
     response.off('close', onClientGone);
+    const reached = upstream();
+    if (reached !== '') context.upstream = reached;
     context.bytesUp = socket.bytesRead - readAtStart;
     context.bytesDown = socket.bytesWritten - writtenAtStart;
     recordClose(deps, context, outcome);

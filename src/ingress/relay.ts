@@ -1,7 +1,7 @@
 // What CONNECT tunnels and HTTP upgrades share once past the HTTP head: admit and dial with
 // failures answered on the raw socket, then a byte relay that records one close record.
 import type { Socket } from 'node:net';
-import { dial, errorCodeFor } from '../connect/index.js';
+import { addressWithPort, dial, errorCodeFor } from '../connect/index.js';
 import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
 import type { TunnelSniVerdict } from './transparent/tunnel-sni.js';
 import { ALERT_ACCESS_DENIED, sendTlsAlert } from './transparent/tls-alert.js';
@@ -17,7 +17,7 @@ export async function admitAndDial(deps: PipelineDeps, context: RequestContext, 
   try {
     const vetted = await admit(deps, context, request);
     const dialled = await dial(vetted, { timeoutMs: deps.connectTimeoutMs });
-    context.upstream = `${dialled.address}:${dialled.port}`;
+    context.upstream = addressWithPort(dialled.address, dialled.port);
     if (client.destroyed) {
       dialled.socket.destroy();
       recordClose(deps, context, 'UPSTREAM_RESET');

@@ -1,11 +1,19 @@
 // Keep-alive connection pools for forwarded HTTP, one undici Pool per (origin, vetted address
 // set): a pooled socket is only ever reused for the addresses it was vetted for.
 import { Pool } from 'undici';
-import { connectorFor, type VettedDestination } from '../connect/index.js';
+import { addressWithPort, connectorFor, type VettedDestination } from '../connect/index.js';
 
 interface PoolEntry {
   readonly pool: Pool;
   lastUsed: number;
+  /** address:port of the newest connection the pool opened */
+  upstream: string;
+}
+
+export interface PooledUpstream {
+  readonly pool: Pool;
+  /** where the pool's newest connection goes, for the close record */
+  upstream(): string;
 }
 
 export interface UpstreamPoolOptions {
@@ -24,14 +32,18 @@ export class UpstreamPools {
     this.sweeper.unref();
   }
 
-  get(vetted: VettedDestination, scheme: 'http' | 'https'): Pool {
+  get(vetted: VettedDestination, scheme: 'http' | 'https'): PooledUpstream {
     const { destination, addresses } = vetted;
     const key = `${scheme}|${destination.host}|${destination.port}|${addresses.map((entry) => entry.address).join(',')}`;
     let entry = this.pools.get(key);
     if (entry === undefined) {
       const hostPart = destination.kind === 'ipv6' ? `[${destination.host}]` : destination.host;
+      const created: { entry?: PoolEntry } = {};
       const connect = connectorFor(vetted, {
         timeoutMs: this.options.connectTimeoutMs,
+        onConnected: (address, port) => {
+          if (created.entry !== undefined) created.entry.upstream = addressWithPort(address, port);
+        },
         ...(scheme === 'https' ? { tls: {} } : {}),
       });
       const pool = new Pool(`${scheme}://${hostPart}:${destination.port}`, {
@@ -40,11 +52,13 @@ export class UpstreamPools {
         headersTimeout: this.options.idleTimeoutMs,
         bodyTimeout: this.options.idleTimeoutMs,
       });
-      entry = { pool, lastUsed: Date.now() };
+      entry = { pool, lastUsed: Date.now(), upstream: '' };
+      created.entry = entry;
       this.pools.set(key, entry);
     }
     entry.lastUsed = Date.now();
-    return entry.pool;
+    const chosen = entry;
+    return { pool: chosen.pool, upstream: () => chosen.upstream };
   }
 
   private evictIdle(): void {

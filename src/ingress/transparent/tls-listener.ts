@@ -2,7 +2,7 @@
 // TLS, decides on its SNI, resolves and vets that name itself (never the address the agent
 // dialled), then replays the peeked bytes to the vetted upstream and splices.
 import { createServer, type Server, type Socket } from 'node:net';
-import { dial, errorCodeFor } from '../../connect/index.js';
+import { addressWithPort, dial, errorCodeFor } from '../../connect/index.js';
 import { isSluiceError, SluiceError, type ErrorCode } from '../../errors.js';
 import { newContext, type RequestContext } from '../context.js';
 import { destinationFromName, type Destination } from '../destination.js';
@@ -92,7 +92,7 @@ async function handle(deps: PipelineDeps, options: TransparentTlsOptions, socket
   try {
     const vetted = await admit(deps, context, { credential: { kind: 'none' }, connection: deps.identity.connection(pair), destination });
     const dialled = await dial(vetted, { timeoutMs: deps.connectTimeoutMs });
-    context.upstream = `${dialled.address}:${dialled.port}`;
+    context.upstream = addressWithPort(dialled.address, dialled.port);
     upstream = dialled.socket;
   } catch (error) {
     if (error instanceof RefusedError) return sendTlsAlert(socket, error.refusal.verdict === 'deny' ? ALERT_ACCESS_DENIED : ALERT_INTERNAL_ERROR);
