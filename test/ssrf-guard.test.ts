@@ -26,6 +26,10 @@ import { join } from 'node:path';
 // not merely that one failed; the public controls prove it does hear a dial when one happens.
 const EVERY_ADDRESS_LOCAL = ['ip route add local 0.0.0.0/0 dev lo', 'ip -6 route add local ::/0 dev lo'];
 
+// Should a guard regression let a raw CONNECT through, the open tunnel ends within seconds
+// instead of holding the proxy's shutdown for the default two minutes.
+const LEARN_MODE = 'mode: learn\nlimits:\n  idle_timeout_ms: 2000';
+
 const DECISION_DENY = /^sluice-decision: deny; reason=destination_forbidden; rule=-; request-id=(\S+?)\r?$/im;
 const PROBES_IN_FLIGHT = 8;
 
@@ -102,7 +106,7 @@ if (insideLoopbackNamespace(import.meta.url, EVERY_ADDRESS_LOCAL)) {
       let sluice: RunningSluice;
 
       before(async () => {
-        sluice = await startSluice({ config: `mode: learn\nconnect:\n  resolvers: ["${dns.server}"]` });
+        sluice = await startSluice({ config: `${LEARN_MODE}\nconnect:\n  resolvers: ["${dns.server}"]` });
       });
 
       after(() => sluice.close());
@@ -159,7 +163,7 @@ if (insideLoopbackNamespace(import.meta.url, EVERY_ADDRESS_LOCAL)) {
 
       before(async () => {
         const allow = ['127.0.0.0/8', '169.254.0.0/16', '100.64.0.0/10', '168.63.129.0/24'].map((cidr, index) => `    - { name: opened-${index}, cidr: "${cidr}" }`);
-        sluice = await startSluice({ config: `mode: learn\nconnect:\n  resolvers: ["${dns.server}"]\n  allow_cidrs:\n${allow.join('\n')}` });
+        sluice = await startSluice({ config: `${LEARN_MODE}\nconnect:\n  resolvers: ["${dns.server}"]\n  allow_cidrs:\n${allow.join('\n')}` });
       });
 
       after(() => sluice.close());

@@ -35,14 +35,27 @@ export async function probe(proxyUrl: string, route: ProbeRoute, host: string, p
   return { status: reply.status, headers: split < 0 ? reply.text : reply.text.slice(0, split), body: split < 0 ? undefined : reply.text.slice(split + 4) };
 }
 
-/** Runs `run` over `items` with at most `width` in flight, results in input order. */
+/**
+ * Runs `run` over `items` with at most `width` in flight, results in input order. After a failure
+ * no new item starts, and it rejects only once the running ones are done, so no probe of a failed
+ * test leaks into the next one.
+ */
 export async function inFlight<T, R>(items: readonly T[], width: number, run: (item: T) => Promise<R>): Promise<R[]> {
   const results: R[] = [];
+  const failures: unknown[] = [];
   const queue = items.entries();
   const worker = async (): Promise<void> => {
-    for (const [index, item] of queue) results[index] = await run(item);
+    for (const [index, item] of queue) {
+      if (failures.length > 0) return;
+      try {
+        results[index] = await run(item);
+      } catch (error) {
+        failures.push(error);
+      }
+    }
   };
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+  if (failures.length > 0) throw failures[0];
   return results;
 }
 
