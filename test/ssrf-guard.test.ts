@@ -1,6 +1,7 @@
 // Proves end to end, through the real proxy and real curl in a loopback-only namespace, that Learn
 // mode (policy allows all) still never connects to a metadata, private or special-purpose address.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { verifyChain } from '../src/audit/verify.js';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
@@ -8,6 +9,7 @@ import {
   FORBIDDEN_NAME_TARGETS,
   METADATA_ADDRESS_TARGETS,
   METADATA_NAME_TARGETS,
+  PERCENT_ENCODED_LITERALS,
   PUBLIC_ADDRESSES,
   PUBLIC_NAME,
   SPECIAL_V4_TARGETS,
@@ -19,7 +21,6 @@ import {
 import { insideLoopbackNamespace } from './support/netns.js';
 import { startSluice, type RunningSluice } from './support/sluice.js';
 import { ALL_ROUTES, auditByRequest, CURL_ROUTES, forbiddenCounts, inFlight, probe, startCatchAll, type CatchAllListener, type ProbeRoute } from './support/ssrf-probe.js';
-import { join } from 'node:path';
 
 // AnyIP: every IPv4 and IPv6 unicast address is local to this namespace, so the catch-all listener
 // accepts a connection to any of them. Its silence after a refusal proves no dial was attempted,
@@ -152,6 +153,21 @@ if (insideLoopbackNamespace(import.meta.url, EVERY_ADDRESS_LOCAL)) {
         for (const { address } of METADATA_NAME_TARGETS) assert.deepEqual(dns.questionsFor(address), [], `${address} was never looked up`);
       });
 
+      // normaliseHost runs its IPv4 check before WHATWG percent-decoding, so these come out as a
+      // dotted quad of kind 'name' and are looked up (DNS_FAILURE here). Refused either way, they
+      // must never be dialled.
+      test('refuses percent-encoded IPv4 literals without dialling anything', async () => {
+        const acceptedBefore = catchAll.accepted.length;
+        for (const host of PERCENT_ENCODED_LITERALS) {
+          for (const route of ['raw-forward', 'raw-tunnel'] as const) {
+            const reply = await probe(sluice.proxyUrl, route, host, catchAll.port);
+            assert.ok(reply.status >= 400 && reply.status < 600, `${route} ${host}: ${reply.headers}`);
+            assert.match(reply.headers, /^sluice-decision: (deny|error); /im, `${route} ${host}`);
+          }
+        }
+        assert.deepEqual(catchAll.accepted.slice(acceptedBefore), []);
+      });
+
       test('leaves an intact audit chain behind all those refusals', async () => {
         const result = await verifyChain(join(sluice.stateDir, 'audit.jsonl'));
         assert.equal(result.ok, true, JSON.stringify(result));
@@ -168,7 +184,7 @@ if (insideLoopbackNamespace(import.meta.url, EVERY_ADDRESS_LOCAL)) {
 
       after(() => sluice.close());
 
-      test('reaches a loopback origin by literal, by short spelling and by name', async () => {
+      test('reaches the loopback origin by literal, short spelling and name, and a link-local one, once allow_cidrs open them', async () => {
         const requestsBefore = catchAll.requests.length;
         for (const host of ['127.0.0.1', '127.1', 'loopback.test', '169.254.1.1']) {
           for (const route of ['curl-forward', 'curl-tunnel', 'raw-forward'] as const) {
@@ -185,9 +201,9 @@ if (insideLoopbackNamespace(import.meta.url, EVERY_ADDRESS_LOCAL)) {
         assert.equal(reached.filter((address) => address === '::ffff:169.254.1.1').length, 3, reached.join(' '));
       });
 
-      test('still denies metadata addresses and names inside the opened ranges', async () => {
-        const inOpenedRanges = METADATA_ADDRESS_TARGETS.filter(({ host }) => !host.startsWith('['));
-        await expectRefused(sluice, inOpenedRanges, ALL_ROUTES);
+      test('still denies every IPv4 metadata address, those inside the opened ranges included, and metadata names', async () => {
+        const metadataV4 = METADATA_ADDRESS_TARGETS.filter(({ host }) => !host.startsWith('['));
+        await expectRefused(sluice, metadataV4, ALL_ROUTES);
         await expectRefused(sluice, FORBIDDEN_NAME_TARGETS.filter(({ addressClass }) => addressClass === 'metadata'), CURL_ROUTES);
         await expectRefused(sluice, METADATA_NAME_TARGETS.slice(0, 3), CURL_ROUTES);
       });
