@@ -19,6 +19,7 @@ import { LivePolicy } from './policy/live-policy.js';
 import { AddressGuard, createResolver } from './connect/index.js';
 import { IdentityResolver } from './identity/identify.js';
 import { createProxyServer } from './ingress/server.js';
+import { closeNow, trackConnections } from './ingress/shutdown.js';
 import type { PipelineDeps } from './ingress/pipeline.js';
 import { UpstreamPools } from './ingress/upstream-pools.js';
 import { createAdminServer } from './obs/admin.js';
@@ -50,12 +51,6 @@ function listen(server: Server, address: string): Promise<AddressInfo> {
   });
 }
 
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
 
 /** Agents confined by the nft guard need its transparent and DNS listeners; without any, they stay closed. */
 function guardConfinesAgents(config: ConfigFile): boolean {
@@ -184,10 +179,11 @@ export class Sluice {
     const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni);
     let ready = false;
     const admin = createAdminServer({ metrics, ready: () => ready, status: { blocklists: () => blocklists.status() } });
+    trackConnections(admin);
     undo.push(() => pools.close());
-    undo.push(() => closeServer(proxy));
+    undo.push(() => closeNow(proxy));
     const proxyAddress = await listen(proxy, config.listen.proxy);
-    undo.push(() => closeServer(admin));
+    undo.push(() => closeNow(admin));
     const adminAddress = await listen(admin, config.listen.admin);
     const confined = guardConfinesAgents(config);
     const transparent = confined ? await startTransparentListeners(deps, config, pools) : undefined;
@@ -213,7 +209,7 @@ export class Sluice {
     const { servers, transparent, dns, pools, learn, audit, bundles, blocklists } = this.parts;
     bundles?.stop();
     blocklists.stop();
-    await Promise.all([...servers.map(closeServer), transparent?.close(), dns?.close()]);
+    await Promise.all([...servers.map(closeNow), transparent?.close(), dns?.close()]);
     await pools.close();
     await learn.close();
     await audit.append({ kind: 'stop' }).catch((error: unknown) => this.log.error({ err: error }, 'could not record stop'));

@@ -71,6 +71,26 @@ describe('SNI check inside CONNECT tunnels', () => {
     });
   });
 
+  test('a tunnel the agent closes before sending anything ends at once, and stopping Sluice does not wait for open tunnels', async (t) => {
+    const sluice = await startSluice({ config: ALLOW_LOOPBACK });
+    let stopped = false;
+    t.after(() => (stopped ? undefined : sluice.close()));
+    const port = Number(new URL(sluice.proxyUrl).port);
+    const quiet = await openTunnel(port, `localhost:${origin.port}`);
+    quiet.end();
+    const auditFile = join(sluice.stateDir, 'audit.jsonl');
+    const deadline = Date.now() + 3000;
+    while (!(await readFile(auditFile, 'utf8')).includes('"kind":"close"')) {
+      assert.ok(Date.now() < deadline, 'the half-closed tunnel was never closed');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await openTunnel(port, `localhost:${origin.port}`);
+    const started = Date.now();
+    await sluice.close();
+    stopped = true;
+    assert.ok(Date.now() - started < 2000, `close() waited ${Date.now() - started} ms on an open tunnel`);
+  });
+
   test('can be switched off with connect.verify_tunnel_sni: false', async (t) => {
     const sluice = await startSluice({ config: `${ALLOW_LOOPBACK}\n  verify_tunnel_sni: false` });
     t.after(() => sluice.close());

@@ -111,14 +111,13 @@ export function relay(deps: PipelineDeps, context: RequestContext, client: Socke
       // Only a started ClientHello is timed: an agent waiting for a server banner sends nothing.
       if (held.length > 0 && timer === undefined) {
         timer = setTimeout(() => {
-          client.off('data', onData);
+          stopWaiting();
           refuse(new SluiceError('CLIENT_HELLO_INVALID', 'incomplete ClientHello'));
         }, options.screenTimeoutMs ?? 10_000);
       }
       return false;
     }
-    clearTimeout(timer);
-    client.off('data', onData);
+    stopWaiting();
     if (verdict.kind === 'deny') refuse(verdict.error);
     else open(held);
     return true;
@@ -127,8 +126,21 @@ export function relay(deps: PipelineDeps, context: RequestContext, client: Socke
     held = Buffer.concat([held, chunk]);
     judge();
   };
+  // An agent that half-closes before sending anything passes its end on, so the tunnel winds down
+  // instead of idling in CLOSE-WAIT; one that stops inside a ClientHello is refused.
+  const onEnd = (): void => {
+    stopWaiting();
+    if (held.length > 0) refuse(new SluiceError('CLIENT_HELLO_INVALID', 'agent closed inside its first bytes'));
+    else upstream.end();
+  };
+  const stopWaiting = (): void => {
+    clearTimeout(timer);
+    client.off('data', onData);
+    client.off('end', onEnd);
+  };
   if (!judge()) {
     client.on('data', onData);
+    client.once('end', onEnd);
     client.resume();
   }
 }

@@ -9,6 +9,7 @@ import { newContext } from './context.js';
 import { handleForward } from './forward.js';
 import { recordBadRequest, type PipelineDeps } from './pipeline.js';
 import { refuseOnResponse, refuseOnSocket } from './respond.js';
+import { trackConnections } from './shutdown.js';
 import { handleConnect } from './tunnel.js';
 import { handleUpgrade } from './upgrade.js';
 import type { UpstreamPools } from './upstream-pools.js';
@@ -55,6 +56,7 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
     insecureHTTPParser: false,
   });
   server.setTimeout(limits.idle_timeout_ms);
+  trackConnections(server);
   const tunnel = { idleTimeoutMs: limits.idle_timeout_ms, headerTimeoutMs: limits.header_timeout_ms, verifyTunnelSni };
   const states = new WeakMap<Socket, ConnectionState>();
   let open = 0;

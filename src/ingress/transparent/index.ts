@@ -1,6 +1,6 @@
 // Starts the transparent listeners the nft guard redirects agents' TCP 80 and 443 to; the
 // composition root calls this with the same pipeline the explicit proxy uses.
-import type { Server } from 'node:net';
+import { closeNow } from '../shutdown.js';
 import type { ConfigFile } from '../../config/schema.js';
 import type { PipelineDeps } from '../pipeline.js';
 import type { UpstreamPools } from '../upstream-pools.js';
@@ -20,18 +20,6 @@ export interface RunningTransparent {
   close(): Promise<void>;
 }
 
-function closeAll(servers: readonly Server[]): Promise<void> {
-  return Promise.all(
-    servers.map(
-      (server) =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          if ('closeAllConnections' in server && typeof server.closeAllConnections === 'function') server.closeAllConnections();
-        }),
-    ),
-  ).then(() => undefined);
-}
-
 export async function startTransparentListeners(deps: PipelineDeps, config: ConfigFile, pools: UpstreamPools, interceptor?: TlsInterceptor): Promise<RunningTransparent> {
   // Redirected sockets still name the dialled address as their peer: identity needs its own lookup.
   const redirected: PipelineDeps = { ...deps, identity: new RedirectedIdentity(config) };
@@ -47,7 +35,7 @@ export async function startTransparentListeners(deps: PipelineDeps, config: Conf
   return {
     httpPort: http.port,
     tlsPort: tls.port,
-    close: () => closeAll([...http.servers, ...tls.servers]),
+    close: () => Promise.all([...http.servers, ...tls.servers].map(closeNow)).then(() => undefined),
   };
 }
 export { tunnelSniVerdict, type TunnelSniVerdict } from './tunnel-sni.js';

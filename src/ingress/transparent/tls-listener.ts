@@ -10,6 +10,7 @@ import { admit, recordBadRequest, recordClose, RefusedError, type PipelineDeps }
 import { relay } from '../relay.js';
 import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHello, type ClientHelloParse } from './client-hello.js';
 import { ALERT_ACCESS_DENIED, ALERT_INTERNAL_ERROR, sendTlsAlert } from './tls-alert.js';
+import { trackConnections } from '../shutdown.js';
 
 /** The seam for terminating TLS to chosen hosts (metering inference APIs) instead of splicing. */
 export interface TlsInterceptor {
@@ -116,5 +117,6 @@ export function createTransparentTlsServer(deps: PipelineDeps, options: Transpar
     });
   });
   server.maxConnections = options.maxConnections;
+  trackConnections(server);
   return server;
 }
