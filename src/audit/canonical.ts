@@ -40,14 +40,31 @@ function serialiseContainer(value: object, path: string, ancestors: Set<object>)
       throw invalid(path, `${describe(value)} is not a plain object`);
     }
     if (Object.getOwnPropertySymbols(value).length > 0) throw invalid(path, 'symbol keys are not JSON');
-    const record = value as Record<string, unknown>;
-    // Array.prototype.sort without a comparator orders by UTF-16 code unit, as RFC 8785 §3.2.3 asks.
-    const keys = Object.keys(record).sort();
-    const members = keys.map((key) => `${JSON.stringify(key)}:${serialise(record[key], `${path}.${key}`, ancestors)}`);
-    return `{${members.join(',')}}`;
+    return `{${members(value as Record<string, unknown>, path, ancestors).map((member) => member.text).join(',')}}`;
   } finally {
     ancestors.delete(value);
   }
+}
+
+export interface CanonicalMember {
+  readonly key: string;
+  /** `"key":value`, canonical */
+  readonly text: string;
+}
+
+function members(record: Record<string, unknown>, path: string, ancestors: Set<object>): CanonicalMember[] {
+  // Array.prototype.sort without a comparator orders by UTF-16 code unit, as RFC 8785 §3.2.3 asks.
+  return Object.keys(record)
+    .sort()
+    .map((key) => ({ key, text: `${JSON.stringify(key)}:${serialise(record[key], `${path}.${key}`, ancestors)}` }));
+}
+
+/**
+ * The sorted, serialised members of a plain object, so a caller can hash the object and then add
+ * one more member (the hash itself) without serialising everything twice.
+ */
+export function canonicalMembers(record: Record<string, unknown>): CanonicalMember[] {
+  return members(record, '$', new Set<object>([record]));
 }
 
 function serialiseArray(items: readonly unknown[], path: string, ancestors: Set<object>): string {

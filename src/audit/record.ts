@@ -2,7 +2,7 @@
 // checked on its own (shared by the writer's tail recovery and the verifier).
 import { createHash } from 'node:crypto';
 import { SluiceError } from '../errors.js';
-import { canonicalJson, type JsonValue } from './canonical.js';
+import { canonicalJson, canonicalMembers, type JsonValue } from './canonical.js';
 
 /** `prev` of the first record: there is no previous hash. */
 export const GENESIS_PREV = '0'.repeat(64);
@@ -53,9 +53,15 @@ export function sealRecord(seq: number, ts: string, prev: string, fields: AuditF
     if (RESERVED.has(key)) throw new SluiceError('AUDIT_RECORD_INVALID', `$.${key}: reserved for the chain`);
   }
   const unsealed = { ...fields, seq, ts, prev };
-  const hash = sha256Hex(canonicalJson(unsealed));
+  // One serialisation serves both the hash input and the line: the line is the same members with
+  // `"hash"` inserted where it sorts.
+  const members = canonicalMembers(unsealed);
+  const texts = members.map((member) => member.text);
+  const hash = sha256Hex(`{${texts.join(',')}}`);
+  const at = members.findIndex((member) => member.key > 'hash');
+  texts.splice(at < 0 ? texts.length : at, 0, `"hash":"${hash}"`);
   const record = { ...unsealed, hash } as AuditRecord;
-  const line = `${canonicalJson(record)}\n`;
+  const line = `{${texts.join(',')}}\n`;
   if (Buffer.byteLength(line) > MAX_RECORD_BYTES) {
     throw new SluiceError('AUDIT_RECORD_INVALID', `record is larger than ${MAX_RECORD_BYTES} bytes`);
   }

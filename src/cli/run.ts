@@ -56,10 +56,10 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     stopping = true;
     log.info({ signal }, 'stopping');
     sluice.close().then(
-      () => process.exit(0),
+      () => log.flush(() => process.exit(0)),
       (error: unknown) => {
         log.error({ err: error }, 'unclean stop');
-        process.exit(1);
+        log.flush(() => process.exit(1));
       },
     );
   };

@@ -162,7 +162,7 @@ export function recordClose(deps: PipelineDeps, context: RequestContext, outcome
   deps.metrics.bytes.inc({ direction: 'upstream' }, context.bytesUp);
   deps.metrics.bytes.inc({ direction: 'downstream' }, context.bytesDown);
   const durationMs = Math.round(performance.now() - context.startedAt);
-  deps.log.info({ request_id: context.id, upstream: context.upstream, bytes_up: context.bytesUp, bytes_down: context.bytesDown, duration_ms: durationMs, outcome }, 'close');
+  deps.log.debug({ request_id: context.id, upstream: context.upstream, bytes_up: context.bytesUp, bytes_down: context.bytesDown, duration_ms: durationMs, outcome }, 'close');
   deps.audit
     .append({
       kind: 'close',
