@@ -153,16 +153,14 @@ if (insideLoopbackNamespace(import.meta.url, EVERY_ADDRESS_LOCAL)) {
         for (const { address } of METADATA_NAME_TARGETS) assert.deepEqual(dns.questionsFor(address), [], `${address} was never looked up`);
       });
 
-      // normaliseHost runs its IPv4 check before WHATWG percent-decoding, so these come out as a
-      // dotted quad of kind 'name' and are looked up (DNS_FAILURE here). Refused either way, they
-      // must never be dialled.
-      test('refuses percent-encoded IPv4 literals without dialling anything', async () => {
+      // Percent-decoding would turn these into addresses; a host with `%` is refused outright.
+      test('refuses percent-encoded IPv4 literals as bad hosts without dialling anything', async () => {
         const acceptedBefore = catchAll.accepted.length;
         for (const host of PERCENT_ENCODED_LITERALS) {
           for (const route of ['raw-forward', 'raw-tunnel'] as const) {
             const reply = await probe(sluice.proxyUrl, route, host, catchAll.port);
-            assert.ok(reply.status >= 400 && reply.status < 600, `${route} ${host}: ${reply.headers}`);
-            assert.match(reply.headers, /^sluice-decision: (deny|error); /im, `${route} ${host}`);
+            assert.equal(reply.status, 400, `${route} ${host}: ${reply.headers}`);
+            assert.match(reply.headers, /^sluice-decision: error; reason=bad_host; /im, `${route} ${host}`);
           }
         }
         assert.deepEqual(catchAll.accepted.slice(acceptedBefore), []);

@@ -1,5 +1,6 @@
 // Turns the authority an agent asked for into a Destination: the one normalised (host, port)
 // value that every later stage trusts. Only the parsers here can make one.
+import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import ipaddr from 'ipaddr.js';
 import { SluiceError } from '../errors.js';
@@ -48,10 +49,14 @@ export function normaliseHost(raw: string): { host: string; kind: HostKind } {
   if (raw.length === 0) throw new SluiceError('BAD_HOST', 'empty host');
   if (CONTROL_OR_SPACE.test(raw)) throw new SluiceError('BAD_HOST', 'control character or space in host');
   if (raw.includes('@')) throw new SluiceError('BAD_HOST', 'userinfo is not allowed in the destination');
+  // Percent-encoding in a host only serves to hide what it is (`127.0.0.1%2e` decodes to an
+  // address); IPv6 zone ids (`%25eth0`) name local interfaces. Neither belongs in an egress target.
+  if (raw.includes('%')) throw new SluiceError('BAD_HOST', 'percent-encoding is not allowed in a host');
   if (raw.includes(':')) {
-    if (!ipaddr.IPv6.isValid(raw)) throw new SluiceError('BAD_HOST', `invalid IPv6 literal ${JSON.stringify(raw)}`);
-    const v6 = ipaddr.IPv6.parse(raw);
-    return { host: v6.toNormalizedString() === '::' ? '::' : v6.toString(), kind: 'ipv6' };
+    if (isIP(raw) !== 6) throw new SluiceError('BAD_HOST', `invalid IPv6 literal ${JSON.stringify(raw)}`);
+    // The WHATWG serialiser is the canonical form; ipaddr.js would turn ::a.b.c.d (compatible)
+    // into ::ffff:a.b.c.d (mapped), a different address.
+    return { host: new URL(`http://[${raw}]/`).hostname.slice(1, -1), kind: 'ipv6' };
   }
   let name = raw.toLowerCase();
   if (name.endsWith('.')) name = name.slice(0, -1);

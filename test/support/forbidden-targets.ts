@@ -159,12 +159,10 @@ export const METADATA_NAME_TARGETS: readonly ForbiddenTarget[] = [
   .concat([
     target('METADATA.Google.Internal.', 'metadata', 'metadata.google.internal'),
     target('instance-data.', 'metadata', 'instance-data'),
-    // WHATWG host parsing percent-decodes: curl sends the decoded name, the raw probes do not.
-    target('%6detadata.goog', 'metadata', 'metadata.goog'),
   ]);
 
-/** IPv4 literals hidden behind percent-encoding, which only a raw request carries to the proxy. */
-export const PERCENT_ENCODED_LITERALS: readonly string[] = ['127.0.0.1%2e', '%31%32%37.0.0.%31', '169.254.169.254%2e', '0x7f.1%2e'];
+/** Addresses and metadata names hidden behind percent-encoding, which only a raw request carries to the proxy. */
+export const PERCENT_ENCODED_LITERALS: readonly string[] = ['127.0.0.1%2e', '%31%32%37.0.0.%31', '169.254.169.254%2e', '0x7f.1%2e', '%6detadata.goog'];
 
 export const PUBLIC_NAME = 'public.test';
 export const PUBLIC_ADDRESSES = [PUBLIC_V4, '2606:4700::1111'] as const;
