@@ -27,6 +27,7 @@ import type { Logger } from './obs/log.js';
 import { Metrics } from './obs/metrics.js';
 import { LEARN_STORE_FILE, LearnStore } from './policy/learn-store.js';
 import { loadRuleFiles } from './policy/rules.js';
+import { formatIssue, SourceError } from './config/yaml.js';
 
 export interface StartOptions {
   readonly log: Logger;
@@ -203,6 +204,26 @@ export class Sluice {
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: confined }, 'sluice started');
     const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
+  }
+
+  /**
+   * SIGHUP: re-reads the local rule files and the blocklist copies on disk (what `sluice
+   * blocklist refresh` wrote). A rule file with errors is refused whole and the rules in force stay.
+   */
+  async reload(): Promise<void> {
+    const { audit, blocklists } = this.parts;
+    try {
+      const rules = await loadRuleFiles(this.loaded.rulePaths);
+      this.policy.replaceLocalRules(rules);
+      this.metrics.rulesLoaded.set(this.policy.ruleCount);
+      await audit.append({ kind: 'reload', outcome: 'accepted', rules: rules.size, rule_files: [...rules.files] });
+      this.log.info({ rules: rules.size }, 'rules reloaded');
+    } catch (error) {
+      const issues = error instanceof SourceError ? error.issues.map(formatIssue) : [error instanceof Error ? error.message : String(error)];
+      this.log.error({ issues }, 'rule reload refused; the rules in force are unchanged');
+      await audit.append({ kind: 'reload', outcome: 'rejected', errors: issues }).catch(() => undefined);
+    }
+    await blocklists.load();
   }
 
   async close(): Promise<void> {

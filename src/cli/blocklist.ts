@@ -18,7 +18,7 @@ const USAGE = `Usage: sluice blocklist check HOST [options]
   check HOST   say whether HOST (a name or an IP address) is blocked, and by which source and
                entry, using the copies on disk (downloads nothing)
   refresh      download every enabled source now; accepted downloads replace the copies on disk,
-               which a running proxy picks up at its next refresh or restart
+               which a running proxy picks up on reload (SIGHUP: systemctl reload sluice)
 
 Options:
   -c, --config FILE     read the state directory and sources file from this configuration

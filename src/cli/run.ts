@@ -15,6 +15,7 @@ Without --config, the embedded default applies: proxy on 127.0.0.1:3128, admin (
 /healthz, /readyz) on 127.0.0.1:9090, Learn mode, the rule files in the package's rules/ folder,
 state (audit chain, Learn records) in var/ of the checkout, /var/lib/sluice when installed as
 root, or $XDG_STATE_HOME/sluice. SLUICE_STATE_DIR overrides the state directory.
+SIGHUP re-reads the rule files and the blocklist copies on disk; SIGINT/SIGTERM stop.
 
 Options:
   -c, --config FILE   configuration file (YAML); see examples/sluice.yaml
@@ -65,6 +66,10 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // systemctl reload: re-read rule files and blocklist copies without dropping a connection.
+  process.on('SIGHUP', () => {
+    sluice.reload().catch((error: unknown) => log.error({ err: error }, 'reload failed'));
+  });
   return 0;
 }
 

@@ -14,7 +14,7 @@ export class LivePolicy {
 
   /** `awaitingBundle`: a bundle is configured, so nothing is allowed until one verifies or the offline mode decides. */
   constructor(
-    private readonly local: RuleSet,
+    private local: RuleSet,
     private readonly anonymousAllowed: boolean,
     awaitingBundle: boolean,
   ) {
@@ -34,6 +34,12 @@ export class LivePolicy {
 
   useBundle(rules: RuleSet, version: number): void {
     this.#source = { kind: 'bundle', rules, version };
+    this.#policy = this.build();
+  }
+
+  /** New local rule files (a reload); they decide only where local rules are in force. */
+  replaceLocalRules(rules: RuleSet): void {
+    this.local = rules;
     this.#policy = this.build();
   }
 
