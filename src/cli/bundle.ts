@@ -21,7 +21,7 @@ const USAGE = `Usage:
   sluice bundle sign FILE --key NAME.key   prints the base64 signature
 
 verify exits 0 only when the artifact's signature verifies against a trusted anchor:
-  --key PEM            a trusted public key (repeat for rotation: any one may verify)
+  --key PEM            a trusted public key (repeat it while rotating keys; one that verifies is enough)
   --signature FILE     a detached base64 signature (cosign sign-blob --output-signature)
   --bundle FILE        a sigstore bundle or cosign's older --bundle file
   --trusted-root JSON  sigstore trusted root for keyless bundles (default: embedded public-good)
