@@ -93,16 +93,19 @@ if (insideLoopbackNamespace(import.meta.url)) {
       const script = fileURLToPath(new URL('./support/appliance-internet.js', import.meta.url));
       const child = spawn('unshare', ['-n', process.execPath, script, join(dir, 'origin.key'), join(dir, 'origin.pem')], { stdio: ['pipe', 'pipe', 'inherit'] });
       internet = child;
+      const said = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+      const next = async (): Promise<string> => {
+        const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`internet namespace exited with ${String(code)}`))));
+        const line = await Promise.race([said.next(), exited]);
+        return line.done === true ? '' : line.value;
+      };
+      assert.equal(await next(), 'inside');
       await run('ip', ['link', 'add', 'name', 'sl-app', 'type', 'veth', 'peer', 'name', 'sl-net', 'netns', String(child.pid)]);
       await run('ip', ['addr', 'add', '198.18.0.2/15', 'dev', 'sl-app']);
       await run('ip', ['-6', 'addr', 'add', '2001:db8::2/64', 'dev', 'sl-app', 'nodad']);
       await run('ip', ['link', 'set', 'sl-app', 'up']);
-      const ready = new Promise<void>((resolve, reject) => {
-        createInterface({ input: child.stdout }).once('line', (line) => (line === 'ready' ? resolve() : reject(new Error(line))));
-        child.once('exit', (code) => reject(new Error(`internet namespace exited with ${String(code)}`)));
-      });
       child.stdin.write('go\n');
-      await ready;
+      assert.equal(await next(), 'ready');
 
       zone = await startDnsServer({ 'origin.test': { A: ['198.18.0.1'], AAAA: ['2001:db8::1'] }, 'other.test': { A: ['198.18.0.1'] } });
       await mkdir(join(dir, 'rules'));

@@ -12,6 +12,9 @@ const run = promisify(execFile);
 const [keyFile, certFile] = process.argv.slice(2);
 const ADDRESSES = ['198.18.0.1', '2001:db8::1'];
 
+// Running at all means unshare has moved us into the new namespace: only now may the test put
+// the veth's far end here (`ip link ... netns PID` before that would land it in the old one).
+process.stdout.write('inside\n');
 const lines = createInterface({ input: process.stdin });
 const go = await new Promise<boolean>((resolve) => {
   lines.once('line', (line) => resolve(line === 'go'));
