@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { AuditChain } from './audit/chain.js';
+import { splitHostPort } from './config/host-port.js';
 import { PACKAGE_ROOT, type LoadedConfig } from './config/load.js';
 import type { ConfigFile } from './config/schema.js';
 import { startPolicyDns, type RunningPolicyDns } from './ingress/dns/start.js';
@@ -33,12 +34,6 @@ export interface StartOptions {
   readonly log: Logger;
   /** tests run several instances in one process; only one may register process metrics */
   readonly processMetrics?: boolean;
-}
-
-function splitHostPort(value: string): { host: string; port: number } {
-  const colon = value.lastIndexOf(':');
-  const host = value.slice(0, colon).replace(/^\[|\]$/g, '');
-  return { host, port: Number(value.slice(colon + 1)) };
 }
 
 function listen(server: Server, address: string): Promise<AddressInfo> {
@@ -79,16 +74,6 @@ export class Sluice {
     private readonly parts: Components,
     private readonly log: Logger,
   ) {}
-
-  get audit(): AuditChain {
-    return this.parts.audit;
-  }
-
-  /** Ports of the transparent and DNS listeners, when the guard confines agents. */
-  get applianceListeners(): { httpPort: number; tlsPort: number; dnsPort: number } | undefined {
-    const { transparent, dns } = this.parts;
-    return transparent === undefined || dns === undefined ? undefined : { httpPort: transparent.httpPort, tlsPort: transparent.tlsPort, dnsPort: dns.port };
-  }
 
   static async start(loaded: LoadedConfig, options: StartOptions): Promise<Sluice> {
     // What is opened is closed again, newest first, if a later step fails (a port in use), so a

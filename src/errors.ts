@@ -72,7 +72,3 @@ export class SluiceError extends Error {
 export function isSluiceError(value: unknown): value is SluiceError {
   return value instanceof SluiceError;
 }
-
-export function assertNever(value: never): never {
-  throw new Error(`unexpected value: ${String(value)}`);
-}

@@ -2,10 +2,12 @@
 // likes and a typo is an error. Stages compile their own sections into runtime form.
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { splitHostPort } from './host-port.js';
 
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):[0-9]{1,5}$/, 'expected host:port, e.g. 127.0.0.1:3128');
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):[0-9]{1,5}$/, 'expected host:port, e.g. 127.0.0.1:3128')
+  .refine((text) => splitHostPort(text).port <= 65535, 'ports are 0..65535');
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'expected a lower-case hex SHA-256 digest (64 characters)');
 const cidr = z
   .string()

@@ -2,6 +2,7 @@
 // `connect.resolvers` names some, else through the system resolver (getaddrinfo, /etc/hosts).
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
+import { splitHostPort } from '../config/host-port.js';
 import { SluiceError } from '../errors.js';
 import { ConnectConfigError } from './config-error.js';
 
@@ -82,7 +83,7 @@ export class ServerResolver implements Resolver {
     const tries = options.tries ?? 2;
     this.resolver = new dns.Resolver({ timeout: Math.max(100, Math.floor(this.timeoutMs / (tries + 1))), tries });
     options.servers.forEach((server, index) => {
-      const host = server.startsWith('[') ? server.slice(1, server.indexOf(']')) : server.slice(0, server.lastIndexOf(':'));
+      const { host } = splitHostPort(server);
       // c-ares takes addresses only; resolving a resolver's name would need a resolver.
       if (isIP(host) === 0) throw new ConnectConfigError(`connect.resolvers[${index}]`, `${JSON.stringify(server)} must be an IP address and port`);
     });

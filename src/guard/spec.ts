@@ -1,5 +1,6 @@
 // What the nftables guard needs from the config: which local users are confined agents, which
 // user is Sluice, and the local ports an agent may still reach.
+import { splitHostPort } from '../config/host-port.js';
 import type { ConfigFile } from '../config/schema.js';
 import { SluiceError } from '../errors.js';
 
@@ -22,7 +23,7 @@ export interface GuardSpec {
 
 /** The port of a `host:port` or `[v6]:port` listen address (the schema has checked its shape). */
 export function portOf(hostPort: string): number {
-  const port = Number(hostPort.slice(hostPort.lastIndexOf(':') + 1));
+  const { port } = splitHostPort(hostPort);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new SluiceError('BAD_PORT', hostPort);
   return port;
 }

@@ -1,6 +1,7 @@
 // Binds a redirect target on its configured loopback address and on the other family's loopback
 // too: the guard's redirect sends IPv4 to 127.0.0.1 and IPv6 to ::1, on the same port.
 import type { AddressInfo } from 'node:net';
+import { splitHostPort } from '../../config/host-port.js';
 
 export interface BindAddress {
   readonly host: string;
@@ -11,9 +12,7 @@ const TWIN: Readonly<Record<string, string>> = { '127.0.0.1': '::1', '::1': '127
 
 /** `127.0.0.1:3443` → 127.0.0.1 and ::1 on 3443; any other host is bound alone. */
 export function redirectTargets(hostPort: string): BindAddress[] {
-  const colon = hostPort.lastIndexOf(':');
-  const host = hostPort.slice(0, colon).replace(/^\[|\]$/g, '');
-  const port = Number(hostPort.slice(colon + 1));
+  const { host, port } = splitHostPort(hostPort);
   const twin = TWIN[host];
   return twin === undefined ? [{ host, port }] : [{ host: host === 'localhost' ? '127.0.0.1' : host, port }, { host: twin, port }];
 }
