@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { AuditChain } from './audit/chain.js';
+import type { Schedule } from './audit/schedule.js';
 import { splitHostPort } from './config/host-port.js';
 import { PACKAGE_ROOT, type LoadedConfig } from './config/load.js';
 import type { ConfigFile } from './config/schema.js';
@@ -34,6 +35,8 @@ export interface StartOptions {
   readonly log: Logger;
   /** tests run several instances in one process; only one may register process metrics */
   readonly processMetrics?: boolean;
+  /** when the audit chain retries a failed write; tests drive it by hand */
+  readonly auditRetry?: Schedule;
 }
 
 function listen(server: Server, address: string): Promise<AddressInfo> {
@@ -96,7 +99,15 @@ export class Sluice {
     const blocklistConfig = await loadBlocklistConfig(loaded.blocklistSources);
     const live = new LivePolicy(rules, config.anonymous.allow, config.bundle !== undefined);
     await mkdir(loaded.stateDir, { recursive: true, mode: 0o700 });
-    const audit = await AuditChain.open(loaded.auditFile, { fsync: config.audit.fsync, onCommitted: (count) => metrics.auditRecords.inc(count) });
+    const audit = await AuditChain.open(loaded.auditFile, {
+      fsync: config.audit.fsync,
+      onCommitted: (count) => metrics.auditRecords.inc(count),
+      onWriteError: (error) => {
+        metrics.auditWriteErrors.inc();
+        log.error({ err: error }, 'audit write failed; refusing every decision until a retry succeeds');
+      },
+      ...(options.auditRetry === undefined ? {} : { retry: { schedule: options.auditRetry } }),
+    });
     undo.push(() => audit.close());
     if (audit.recovery !== null) log.error({ recovery: audit.recovery }, 'audit log had a torn last record; it was moved aside and recorded in the chain');
     const record = (fields: AuditFields): void => {
@@ -164,7 +175,8 @@ export class Sluice {
     const pools = new UpstreamPools({ connectTimeoutMs: config.connect.timeout_ms, idleTimeoutMs: config.limits.idle_timeout_ms, evictAfterMs: 120_000 });
     const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni);
     let ready = false;
-    const admin = createAdminServer({ metrics, ready: () => ready, status: { blocklists: () => blocklists.status() } });
+    // Not ready while the audit chain refuses appends: every decision would be refused.
+    const admin = createAdminServer({ metrics, ready: () => ready && audit.failure === null, status: { blocklists: () => blocklists.status() } });
     trackConnections(admin);
     undo.push(() => pools.close());
     undo.push(() => closeNow(proxy));

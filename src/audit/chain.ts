@@ -1,8 +1,10 @@
 // The append side of the audit log: a SHA-256 hash chain in a JSONL file, written with group commit
-// so each append resolves only once its record is durable, and failing closed on any write error.
+// so each append resolves only once its record is durable, failing closed on a write error and
+// resuming, with an `audit_recovery` record, once a retry can write again.
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isSluiceError, SluiceError } from '../errors.js';
+import { realTimer, type Schedule, type Scheduled } from './schedule.js';
 import { lockWriter, type WriterLock } from './writer-lock.js';
 import { sealRecord, type AuditFields, type AuditRecord, type ChainHead, type SealedRecord } from './record.js';
 import { findResumePoint, moveTornTail, recoveryFields, syncDirectory, writeAll, type MovedTail } from './recovery.js';
@@ -12,6 +14,25 @@ export interface AuditChainOptions {
   readonly fsync: boolean;
   /** called after each durable batch with its record count (metrics, tests) */
   readonly onCommitted?: (records: number) => void;
+  /** called on every failed write, flush or retry (the write-error metric) */
+  readonly onWriteError?: (error: unknown) => void;
+  /** when to retry after a write failure; tests pass their own timer */
+  readonly retry?: RetryOptions;
+}
+
+export interface RetryOptions {
+  readonly schedule?: Schedule;
+  /** first retry this long after the failure, then doubling up to maxMs */
+  readonly initialMs?: number;
+  readonly maxMs?: number;
+}
+
+/** Why appends are refused right now, for readiness and logs. */
+export interface ChainFailure {
+  readonly error: SluiceError;
+  readonly since: Date;
+  /** appends rejected since the failure, the failed batch included */
+  readonly refused: number;
 }
 
 export interface AuditRecovery extends MovedTail {
@@ -26,23 +47,33 @@ interface Waiting {
   readonly reject: (error: unknown) => void;
 }
 
+const RETRY_INITIAL_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+
 export class AuditChain {
   readonly file: string;
   #recovery: AuditRecovery | null = null;
   readonly #handle: FileHandle;
   readonly #lock: WriterLock;
   readonly #options: AuditChainOptions;
+  /** the last record sealed; runs ahead of #durable while a batch is waiting or in flight */
   #head: ChainHead;
+  #durable: ChainHead;
+  /** bytes of the file that hold durable records; anything past it is a failed write's remains */
+  #size: number;
   #waiting: Waiting[] = [];
   #flight: Promise<void> | null = null;
-  #failure: SluiceError | null = null;
+  #failure: { error: SluiceError; since: Date; refused: number } | null = null;
+  #retry: Scheduled | null = null;
   #closing: Promise<void> | null = null;
 
-  private constructor(file: string, handle: FileHandle, lock: WriterLock, head: ChainHead, options: AuditChainOptions) {
+  private constructor(file: string, handle: FileHandle, lock: WriterLock, head: ChainHead, size: number, options: AuditChainOptions) {
     this.file = file;
     this.#handle = handle;
     this.#lock = lock;
     this.#head = head;
+    this.#durable = head;
+    this.#size = size;
     this.#options = options;
   }
 
@@ -61,20 +92,26 @@ export class AuditChain {
       await lock.release();
       throw unavailable(`cannot open ${file}`, error);
     }
+    let chain: AuditChain | undefined;
     try {
       const { size } = await handle.stat();
       const resume = await findResumePoint(handle, file, size);
       if (size === 0 && options.fsync) await syncDirectory(dirname(file));
-      const chain = new AuditChain(file, handle, lock, resume.head, options);
-      if (resume.torn !== null) {
-        const moved = await moveTornTail(handle, file, resume.torn, resume.head.seq + 1, new Date());
+      const moved = resume.torn === null ? null : await moveTornTail(handle, file, resume.torn, resume.head.seq + 1, new Date());
+      chain = new AuditChain(file, handle, lock, resume.head, resume.torn === null ? size : resume.torn.start, options);
+      if (moved !== null) {
         const record = await chain.append(recoveryFields(moved));
         chain.#recovery = { ...moved, recordSeq: record.seq };
       }
       return chain;
     } catch (error) {
-      await handle.close().catch(() => undefined);
-      await lock.release();
+      if (chain !== undefined) {
+        // Its first append failed and scheduled a retry: closing the chain cancels that too.
+        await chain.close().catch(() => undefined);
+      } else {
+        await handle.close().catch(() => undefined);
+        await lock.release();
+      }
       throw isSluiceError(error) ? error : unavailable(`cannot resume ${file}`, error);
     }
   }
@@ -89,13 +126,22 @@ export class AuditChain {
     return this.#head;
   }
 
+  /** Null while appends are accepted; otherwise why they are refused (readiness, fail-closed callers). */
+  get failure(): ChainFailure | null {
+    return this.#failure === null ? null : { ...this.#failure };
+  }
+
   /**
    * Seals `fields` as the next record and resolves once it is on disk. Sequence numbers follow
-   * call order. AUDIT_RECORD_INVALID rejects only this call; a write failure rejects every waiting
-   * append with AUDIT_UNAVAILABLE and all later ones too, so nothing acts on an unrecorded decision.
+   * call order. AUDIT_RECORD_INVALID rejects only this call. A write failure rejects every waiting
+   * append with AUDIT_UNAVAILABLE, and every later one until a retry has written again, so
+   * nothing acts on an unrecorded decision.
    */
   append(fields: AuditFields): Promise<AuditRecord> {
-    if (this.#failure !== null) return Promise.reject(this.#failure);
+    if (this.#failure !== null) {
+      this.#failure.refused += 1;
+      return Promise.reject(this.#failure.error);
+    }
     if (this.#closing !== null) return Promise.reject(new SluiceError('AUDIT_UNAVAILABLE', `${this.file} is closed`));
     let sealed: SealedRecord;
     try {
@@ -113,6 +159,7 @@ export class AuditChain {
 
   /** Waits for every accepted append to be durable (or rejected), then closes the file. */
   close(): Promise<void> {
+    this.#retry?.cancel();
     this.#closing ??= this.#closeWhenDrained();
     return this.#closing;
   }
@@ -127,29 +174,92 @@ export class AuditChain {
     while (this.#waiting.length > 0 && this.#failure === null) {
       const batch = this.#waiting;
       this.#waiting = [];
+      const bytes = Buffer.from(batch.map((entry) => entry.line).join(''));
       try {
-        await writeAll(this.#handle, Buffer.from(batch.map((entry) => entry.line).join('')));
-        if (this.#options.fsync) await this.#handle.datasync();
+        await this.#write(bytes);
       } catch (error) {
         this.#fail(error, batch);
         break;
       }
+      const last = batch.at(-1)?.record ?? this.#durable;
+      this.#durable = { seq: last.seq, hash: last.hash };
       for (const entry of batch) entry.resolve(entry.record);
       this.#notify(batch.length);
     }
     this.#flight = null;
   }
 
+  async #write(bytes: Buffer): Promise<void> {
+    await writeAll(this.#handle, bytes);
+    if (this.#options.fsync) await this.#handle.datasync();
+    this.#size += bytes.length;
+  }
+
   #fail(error: unknown, batch: readonly Waiting[]): void {
-    this.#failure = unavailable(`write to ${this.file} failed`, error);
-    const failure = this.#failure;
-    for (const entry of [...batch, ...this.#waiting]) entry.reject(failure);
+    const failure = unavailable(`write to ${this.file} failed`, error);
+    const rejected = [...batch, ...this.#waiting];
+    this.#failure = { error: failure, since: new Date(), refused: rejected.length };
     this.#waiting = [];
+    // The refused records never became part of the chain: the next record follows the last durable one.
+    this.#head = this.#durable;
+    for (const entry of rejected) entry.reject(failure);
+    this.#reportWriteError(error);
+    this.#scheduleRetry(this.#options.retry?.initialMs ?? RETRY_INITIAL_MS);
+  }
+
+  #scheduleRetry(delayMs: number): void {
+    if (this.#closing !== null) return;
+    const schedule = this.#options.retry?.schedule ?? realTimer;
+    this.#retry = schedule(() => {
+      this.#retry = null;
+      if (this.#closing !== null) return;
+      this.#flight = this.#recover(delayMs).finally(() => {
+        this.#flight = null;
+      });
+    }, delayMs);
+  }
+
+  /**
+   * Cuts whatever the failed write left past the last durable record (a partial line would break
+   * the chain for every later reader), then writes an `audit_recovery` record saying what failed,
+   * since when and how many appends were refused. Only once that is durable are appends taken again.
+   */
+  async #recover(delayMs: number): Promise<void> {
+    const failure = this.#failure;
+    if (failure === null) return;
+    try {
+      const { size } = await this.#handle.stat();
+      if (size < this.#size) throw new Error(`the file shrank to ${size} bytes below its ${this.#size} durable bytes`);
+      if (size > this.#size) await this.#handle.truncate(this.#size);
+      const sealed = sealRecord(this.#durable.seq + 1, new Date().toISOString(), this.#durable.hash, {
+        kind: 'audit_recovery',
+        reason: failure.error.message,
+        failed_at: failure.since.toISOString(),
+        refused_appends: failure.refused,
+        truncated_bytes: size - this.#size,
+      });
+      await this.#write(Buffer.from(sealed.line));
+      this.#head = this.#durable = { seq: sealed.record.seq, hash: sealed.record.hash };
+    } catch (error) {
+      this.#reportWriteError(error);
+      this.#scheduleRetry(Math.min(delayMs * 2, this.#options.retry?.maxMs ?? RETRY_MAX_MS));
+      return;
+    }
+    this.#failure = null;
+    this.#notify(1);
+  }
+
+  #reportWriteError(error: unknown): void {
+    this.#guardHook(() => this.#options.onWriteError?.(error));
   }
 
   #notify(records: number): void {
+    this.#guardHook(() => this.#options.onCommitted?.(records));
+  }
+
+  #guardHook(hook: () => void): void {
     try {
-      this.#options.onCommitted?.(records);
+      hook();
     } catch (error) {
       // A broken hook is an application bug: surface it loudly, but never wedge the chain.
       queueMicrotask(() => {

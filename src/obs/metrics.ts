@@ -39,6 +39,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly auditWriteErrors = new Counter({
+    name: 'sluice_audit_write_errors_total',
+    help: 'Failed audit writes and retries; while the chain is failed every decision is refused.',
+    registers: [this.registry],
+  });
+
   readonly rulesLoaded = new Gauge({
     name: 'sluice_rules_loaded',
     help: 'Rules in the active rule set.',

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Sluice } from '../../src/app.js';
+import type { Schedule } from '../../src/audit/schedule.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/obs/log.js';
 
@@ -31,6 +32,8 @@ export interface SluiceSetup {
   readonly blocklists?: string;
   /** reuse a directory from an earlier instance (restart) */
   readonly dir?: string;
+  /** drives the audit chain's write retries (see ManualTimer) */
+  readonly auditRetry?: Schedule;
 }
 
 let instances = 0;
@@ -54,7 +57,11 @@ export async function startSluice(setup: SluiceSetup = {}): Promise<RunningSluic
     },
   });
   instances += 1;
-  const sluice = await Sluice.start(loaded, { log: createLogger('debug', sink), processMetrics: instances === 1 });
+  const sluice = await Sluice.start(loaded, {
+    log: createLogger('debug', sink),
+    processMetrics: instances === 1,
+    ...(setup.auditRetry === undefined ? {} : { auditRetry: setup.auditRetry }),
+  });
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
