@@ -117,6 +117,21 @@ export class Sluice {
       metrics.rulesLoaded.set(live.ruleCount);
     };
     showRules();
+    // A change of governing policy takes effect only once its record is durable. Unrecorded, no
+    // policy may govern: everything is denied and the manager offers the change again later.
+    const recordThen = async (fields: AuditFields, apply: () => void): Promise<void> => {
+      try {
+        await audit.append(fields);
+      } catch (error) {
+        if (fields.kind === 'bundle_policy') {
+          live.denyAll();
+          showRules();
+        }
+        log.error({ err: error, kind: fields.kind }, 'policy change could not be audited; it waits for the audit log to recover');
+        throw error;
+      }
+      apply();
+    };
     const learn = await LearnStore.open(join(loaded.stateDir, LEARN_STORE_FILE));
     undo.push(() => learn.close());
     if (learn.corrupt !== null) log.error({ corrupt: learn.corrupt }, 'learn store was unreadable; kept aside, starting empty');
@@ -137,23 +152,21 @@ export class Sluice {
       stateDir: loaded.stateDir,
       metrics,
       callbacks: {
-        onActivate: (ruleSet, version) => {
-          live.useBundle(ruleSet, version);
-          showRules();
-          log.info({ version, rules: ruleSet.size }, 'allowlist bundle in force');
-          record(policyAuditFields({ kind: 'bundle', version, stale: false }));
-        },
-        onFallback: (fallback) => {
-          if (fallback.kind === 'default_policy') live.useLocalRules();
-          else live.denyAll();
-          showRules();
-          log.warn({ fallback }, 'no valid allowlist bundle; offline mode applies');
-          record(policyAuditFields(fallback));
-        },
-        onShadow: (ruleSet, version) => {
-          live.setShadow(ruleSet, version);
-          record(shadowAuditFields(version));
-        },
+        onActivate: (ruleSet, version) =>
+          recordThen(policyAuditFields({ kind: 'bundle', version, stale: false }), () => {
+            live.useBundle(ruleSet, version);
+            showRules();
+            log.info({ version, rules: ruleSet.size }, 'allowlist bundle in force');
+          }),
+        onFallback: (fallback) =>
+          recordThen(policyAuditFields(fallback), () => {
+            if (fallback.kind === 'default_policy') live.useLocalRules();
+            else live.denyAll();
+            showRules();
+            log.warn({ fallback }, 'no valid allowlist bundle; offline mode applies');
+          }),
+        // A report-mode bundle never enforces: unrecorded, the shadow in use simply stays.
+        onShadow: (ruleSet, version) => recordThen(shadowAuditFields(version), () => live.setShadow(ruleSet, version)),
         onOutcome: (event) => record(outcomeAuditFields(event)),
         onError: (error) => log.error({ err: error }, 'bundle state could not be saved; the policy in force is unchanged'),
       },

@@ -23,13 +23,18 @@ export interface BundleOutcomeEvent {
   readonly detail: string;
 }
 
+/**
+ * The three changes below are offered one at a time and awaited (the app records each durably
+ * before it takes effect). A rejection means the app could not take the change up and has failed
+ * closed; the change is offered again at the next publish.
+ */
 export interface BundleCallbacks {
   /** an enforcing bundle now decides; swap the rule set atomically and tag decisions with `version` */
-  onActivate(ruleSet: RuleSet, version: number, document: BundleDocument): void;
+  onActivate(ruleSet: RuleSet, version: number, document: BundleDocument): void | Promise<void>;
   /** no bundle may decide: deny everything, or hand back to the local rules/ */
-  onFallback(policy: Extract<EffectivePolicy, { kind: 'deny_all' | 'default_policy' }>): void;
+  onFallback(policy: Extract<EffectivePolicy, { kind: 'deny_all' | 'default_policy' }>): void | Promise<void>;
   /** a `report` bundle to evaluate beside the active policy (null: stop shadowing) */
-  onShadow(ruleSet: RuleSet | null, version: number | null): void;
+  onShadow(ruleSet: RuleSet | null, version: number | null): void | Promise<void>;
   /** every verification outcome, for the audit chain */
   onOutcome(event: BundleOutcomeEvent): void;
   /** the state directory could not be written; the policy in force is unchanged */
@@ -63,6 +68,7 @@ export class BundleManager {
   private emitted: string | undefined;
   private emittedShadow: number | null = null;
   private inFlight: Promise<void> | undefined;
+  private publishing: Promise<void> = Promise.resolve();
   private pollTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
@@ -114,7 +120,7 @@ export class BundleManager {
       })
       .finally(() => {
         this.inFlight = undefined;
-        this.publish();
+        return this.publish();
       });
     return this.inFlight;
   }
@@ -205,25 +211,40 @@ export class BundleManager {
     return { active, sourceHealthy: this.sourceHealthy, lastSuccessAt: this.lastSuccessAt, now: this.now() };
   }
 
-  /** Tells the app about a change of governing policy or shadow bundle, once per change. */
-  private publish(): void {
+  /** Tells the app about a change of governing policy or shadow bundle, once per change, in order. */
+  private publish(): Promise<void> {
+    this.publishing = this.publishing.then(() => this.publishNow());
+    return this.publishing;
+  }
+
+  private async publishNow(): Promise<void> {
     if (this.stopped) return;
     const inputs = this.inputs();
     const policy = effectivePolicy(this.options.offline, inputs);
     const shadow = this.shadow !== undefined && policy.kind === 'bundle' && this.shadow.document.version > policy.version ? this.shadow : undefined;
     const key = JSON.stringify([policy.kind, policy.kind === 'bundle' ? policy.version : policy.reason]);
     if (key !== this.emitted) {
+      const previous = this.emitted;
       this.emitted = key;
-      if (policy.kind === 'bundle' && this.active !== undefined) {
-        this.options.callbacks.onActivate(this.active.document.ruleSet, policy.version, this.active.document);
-      } else if (policy.kind !== 'bundle') {
-        this.options.callbacks.onFallback(policy);
+      try {
+        if (policy.kind === 'bundle' && this.active !== undefined) {
+          await this.options.callbacks.onActivate(this.active.document.ruleSet, policy.version, this.active.document);
+        } else if (policy.kind !== 'bundle') {
+          await this.options.callbacks.onFallback(policy);
+        }
+      } catch {
+        this.emitted = previous;
       }
     }
     const shadowVersion = shadow?.document.version ?? null;
     if (shadowVersion !== this.emittedShadow) {
+      const previous = this.emittedShadow;
       this.emittedShadow = shadowVersion;
-      this.options.callbacks.onShadow(shadow?.document.ruleSet ?? null, shadowVersion);
+      try {
+        await this.options.callbacks.onShadow(shadow?.document.ruleSet ?? null, shadowVersion);
+      } catch {
+        this.emittedShadow = previous;
+      }
     }
     this.options.metrics?.bundleVersion.set(policy.kind === 'bundle' ? policy.version : 0);
     this.scheduleDeadline(inputs);
@@ -234,7 +255,7 @@ export class BundleManager {
     const deadline = nextDeadline(this.options.offline, inputs);
     if (deadline === undefined) return;
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, deadline.getTime() - inputs.now.getTime()));
-    this.deadlineTimer = setTimeout(() => this.publish(), delay).unref();
+    this.deadlineTimer = setTimeout(() => void this.publish(), delay).unref();
   }
 
   private schedulePoll(): void {
