@@ -36,6 +36,7 @@ async function policyServer(overrides: Partial<PolicyDnsOptions> = {}): Promise<
     guard: new AddressGuard(),
     upstream: resolver,
     limiter: new KeyedTokenBucket(100, 1000),
+    peerLimiter: new KeyedTokenBucket(1000, 100_000),
     limits: { maxLabelLength: 50, maxNameLength: 200 },
     refuseWith: 'refused',
     onQuery: (event) => events.push(event),

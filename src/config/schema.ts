@@ -123,6 +123,11 @@ export const configSchema = z.strictObject({
       /** per agent: sustained queries per second, and the burst allowed above it */
       queries_per_second: z.number().positive().max(100_000).default(20),
       burst: z.number().int().min(1).max(1_000_000).default(200),
+      /** per peer address, before identification; every local agent shares 127.0.0.1 and ::1 */
+      peer_queries_per_second: z.number().positive().max(1_000_000).default(200),
+      peer_burst: z.number().int().min(1).max(10_000_000).default(2_000),
+      /** floods, malformed and unscreened queries are audited as one dns_summary per interval */
+      summary_interval_ms: z.number().int().min(1_000).max(3_600_000).default(60_000),
       /** longer labels or names are refused as likely tunnelling (RFC 1035 allows 63 and 253) */
       max_label_length: z.number().int().min(1).max(63).default(50),
       max_name_length: z.number().int().min(1).max(253).default(200),

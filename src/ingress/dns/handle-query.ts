@@ -1,5 +1,6 @@
-// Turns one DNS query from an agent into the response it may have: identity, rate limit, name
-// screen, policy, upstream lookup and address vetting, in that order, failing closed at each.
+// Turns one DNS query from an agent into the response it may have: the peer's rate limit, the
+// query's form, identity, the agent's rate limit, name screen, policy, upstream lookup and address
+// vetting, in that order, failing closed at each.
 import dnsPacket from 'dns-packet';
 import type { AddressGuard } from '../../connect/address-guard.js';
 import { METADATA_HOST_NAMES } from '../../connect/address-guard.js';
@@ -23,7 +24,8 @@ export type DnsOutcome =
   | 'nxdomain'
   | 'upstream_failed'
   | 'unidentified'
-  | 'malformed';
+  | 'malformed'
+  | 'audit_unavailable';
 
 export interface DnsPeer {
   readonly address: string;
@@ -47,7 +49,10 @@ export interface QueryDeps {
   readonly decide: (agent: Agent, name: string) => Promise<DnsVerdict> | DnsVerdict;
   readonly guard: Pick<AddressGuard, 'vet'>;
   readonly upstream: Pick<UpstreamResolver, 'query'>;
+  /** per agent, once identified */
   readonly limiter: Pick<KeyedTokenBucket, 'take'>;
+  /** per peer address, before anything else: bounds the work (and audit counting) of a flood */
+  readonly peerLimiter: Pick<KeyedTokenBucket, 'take'>;
   readonly limits: NameLimits;
   readonly refuseWith: 'refused' | 'nxdomain';
 }
@@ -75,6 +80,8 @@ export async function handleQuery(query: dnsPacket.DecodedPacket, peer: DnsPeer,
     event: { ...base, agent, outcome, removed, ...(detail === undefined ? {} : { detail }) },
   });
 
+  // Before identification (a socket-table lookup) and before anything reaches the audit counts.
+  if (!deps.peerLimiter.take(peer.address)) return done(RCODE.REFUSED, null, 'rate_limited', 'peer over its query rate');
   const opcode = ((query.flags ?? 0) >> 11) & 0xf;
   if (query.type !== 'query' || opcode !== OPCODE_QUERY || question === undefined || query.questions?.length !== 1 || (question.class ?? 'IN') !== 'IN') {
     return done(RCODE.FORMERR, null, 'malformed', 'expected one IN question in a standard query');

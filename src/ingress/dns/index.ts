@@ -5,4 +5,5 @@ export { KeyedTokenBucket } from './rate-limiter.js';
 export { PolicyDnsServer, type PolicyDnsOptions } from './server.js';
 export { UpstreamResolver } from './upstream.js';
 export { dnsVerdict } from './policy-verdict.js';
-export { dnsAuditFields, startPolicyDns, type PolicyDnsSetup, type RunningPolicyDns } from './start.js';
+export { startPolicyDns, type PolicyDnsSetup, type RunningPolicyDns } from './start.js';
+export { dnsAuditFields } from './query-audit.js';

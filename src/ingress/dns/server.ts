@@ -1,11 +1,11 @@
 // The policy-aware DNS server agents are pointed at: UDP and TCP on the same port(s), each
-// query answered by handleQuery and reported once through onQuery.
+// query answered by handleQuery, audited through `record` before its answer goes out.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
-import { handleQuery, type DnsOutcome, type DnsPeer, type DnsQueryEvent, type QueryDeps } from './handle-query.js';
-import { fitForUdp, response } from './response.js';
+import { handleQuery, type DnsOutcome, type DnsPeer, type DnsQueryEvent, type QueryDeps, type QueryResult } from './handle-query.js';
+import { fitForUdp, RCODE, response } from './response.js';
 
 export interface PolicyDnsOptions extends QueryDeps {
   /** addresses to bind, e.g. 127.0.0.1 and ::1 (the guard redirects IPv6 queries to ::1) */
@@ -14,6 +14,12 @@ export interface PolicyDnsOptions extends QueryDeps {
   readonly port: number;
   readonly onQuery?: (event: DnsQueryEvent) => void;
   readonly countQuery?: (outcome: DnsOutcome) => void;
+  /**
+   * Audits a query before its answer goes out: true once that may happen, false when the audit
+   * chain cannot take it, and the query is then answered SERVFAIL (fail closed). Undecodable
+   * messages are reported here too, though nothing answers them.
+   */
+  readonly record?: (event: DnsQueryEvent) => Promise<boolean>;
   /** a TCP client idle this long is dropped, so connections cannot pile up */
   readonly tcpIdleMs?: number;
 }
@@ -83,15 +89,19 @@ export class PolicyDnsServer {
     ]);
   }
 
-  private async answer(message: Buffer, peer: DnsPeer): Promise<{ query: dnsPacket.DecodedPacket; result: Awaited<ReturnType<typeof handleQuery>> } | null> {
+  private async answer(message: Buffer, peer: DnsPeer): Promise<{ query: dnsPacket.DecodedPacket; result: QueryResult } | null> {
     let query: dnsPacket.DecodedPacket;
     try {
       query = dnsPacket.decode(message);
     } catch {
       this.options.countQuery?.('malformed');
+      void this.options.record?.({ agent: null, peer, name: '', type: '', outcome: 'malformed', detail: 'undecodable message', removed: 0 });
       return null;
     }
-    const result = await handleQuery(query, peer, this.options);
+    let result = await handleQuery(query, peer, this.options);
+    if ((await this.options.record?.(result.event)) === false) {
+      result = { rcode: RCODE.SERVFAIL, records: [], event: { ...result.event, outcome: 'audit_unavailable', removed: 0 } };
+    }
     this.options.countQuery?.(result.event.outcome);
     this.options.onQuery?.(result.event);
     return { query, result };
