@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { handleQuery, type DnsOutcome, type DnsPeer, type DnsQueryEvent, type QueryDeps, type QueryResult } from './handle-query.js';
 import { fitForUdp, RCODE, response } from './response.js';
+import { DnsTcpConnection, type TcpBacklog } from './tcp-connection.js';
 
 export interface PolicyDnsOptions extends QueryDeps {
   /** addresses to bind, e.g. 127.0.0.1 and ::1 (the guard redirects IPv6 queries to ::1) */
@@ -24,14 +25,13 @@ export interface PolicyDnsOptions extends QueryDeps {
   readonly tcpIdleMs?: number;
 }
 
-const MAX_TCP_BACKLOG = 4 * 65_537;
 /** DNS over TCP is for the odd truncated answer; many open connections mean abuse */
 const MAX_TCP_CLIENTS = 256;
 
 export class PolicyDnsServer {
   private readonly udp: UdpSocket[] = [];
   private readonly tcp: Server[] = [];
-  private readonly clients = new Set<Socket>();
+  private readonly clients = new Map<Socket, DnsTcpConnection>();
   private boundPort = 0;
 
   constructor(private readonly options: PolicyDnsOptions) {}
@@ -81,8 +81,13 @@ export class PolicyDnsServer {
     this.boundPort = port;
   }
 
+  /** What each open TCP connection holds in memory right now. */
+  tcpBacklog(): TcpBacklog[] {
+    return [...this.clients.values()].map((connection) => connection.backlog);
+  }
+
   async stop(): Promise<void> {
-    for (const client of this.clients) client.destroy();
+    for (const client of this.clients.keys()) client.destroy();
     await Promise.all([
       ...this.udp.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve()))),
       ...this.tcp.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
@@ -115,30 +120,14 @@ export class PolicyDnsServer {
   }
 
   private onConnection(socket: Socket): void {
-    this.clients.add(socket);
     socket.setTimeout(this.options.tcpIdleMs ?? 10_000, () => socket.destroy());
     socket.on('close', () => this.clients.delete(socket));
     socket.on('error', () => socket.destroy());
     const peer: DnsPeer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0, transport: 'tcp' };
-    let buffered = Buffer.alloc(0);
-    let busy = Promise.resolve();
-    socket.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length > MAX_TCP_BACKLOG) socket.destroy();
-      // RFC 1035 4.2.2 / RFC 7766: two-byte length prefix; queries are answered in order.
-      while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
-        const message = buffered.subarray(2, 2 + buffered.readUInt16BE(0));
-        buffered = buffered.subarray(2 + message.length);
-        busy = busy.then(async () => {
-          const answered = await this.answer(message, peer);
-          if (answered === null) return void socket.destroy();
-          const reply = response(answered.query, answered.result.rcode, answered.result.records);
-          const framed = Buffer.alloc(2 + reply.length);
-          framed.writeUInt16BE(reply.length, 0);
-          reply.copy(framed, 2);
-          if (!socket.destroyed) socket.write(framed);
-        }).catch(() => void socket.destroy());
-      }
+    const connection = new DnsTcpConnection(socket, async (message) => {
+      const answered = await this.answer(message, peer);
+      return answered === null ? null : response(answered.query, answered.result.rcode, answered.result.records);
     });
+    this.clients.set(socket, connection);
   }
 }
