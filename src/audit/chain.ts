@@ -1,6 +1,5 @@
-// The append side of the audit log: a SHA-256 hash chain in a JSONL file, written with group commit
-// so each append resolves only once its record is durable, failing closed on a write error and
-// resuming, with an `audit_recovery` record, once a retry can write again.
+// The append side of the audit log: a SHA-256 hash chain in JSONL, group-committed so an append
+// resolves once durable; a write error fails it closed until a retry records `audit_recovery`.
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isSluiceError, SluiceError } from '../errors.js';

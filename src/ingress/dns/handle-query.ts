@@ -1,6 +1,5 @@
-// Turns one DNS query from an agent into the response it may have: the peer's rate limit, the
-// query's form, identity, the agent's rate limit, name screen, policy, upstream lookup and address
-// vetting, in that order, failing closed at each.
+// Turns one DNS query into the response it may have: peer rate limit, form, identity, agent rate
+// limit, name screen, policy, upstream lookup and address vetting, in that order, failing closed.
 import dnsPacket from 'dns-packet';
 import type { AddressGuard } from '../../connect/address-guard.js';
 import { METADATA_HOST_NAMES } from '../../connect/address-guard.js';

@@ -1,5 +1,5 @@
-// A token bucket per agent: a sustained rate plus a burst, so a chatty agent cannot turn DNS
-// into a high-bandwidth channel while normal lookups never notice.
+// A token bucket per key (an agent, or a peer address): a sustained rate plus a burst, so a chatty
+// agent cannot turn DNS into a high-bandwidth channel while normal lookups never notice.
 
 export class KeyedTokenBucket {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
@@ -8,7 +8,7 @@ export class KeyedTokenBucket {
     private readonly perSecond: number,
     private readonly burst: number,
     private readonly now: () => number = () => performance.now(),
-    /** agents are config-bounded, but cap the map anyway so it cannot grow without limit */
+    /** agents are config-bounded but peer addresses are not: cap the map so it cannot grow without limit */
     private readonly maxKeys = 10_000,
   ) {}
 
