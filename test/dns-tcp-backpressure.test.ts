@@ -42,7 +42,7 @@ test('a client that pipelines and never reads is paused with bounded replies hel
 
     // Either the server stops reading (bounded) or it answers everything into its own memory.
     const held = (): TcpBacklog | undefined => server.tcpBacklog()[0];
-    await until(() => answered === QUERIES || (held()?.reading === false && (held()?.unsentBytes ?? 0) > 0), 'the server to stop reading or answer all');
+    await until(() => answered === QUERIES || (held()?.reading === false && (held()?.unsentBytes ?? 0) > 0), 'the server to stop reading or answer all', 60_000);
     const backlog = held();
     assert.ok(backlog !== undefined);
     assert.equal(backlog.reading, false, 'the server paused reading');
