@@ -1,5 +1,6 @@
 // The idle-tunnels measurement: many CONNECT tunnels held open and idle through one proxy, with
 // the proxy's resident memory and (for Sluice) its event-loop delay while they are held.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { jsonLines, sleep, startChild, stopChild } from './children.js';
 import type { IdleClientArgs, IdleClosed, IdleOpened } from './idle-client.js';
@@ -50,6 +51,11 @@ export interface IdleResult {
   readonly rssPerTunnelKb: number;
   readonly processes: number;
   readonly eventLoop: EventLoopFigures | null;
+  /**
+   * The same p99, measured the same way in the bench's own, nearly idle process during the hold:
+   * what the machine's other load alone does to an event loop, to read the proxy's figure against.
+   */
+  readonly controlLagP99Ms: number;
 }
 
 export async function measureIdle(origin: OriginAddress, target: IdleTarget, settings: IdleSettings): Promise<IdleResult> {
@@ -64,11 +70,14 @@ export async function measureIdle(origin: OriginAddress, target: IdleTarget, set
     const opened = (await next()) as IdleOpened;
     const opening = metrics === null ? null : await scrape(metrics);
     let held = before;
+    const control = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+    control.enable();
     for (let waited = 0; waited < settings.holdMs; waited += 500) {
       await sleep(500);
       const now = await treeRss(target.pid);
       if (now.bytes > held.bytes) held = now;
     }
+    control.disable();
     const holding = metrics === null ? null : await scrape(metrics);
     child.stdin?.write('close\n');
     const closed = (await next()) as IdleClosed;
@@ -93,6 +102,7 @@ export async function measureIdle(origin: OriginAddress, target: IdleTarget, set
       rssPerTunnelKb: opened.opened === 0 ? 0 : (held.bytes - before.bytes) / 1024 / opened.opened,
       processes: held.processes,
       eventLoop,
+      controlLagP99Ms: control.percentile(99) / 1e6,
     };
   } finally {
     await stopChild(child);

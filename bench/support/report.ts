@@ -34,6 +34,7 @@ const IDLE_ROWS: ReadonlyArray<[string, IdleCell, number]> = [
   ['  RSS while held, MB', (idle) => idle.rssHeldMb, 0],
   ['  RSS per tunnel, KB', (idle) => idle.rssPerTunnelKb, 1],
   ['  event-loop lag p99 while held, ms', (idle) => idle.eventLoop?.heldP99Ms ?? null, 1],
+  ['    the same in an idle process (control), ms', (idle) => idle.controlLagP99Ms, 1],
   [`    beyond the ${LAG_RESOLUTION_MS} ms sampling, ms`, (idle) => (idle.eventLoop === null ? null : idle.eventLoop.heldP99Ms - LAG_RESOLUTION_MS), 1],
   ['  event-loop lag p99 while opening, ms', (idle) => idle.eventLoop?.openingP99Ms ?? null, 1],
 ];
