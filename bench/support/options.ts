@@ -1,4 +1,5 @@
-// `npm run bench -- [options]`: what a run measures and how long it may take, read once from argv.
+// `npm run bench -- [options]`: what a run measures and how long it may take, read once from
+// argv; a bad value stops the bench before it starts anything.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_SETTINGS, type BenchSettings } from '../proxy-throughput.js';

@@ -85,9 +85,9 @@ function drainBody(socket: Socket, head: Head): Promise<{ received: number; text
   });
 }
 
-function dial(target: { host: string; port: number; lookup?: LookupFunction }, localAddress: string | undefined): Promise<Socket> {
+function dial(target: { host: string; port: number; lookup?: LookupFunction }): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ ...target, noDelay: true, ...(localAddress === undefined ? {} : { localAddress }) });
+    const socket = connect({ ...target, noDelay: true });
     socket.once('error', reject);
     socket.once('connect', () => {
       socket.off('error', reject);
@@ -110,12 +110,12 @@ export class OriginPath {
   }
 
   /** A new connection that reaches the origin; `rest` is what arrived after the CONNECT answer. */
-  async open(localAddress?: string): Promise<{ socket: Socket; rest: Buffer }> {
+  async open(): Promise<{ socket: Socket; rest: Buffer }> {
     if (this.proxy === null) {
       const target = { host: this.origin.host, port: this.origin.port, ...(this.lookup === undefined ? {} : { lookup: this.lookup }) };
-      return { socket: await dial(target, localAddress), rest: Buffer.alloc(0) };
+      return { socket: await dial(target), rest: Buffer.alloc(0) };
     }
-    const socket = await dial({ host: '127.0.0.1', port: this.proxy }, localAddress);
+    const socket = await dial({ host: '127.0.0.1', port: this.proxy });
     socket.write(`CONNECT ${this.authority} HTTP/1.1\r\nHost: ${this.authority}\r\n\r\n`);
     const head = await readHead(socket);
     if (head.status !== 200) {
