@@ -12,28 +12,11 @@ import { BlocklistManager } from '../src/policy/blocklist/manager.js';
 import { normaliseEntry } from '../src/policy/blocklist/normalise.js';
 import type { BlocklistSet } from '../src/policy/blocklist/set.js';
 import { parseBlocklistConfig } from '../src/policy/blocklist/sources.js';
+import { NameGenerator } from './support/domains.js';
 
 const COUNT = Number(process.env.BLOCKLIST_BENCH_COUNT ?? 1_000_000);
-const TLDS = ['com', 'net', 'org', 'info', 'xyz', 'top', 'ru', 'cn', 'io', 'co.uk'];
-
-let seed = 7;
-function random(n: number): number {
-  seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
-  return seed % n;
-}
-
-function label(): string {
-  const length = 4 + random(12);
-  let text = '';
-  for (let i = 0; i < length; i++) text += 'abcdefghijklmnopqrstuvwxyz0123456789-'[random(i === 0 || i === length - 1 ? 36 : 37)];
-  return text;
-}
-
-function generate(count: number): string[] {
-  const names: string[] = [];
-  for (let i = 0; i < count; i++) names.push(random(3) === 0 ? `${label()}.${label()}.${TLDS[random(TLDS.length)]}` : `${label()}.${TLDS[random(TLDS.length)]}`);
-  return names;
-}
+/** the same seed as always, so figures stay comparable with earlier runs */
+const generator = new NameGenerator(7);
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -47,9 +30,9 @@ function mb(bytes: number): string {
 function measureLookups(set: BlocklistSet, listed: string[]): { medianNs: number; hits: number } {
   const hosts: string[] = [];
   for (let i = 0; i < 10_000; i++) {
-    const name = listed[random(listed.length)] ?? '';
-    const kind = random(3);
-    hosts.push(kind === 0 ? name : kind === 1 ? `www.cdn.${name}` : `${label()}.${label()}.example`);
+    const name = listed[generator.random(listed.length)] ?? '';
+    const kind = generator.random(3);
+    hosts.push(kind === 0 ? name : kind === 1 ? `www.cdn.${name}` : `${generator.label()}.${generator.label()}.example`);
   }
   const perLookup: number[] = [];
   let hits = 0;
@@ -76,7 +59,7 @@ function measureNormalise(names: string[]): { fastNs: number; fullNs: number } {
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-blocklist-bench-'));
   try {
-    const names = generate(COUNT);
+    const names = generator.domains(COUNT);
     const feed = join(dir, 'feed.txt');
     await writeFile(feed, `# Project: generated\n# Syntax: Domains (including possible subdomains)\n${names.join('\n')}\n`);
     const feedBytes = (await stat(feed)).size;

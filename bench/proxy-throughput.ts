@@ -1,8 +1,8 @@
 // The proxy measurements (direct, Sluice, squid): keep-alive forwarding rate, CONNECT tunnel
-// throughput both ways, and the time of one fresh CONNECT plus a small request, in interleaved rounds.
+// throughput both ways, one fresh CONNECT plus a small request, new tunnels/s, in interleaved rounds.
 import { fileURLToPath } from 'node:url';
 import { runJsonScript } from './support/children.js';
-import { combineRounds, type LoadTask, type RoundResults, type TaskResults } from './support/tasks.js';
+import { combineRounds, type LoadTask, type OriginAddress, type RoundResults, type TaskResults } from './support/tasks.js';
 
 const LOAD_CLIENT = fileURLToPath(new URL('./support/load-client.js', import.meta.url));
 
@@ -17,7 +17,12 @@ export interface BenchSettings {
   /** per round: fresh CONNECT+GET exchanges timed, after a few untimed ones */
   readonly latencySamples: number;
   readonly latencyWarmup: number;
+  /** concurrent clients opening new tunnels (CONNECT, small GET, close), for durationMs after warmupMs */
+  readonly tunnelClients: number;
   readonly rounds: number;
+  /** tunnels opened and held idle through each proxy, and for how long, before the rounds */
+  readonly idleTunnels: number;
+  readonly idleHoldMs: number;
 }
 
 export const DEFAULT_SETTINGS: BenchSettings = {
@@ -27,7 +32,10 @@ export const DEFAULT_SETTINGS: BenchSettings = {
   tunnelBytes: 256 * 1024 * 1024,
   latencySamples: 100,
   latencyWarmup: 10,
+  tunnelClients: 32,
   rounds: 3,
+  idleTunnels: 10_000,
+  idleHoldMs: 5_000,
 };
 
 export interface BenchTarget {
@@ -38,49 +46,72 @@ export interface BenchTarget {
 
 export type TargetMeasurement = { readonly results: TaskResults; readonly error: null } | { readonly results: null; readonly error: string };
 
+/** Queries the bench's DNS server has answered so far, to attribute lookups to the target under load. */
+export type QueryCounter = () => Promise<number>;
+
 function run<K extends LoadTask['kind']>(task: Extract<LoadTask, { kind: K }>, timeoutMs: number): Promise<RoundResults[K]> {
   return runJsonScript(LOAD_CLIENT, [JSON.stringify(task)], timeoutMs) as Promise<RoundResults[K]>;
 }
 
-/** The four measurements of one round for one target, one after another so they never compete. */
-async function measureRound(origin: number, proxy: number | null, settings: BenchSettings): Promise<RoundResults> {
-  const rps = await run({ kind: 'rps', origin, proxy, connections: settings.connections, durationMs: settings.durationMs, warmupMs: settings.warmupMs }, settings.durationMs + settings.warmupMs + 20_000);
+/** The measurements of one round for one target, one after another so they never compete. */
+async function measureRound(origin: OriginAddress, proxy: number | null, settings: BenchSettings): Promise<RoundResults> {
+  const rate = { origin, proxy, durationMs: settings.durationMs, warmupMs: settings.warmupMs };
+  const rateLimit = settings.durationMs + settings.warmupMs + 20_000;
+  const rps = await run({ kind: 'rps', ...rate, connections: settings.connections }, rateLimit);
   const download = await run({ kind: 'download', origin, proxy, bytes: settings.tunnelBytes }, 30_000);
   const upload = await run({ kind: 'upload', origin, proxy, bytes: settings.tunnelBytes }, 30_000);
   const latency = await run({ kind: 'latency', origin, proxy, samples: settings.latencySamples, warmup: settings.latencyWarmup }, 30_000);
-  return { rps, download, upload, latency };
+  const tunnels = await run({ kind: 'tunnels', ...rate, connections: settings.tunnelClients }, rateLimit);
+  return { rps, tunnels, download, upload, latency };
+}
+
+export interface InterleavedResults {
+  readonly measured: Map<string, TargetMeasurement>;
+  /** DNS queries answered while each target was under load (only with a query counter) */
+  readonly dnsQueries: Map<string, number>;
 }
 
 /**
  * Every round measures every target in turn, each round starting one target later, so that load
  * from elsewhere on the machine spreads over all targets instead of landing on whichever ran then.
  */
-export async function measureInterleaved(origin: number, targets: readonly BenchTarget[], settings: BenchSettings, progress: (line: string) => void): Promise<Map<string, TargetMeasurement>> {
+export async function measureInterleaved(
+  origin: OriginAddress,
+  targets: readonly BenchTarget[],
+  settings: BenchSettings,
+  progress: (line: string) => void,
+  countQueries: QueryCounter | null,
+): Promise<InterleavedResults> {
   const rounds = new Map<string, RoundResults[]>(targets.map((target) => [target.key, []]));
   const failures = new Map<string, string>();
+  const dnsQueries = new Map<string, number>();
   for (let round = 0; round < settings.rounds; round++) {
     for (let index = 0; index < targets.length; index++) {
       const target = targets[(index + round) % targets.length];
       if (target === undefined || failures.has(target.key)) continue;
       progress(`round ${round + 1}/${settings.rounds}: ${target.key}`);
+      const before = (await countQueries?.()) ?? 0;
       try {
         rounds.get(target.key)?.push(await measureRound(origin, target.proxy, settings));
       } catch (error) {
         failures.set(target.key, error instanceof Error ? error.message : String(error));
       }
+      if (countQueries !== null) dnsQueries.set(target.key, (dnsQueries.get(target.key) ?? 0) + (await countQueries()) - before);
     }
   }
-  return new Map(
+  const measured = new Map(
     targets.map((target): [string, TargetMeasurement] => {
       const failure = failures.get(target.key);
       return [target.key, failure === undefined ? { results: combineRounds(rounds.get(target.key) ?? []), error: null } : { results: null, error: failure }];
     }),
   );
+  return { measured, dnsQueries };
 }
 
 /** target / baseline: above 1 is faster for throughput, slower for latency. */
 export interface Ratios {
   readonly rps: number;
+  readonly newTunnelsPerSecond: number;
   readonly downloadMbPerSecond: number;
   readonly uploadMbPerSecond: number;
   readonly latencyP50: number;
@@ -90,6 +121,7 @@ export interface Ratios {
 export function ratios(target: TaskResults, baseline: TaskResults): Ratios {
   return {
     rps: target.rps.rps / baseline.rps.rps,
+    newTunnelsPerSecond: target.tunnels.rps / baseline.tunnels.rps,
     downloadMbPerSecond: target.download.mbPerSecond / baseline.download.mbPerSecond,
     uploadMbPerSecond: target.upload.mbPerSecond / baseline.upload.mbPerSecond,
     latencyP50: target.latency.p50Ms / baseline.latency.p50Ms,

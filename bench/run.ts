@@ -1,59 +1,66 @@
 // `npm run bench`: Sluice against a direct connection and against squid, in one run on 127.0.0.1,
 // every process started here and stopped here; prints a table and writes bench/results/latest.json.
-import { access, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile, access } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { DEFAULT_SETTINGS, addedLatency, measureInterleaved, ratios, type BenchSettings, type BenchTarget, type TargetMeasurement } from './proxy-throughput.js';
+import { addedLatency, measureInterleaved, ratios, type TargetMeasurement } from './proxy-throughput.js';
 import { killAllNow, refuseNewChildren, runJsonScript, stopAll } from './support/children.js';
-import { startOrigin } from './support/origin.js';
+import { monotonicMicros, renderProfile, summariseProfiles } from './support/cpu-profile.js';
+import { prepareEnvironment, type BenchEnvironment } from './support/environment.js';
+import { measureIdle } from './support/idle-tunnels.js';
+import { openFileLimit } from './support/limits.js';
+import { readOptions, type BenchOptions } from './support/options.js';
 import { renderTable, type TargetOutcome } from './support/report.js';
 import { sourceRevision } from './support/revision.js';
-import { startSluice, REPO_ROOT } from './support/sluice-target.js';
-import { findSquid, squidVersion, startSquid } from './support/squid-target.js';
-import type { TaskResults } from './support/tasks.js';
+import { REPO_ROOT } from './support/sluice-target.js';
+import { findSquid, squidVersion } from './support/squid-target.js';
+import { planTargets, type StartedTarget } from './support/targets.js';
 
-/** The whole run, blocklist bench included, stays under three minutes or is stopped. */
-const OVERALL_LIMIT_MS = 175_000;
 const BLOCKLIST_SCRIPT = fileURLToPath(new URL('./blocklist.js', import.meta.url));
-
-const QUICK_SETTINGS: BenchSettings = { connections: 8, durationMs: 1_000, warmupMs: 300, tunnelBytes: 64 * 1024 * 1024, latencySamples: 50, latencyWarmup: 5, rounds: 2 };
-
-const { values: options } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    'skip-blocklist': { type: 'boolean', default: false },
-    keep: { type: 'boolean', default: false },
-    output: { type: 'string', default: join(REPO_ROOT, 'bench', 'results', 'latest.json') },
-  },
-  strict: true,
-});
-const settings = options.quick ? QUICK_SETTINGS : DEFAULT_SETTINGS;
+/** Files a proxy keeps besides two sockets per tunnel: listeners, logs, the audit chain, its own clients. */
+const FILE_RESERVE = 256;
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
+/** The first line of an error and, when its message goes on (a log tail), the last one, which usually says why. */
+function headline(error: unknown): string {
+  const lines = message(error).split('\n').filter((line) => line.trim() !== '');
+  const first = lines[0] ?? '';
+  const last = lines.at(-1) ?? first;
+  return first === last ? first : `${first}: ${last}`;
+}
+
+const startedAt = performance.now();
+
+/** Each line says how far into the run it is, so a slow step shows before the time limit does. */
+function progress(line: string): void {
+  process.stderr.write(`bench ${((performance.now() - startedAt) / 1000).toFixed(0).padStart(3)} s: ${line}\n`);
+}
+
+let options: BenchOptions;
+try {
+  options = readOptions(process.argv.slice(2), REPO_ROOT);
+} catch (error) {
+  process.stderr.write(`bench: ${message(error)}\n`);
+  process.exit(2);
 }
 
 let abandoned = false;
-
-/** The temporary directory of this run, once made: removed however the run ends, unless --keep. */
+/** The temporary directory of this run, once made: removed however the run ends, unless kept. */
 let work: string | null = null;
+const keepWork = options.keep || options.cpuProfile;
 
 async function removeWork(): Promise<void> {
-  if (work !== null && !options.keep) await rm(work, { recursive: true, force: true });
+  if (work !== null && !keepWork) await rm(work, { recursive: true, force: true });
 }
 
 /** Ends the run from a signal or the time limit: no measurement may start a process after this. */
 function abandon(code: number, why: string): void {
-  process.stderr.write(`bench: ${why}, stopping every process it started\n`);
+  progress(`${why}, stopping every process it started`);
   process.exitCode = code;
   abandoned = true;
   refuseNewChildren();
@@ -62,77 +69,53 @@ function abandon(code: number, why: string): void {
     .finally(() => process.exit(code));
 }
 
-interface StartedTarget extends BenchTarget {
-  /** stops the target and reports what it recorded (Sluice: its audit chain's size) */
-  stop(): Promise<Readonly<Record<string, number>>>;
+/** Holds idle tunnels through one proxy: as many as asked, or as its open-files limit allows. */
+async function idleFor(environment: BenchEnvironment, target: StartedTarget): Promise<TargetOutcome['idle']> {
+  if (target.proxy === null || target.pid === null || options.settings.idleTunnels === 0) return null;
+  const limit = await openFileLimit(target.pid);
+  const count = Math.min(options.settings.idleTunnels, Math.floor((limit - FILE_RESERVE) / 2));
+  progress(`idle tunnels: ${target.key}, ${count} held for ${options.settings.idleHoldMs / 1000} s (open-files limit ${limit})`);
+  const result = await measureIdle(environment.origin, { proxy: target.proxy, pid: target.pid, metricsPort: target.metricsPort }, { count, holdMs: options.settings.idleHoldMs, concurrency: 64 });
+  return { ...result, requested: options.settings.idleTunnels, openFilesLimit: limit };
 }
 
-interface PlannedTarget {
-  readonly key: string;
-  readonly label: string;
-  /** how to start it, or why it cannot run */
-  readonly start: (() => Promise<StartedTarget>) | string;
-}
-
-function plan(workDir: string, squidBinary: string | null): PlannedTarget[] {
-  const sluice = (fsync: boolean): PlannedTarget => {
-    const key = fsync ? 'sluice_fsync_on' : 'sluice_fsync_off';
-    return {
-      key,
-      label: `sluice (fsync ${fsync ? 'on' : 'off'})`,
-      start: async () => {
-        const dir = join(workDir, key);
-        await mkdir(dir);
-        const running = await startSluice(dir, fsync);
-        return { key, proxy: running.port, stop: running.stop };
-      },
-    };
-  };
-  const squid: PlannedTarget = {
-    key: 'squid',
-    label: 'squid',
-    start:
-      squidBinary === null
-        ? 'squid not installed (apt-get install -y squid)'
-        : async () => {
-            const dir = join(workDir, 'squid');
-            await mkdir(dir);
-            const running = await startSquid(squidBinary, dir);
-            return { key: 'squid', proxy: running.port, stop: async () => (await running.stop(), {}) };
-          },
-  };
-  const direct: PlannedTarget = { key: 'direct', label: 'direct', start: () => Promise.resolve({ key: 'direct', proxy: null, stop: () => Promise.resolve({}) }) };
-  return [direct, sluice(true), sluice(false), squid];
-}
-
-function progress(line: string): void {
-  process.stderr.write(`bench: ${line}\n`);
-}
-
-/** Starts every target, measures them in interleaved rounds while all run, then stops them. */
-async function measureAll(workDir: string, squidBinary: string | null): Promise<TargetOutcome[]> {
-  const plans = plan(workDir, squidBinary);
+/** Starts every target, holds idle tunnels through each proxy, measures all in interleaved rounds, then stops them. */
+async function measureAll(environment: BenchEnvironment): Promise<TargetOutcome[]> {
+  const plans = planTargets(options, environment.inputs);
   const missing = new Map<string, string>();
-  const extras = new Map<string, Readonly<Record<string, number>>>();
+  const outcomes = new Map<string, Pick<TargetOutcome, 'extra' | 'idle' | 'profile'>>();
   const started: StartedTarget[] = [];
   let measured = new Map<string, TargetMeasurement>();
-  const origin = await startOrigin();
+  let dnsQueries = new Map<string, number>();
   try {
     for (const { key, label, start } of plans) {
       if (typeof start === 'string') missing.set(key, start);
       else {
         try {
+          progress(`starting ${label}`);
           started.push(await start());
         } catch (error) {
           progress(`${label} did not start: ${message(error)}`);
-          missing.set(key, `failed to start: ${message(error).split('\n')[0] ?? ''}`);
+          missing.set(key, `failed to start: ${headline(error)}`);
         }
       }
     }
-    measured = await measureInterleaved(origin.port, started, settings, progress);
+    // Idle tunnels first, on freshly started proxies: the memory they add is then theirs, not
+    // what the load rounds left on the heap.
+    for (const target of started) {
+      if (abandoned) break;
+      const idle = await idleFor(environment, target).catch((error: unknown) => ({ error: message(error) }));
+      outcomes.set(target.key, { extra: {}, idle, profile: null });
+    }
+    const counter = environment.dns === null ? null : environment.dns.queries;
+    ({ measured, dnsQueries } = await measureInterleaved(environment.origin, started, options.settings, progress, counter));
   } finally {
-    for (const target of started) extras.set(target.key, await target.stop().catch(() => ({})));
-    await origin.stop();
+    for (const target of started) {
+      const stoppedAtUs = monotonicMicros();
+      const extra = { ...(await target.stop().catch(() => ({}))), ...(dnsQueries.has(target.key) ? { dnsQueries: dnsQueries.get(target.key) ?? 0 } : {}) };
+      const profile = target.cpuProfileDir === null ? null : await summariseProfiles(target.cpuProfileDir, { fromUs: target.readyAtUs, toUs: stoppedAtUs }, REPO_ROOT);
+      outcomes.set(target.key, { idle: null, ...outcomes.get(target.key), extra, profile });
+    }
   }
   return plans.map(({ key, label }): TargetOutcome => {
     const measurement = measured.get(key);
@@ -141,7 +124,8 @@ async function measureAll(workDir: string, squidBinary: string | null): Promise<
       progress(`${label} failed: ${measurement.error}`);
       why = `failed: ${measurement.error.split('\n')[0] ?? ''}`;
     }
-    return { key, label, results: measurement?.results ?? null, missing: why, extra: extras.get(key) ?? {} };
+    const outcome = outcomes.get(key);
+    return { key, label, results: measurement?.results ?? null, missing: why, extra: outcome?.extra ?? {}, idle: outcome?.idle ?? null, profile: outcome?.profile ?? null };
   });
 }
 
@@ -150,16 +134,22 @@ function comparisons(outcomes: readonly TargetOutcome[]): Record<string, unknown
   const direct = byKey.get('direct') ?? null;
   const squid = byKey.get('squid') ?? null;
   const result: Record<string, unknown> = {};
-  for (const outcome of outcomes) {
-    const results: TaskResults | null = outcome.results;
-    if (outcome.key === 'direct' || results === null || direct === null) continue;
-    result[outcome.key] = {
+  for (const { key, results } of outcomes) {
+    if (key === 'direct' || results === null || direct === null) continue;
+    result[key] = {
       vs_direct: ratios(results, direct),
-      vs_squid: outcome.key === 'squid' || squid === null ? null : ratios(results, squid),
+      vs_squid: key === 'squid' || squid === null ? null : ratios(results, squid),
       added_latency_ms: addedLatency(results, direct),
     };
   }
   return result;
+}
+
+async function blocklistBench(): Promise<unknown> {
+  if (options.skipBlocklist) return { skipped: 'not run (--skip-blocklist)' };
+  if (!(await access(BLOCKLIST_SCRIPT).then(() => true, () => false))) return { skipped: 'bench/blocklist.ts not present' };
+  progress('blocklist (bench/blocklist.ts)...');
+  return runJsonScript(BLOCKLIST_SCRIPT, [], 90_000).catch((error: unknown) => ({ failed: message(error) }));
 }
 
 async function main(): Promise<number> {
@@ -169,37 +159,44 @@ async function main(): Promise<number> {
   await chmod(workDir, 0o711);
   const squidBinary = await findSquid();
   try {
-    const outcomes = await measureAll(workDir, squidBinary);
-
+    progress(`profile set ${options.profileSet}${options.quick ? ' (quick)' : ''}`);
+    const environment = await prepareEnvironment(options, workDir, squidBinary, progress);
+    let outcomes: TargetOutcome[];
+    try {
+      outcomes = await measureAll(environment);
+    } finally {
+      await environment.stop();
+    }
     // A stopped run must not overwrite the last complete result.
     if (abandoned) return 130;
-    let blocklist: unknown = { skipped: 'not run (--skip-blocklist)' };
-    if (!options['skip-blocklist']) {
-      if (!(await exists(BLOCKLIST_SCRIPT))) blocklist = { skipped: 'bench/blocklist.ts not present' };
-      else {
-        process.stderr.write('bench: blocklist (bench/blocklist.ts)...\n');
-        blocklist = await runJsonScript(BLOCKLIST_SCRIPT, [], 60_000).catch((error: unknown) => ({ failed: message(error) }));
-      }
-    }
-
+    const blocklist = await blocklistBench();
     if (abandoned) return 130;
     process.stdout.write(`\n${renderTable(outcomes)}\n`);
+    for (const { label, profile } of outcomes) if (profile !== null) process.stdout.write(`\n${renderProfile(label, profile)}\n`);
     const cpu = cpus();
     const report = {
       generated_at: new Date().toISOString(),
+      profile_set: options.profileSet,
       sluice: await sourceRevision(REPO_ROOT),
       host: { node: process.version, platform: process.platform, arch: process.arch, cpus: cpu.length, cpu_model: cpu[0]?.model ?? 'unknown' },
-      squid: squidBinary === null ? 'not installed' : { binary: squidBinary, version: await squidVersion(squidBinary) },
-      settings: { ...settings, quick: options.quick },
-      units: { rps: 'requests per second', mbPerSecond: '10^6 bytes per second', ms: 'milliseconds', ratios: 'target / baseline' },
-      targets: Object.fromEntries(outcomes.map((outcome) => [outcome.key, outcome.results === null ? { missing: outcome.missing } : { ...outcome.results, ...outcome.extra }])),
+      squid: squidBinary === null ? 'not installed' : { binary: squidBinary, version: await squidVersion(squidBinary), workers: options.squidWorkers },
+      sluice_workers: options.sluiceWorkers,
+      resolution: environment.resolution,
+      settings: { ...options.settings, quick: options.quick, cpuProfile: options.cpuProfile },
+      units: { rps: 'requests (or, under tunnels, whole new tunnels) per second', mbPerSecond: '10^6 bytes per second', ms: 'milliseconds', ratios: 'target / baseline' },
+      targets: Object.fromEntries(
+        outcomes.map((outcome) => [outcome.key, outcome.results === null ? { missing: outcome.missing } : { ...outcome.results, ...outcome.extra, idle: outcome.idle, cpuProfile: outcome.profile }]),
+      ),
       comparisons: comparisons(outcomes),
       blocklist,
     };
-    const output = resolve(options.output);
-    await mkdir(dirname(output), { recursive: true });
-    await writeFile(output, `${JSON.stringify(report, null, 2)}\n`);
-    process.stdout.write(`\nwrote ${output}${options.keep ? `; logs and configs kept in ${workDir}` : ''}\n`);
+    if (options.output !== null) {
+      const output = resolve(options.output);
+      await mkdir(dirname(output), { recursive: true });
+      await writeFile(output, `${JSON.stringify(report, null, 2)}\n`);
+      process.stdout.write(`\nwrote ${output}\n`);
+    }
+    if (keepWork) process.stdout.write(`\nlogs, configs${options.cpuProfile ? ' and CPU profiles' : ''} kept in ${workDir}\n`);
     const failed = outcomes.filter((outcome) => outcome.results === null && outcome.missing?.startsWith('failed') === true);
     return failed.length === 0 ? 0 : 1;
   } finally {
@@ -210,7 +207,7 @@ async function main(): Promise<number> {
 
 process.on('exit', killAllNow);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => abandon(130, signal));
-const limit = setTimeout(() => abandon(1, `time limit of ${OVERALL_LIMIT_MS / 1000} s reached`), OVERALL_LIMIT_MS);
+const limit = setTimeout(() => abandon(1, `time limit of ${options.limitMs / 1000} s reached`), options.limitMs);
 main().then(
   (code) => {
     clearTimeout(limit);
@@ -218,7 +215,9 @@ main().then(
   },
   (error: unknown) => {
     clearTimeout(limit);
-    process.stderr.write(`bench: ${message(error)}\n`);
+    // Once abandoned, errors are the measurements being cut short, not news.
+    if (abandoned) return;
+    progress(message(error));
     process.exitCode = 1;
   },
 );

@@ -2,6 +2,7 @@
 // an error, on Ctrl-C, or when the overall time limit fires.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createServer } from 'node:net';
+import { withOpenFileLimit } from './limits.js';
 
 const running = new Set<ChildProcess>();
 let refusing = false;
@@ -11,9 +12,11 @@ export function refuseNewChildren(): void {
   refusing = true;
 }
 
+/** Every child may have to hold 10,000 sockets (idle tunnels), so each starts with a raised open-files limit. */
 export function startChild(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
   if (refusing) throw new Error(`not starting ${command}: the bench is stopping`);
-  const child = spawn(command, [...args], options);
+  const wrapped = withOpenFileLimit(command, args);
+  const child = spawn(wrapped.command, wrapped.args, options);
   running.add(child);
   child.once('exit', () => running.delete(child));
   child.once('error', () => running.delete(child));
@@ -71,6 +74,39 @@ export function runJsonScript(script: string, args: readonly string[], timeoutMs
       reject(new Error(`${script} exited ${code}: ${stderr.trim() || stdout.trim()}`));
     });
   });
+}
+
+/**
+ * Reads a child's stdout as JSON lines: each call resolves with the next line, or rejects if the
+ * child exits before printing it.
+ */
+export function jsonLines(child: ChildProcess): () => Promise<unknown> {
+  let buffered = '';
+  const ready: string[] = [];
+  const waiting: Array<(line: string | null) => void> = [];
+  child.stdout?.setEncoding('utf8').on('data', (text: string) => {
+    buffered += text;
+    for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      const waiter = waiting.shift();
+      if (waiter === undefined) ready.push(line);
+      else waiter(line);
+    }
+  });
+  child.once('exit', () => {
+    for (const waiter of waiting.splice(0)) waiter(null);
+  });
+  return () =>
+    new Promise<string | null>((resolve) => {
+      const line = ready.shift();
+      if (line !== undefined) resolve(line);
+      else if (child.exitCode !== null || child.signalCode !== null) resolve(null);
+      else waiting.push(resolve);
+    }).then((line) => {
+      if (line === null) throw new Error(`child process exited (${child.exitCode ?? child.signalCode}) before it answered`);
+      return JSON.parse(line) as unknown;
+    });
 }
 
 /** A port that was free a moment ago on 127.0.0.1 (the listener is closed before use). */

@@ -1,8 +1,9 @@
 // Byte-level HTTP/1.1 over a plain socket or a CONNECT tunnel (RFC 9110 §9.3.6), so the tunnel
 // figures measure the proxy's relay and not an HTTP client library's buffering.
-import { connect, type Socket } from 'node:net';
+import { connect, type LookupFunction, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { LatencyRound, TransferRound } from './tasks.js';
+import { originLookup } from './origin-lookup.js';
+import type { LatencyRound, OriginAddress, TransferRound } from './tasks.js';
 
 const HEAD_END = Buffer.from('\r\n\r\n');
 const UPLOAD_CHUNK = Buffer.alloc(1 << 20, 0x62);
@@ -12,17 +13,6 @@ interface Head {
   readonly contentLength: number;
   /** bytes after the head that arrived with it */
   readonly rest: Buffer;
-}
-
-function dial(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, noDelay: true });
-    socket.once('error', reject);
-    socket.once('connect', () => {
-      socket.off('error', reject);
-      resolve(socket);
-    });
-  });
 }
 
 /** Reads up to the end of a response head; the socket is paused again before it returns. */
@@ -95,32 +85,69 @@ function drainBody(socket: Socket, head: Head): Promise<{ received: number; text
   });
 }
 
-/** A socket that reaches the origin: directly, or through a proxy's CONNECT tunnel. */
-async function openPath(origin: number, proxy: number | null): Promise<{ socket: Socket; rest: Buffer }> {
-  if (proxy === null) return { socket: await dial(origin), rest: Buffer.alloc(0) };
-  const socket = await dial(proxy);
-  socket.write(`CONNECT 127.0.0.1:${origin} HTTP/1.1\r\nHost: 127.0.0.1:${origin}\r\n\r\n`);
-  const head = await readHead(socket);
-  if (head.status !== 200) {
-    socket.destroy();
-    throw new Error(`CONNECT answered ${head.status}`);
-  }
-  return { socket, rest: head.rest };
+function dial(target: { host: string; port: number; lookup?: LookupFunction }): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ ...target, noDelay: true });
+    socket.once('error', reject);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+  });
 }
 
-function requestHead(method: string, path: string, origin: number, extra = ''): string {
-  return `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1:${origin}\r\n${extra}Connection: close\r\n\r\n`;
+/** The way to the origin, directly or through a proxy's CONNECT tunnel, and the requests sent along it. */
+export class OriginPath {
+  private readonly authority: string;
+  private readonly lookup: LookupFunction | undefined;
+
+  constructor(
+    private readonly origin: OriginAddress,
+    private readonly proxy: number | null,
+  ) {
+    this.authority = `${origin.host}:${origin.port}`;
+    this.lookup = proxy === null ? originLookup(origin) : undefined;
+  }
+
+  /** A new connection that reaches the origin; `rest` is what arrived after the CONNECT answer. */
+  async open(): Promise<{ socket: Socket; rest: Buffer }> {
+    if (this.proxy === null) {
+      const target = { host: this.origin.host, port: this.origin.port, ...(this.lookup === undefined ? {} : { lookup: this.lookup }) };
+      return { socket: await dial(target), rest: Buffer.alloc(0) };
+    }
+    const socket = await dial({ host: '127.0.0.1', port: this.proxy });
+    socket.write(`CONNECT ${this.authority} HTTP/1.1\r\nHost: ${this.authority}\r\n\r\n`);
+    const head = await readHead(socket);
+    if (head.status !== 200) {
+      socket.destroy();
+      throw new Error(`CONNECT answered ${head.status}`);
+    }
+    return { socket, rest: head.rest };
+  }
+
+  /** A request head; `Connection: close` unless the connection is to be kept. */
+  head(method: string, path: string, extra = '', close = true): string {
+    return `${method} ${path} HTTP/1.1\r\nHost: ${this.authority}\r\n${extra}${close ? 'Connection: close\r\n' : ''}\r\n`;
+  }
+
+  /** `GET /small` on an open connection, read to the end of the body. */
+  async getSmall(socket: Socket, rest: Buffer, close: boolean): Promise<void> {
+    socket.write(this.head('GET', '/small', '', close));
+    const head = await readHead(socket, rest);
+    if (head.status !== 200) throw new Error(`small GET answered ${head.status}`);
+    await drainBody(socket, head);
+  }
 }
 
 function speed(bytes: number, started: number): TransferRound {
   return { mbPerSecond: bytes / 1e6 / ((performance.now() - started) / 1000) };
 }
 
-export async function download(origin: number, proxy: number | null, bytes: number): Promise<TransferRound> {
+export async function download(path: OriginPath, bytes: number): Promise<TransferRound> {
   const started = performance.now();
-  const { socket, rest } = await openPath(origin, proxy);
+  const { socket, rest } = await path.open();
   try {
-    socket.write(requestHead('GET', `/bytes?n=${bytes}`, origin));
+    socket.write(path.head('GET', `/bytes?n=${bytes}`));
     const head = await readHead(socket, rest);
     if (head.status !== 200 || head.contentLength !== bytes) throw new Error(`download answered ${head.status} with ${head.contentLength} bytes`);
     const { received } = await drainBody(socket, head);
@@ -146,11 +173,11 @@ function writeWithBackpressure(socket: Socket, chunk: Buffer): Promise<void> {
   });
 }
 
-export async function upload(origin: number, proxy: number | null, bytes: number): Promise<TransferRound> {
+export async function upload(path: OriginPath, bytes: number): Promise<TransferRound> {
   const started = performance.now();
-  const { socket, rest } = await openPath(origin, proxy);
+  const { socket, rest } = await path.open();
   try {
-    socket.write(requestHead('POST', '/sink', origin, `Content-Type: application/octet-stream\r\nContent-Length: ${bytes}\r\n`));
+    socket.write(path.head('POST', '/sink', `Content-Type: application/octet-stream\r\nContent-Length: ${bytes}\r\n`));
     for (let sent = 0; sent < bytes; sent += UPLOAD_CHUNK.length) {
       const size = Math.min(UPLOAD_CHUNK.length, bytes - sent);
       await writeWithBackpressure(socket, size === UPLOAD_CHUNK.length ? UPLOAD_CHUNK : UPLOAD_CHUNK.subarray(0, size));
@@ -164,24 +191,21 @@ export async function upload(origin: number, proxy: number | null, bytes: number
   }
 }
 
-/** One fresh connection, tunnel (when proxied) and small GET, timed from dial to the last body byte. */
-async function oneExchange(origin: number, proxy: number | null): Promise<number> {
+/** One fresh connection, tunnel (when proxied) and small GET, then close; timed from dial to the last body byte. */
+export async function oneExchange(path: OriginPath): Promise<number> {
   const started = performance.now();
-  const { socket, rest } = await openPath(origin, proxy);
+  const { socket, rest } = await path.open();
   try {
-    socket.write(requestHead('GET', '/small', origin));
-    const head = await readHead(socket, rest);
-    if (head.status !== 200) throw new Error(`small GET answered ${head.status}`);
-    await drainBody(socket, head);
+    await path.getSmall(socket, rest, true);
     return performance.now() - started;
   } finally {
     socket.destroy();
   }
 }
 
-export async function latency(origin: number, proxy: number | null, samples: number, warmup: number): Promise<LatencyRound> {
-  for (let i = 0; i < warmup; i++) await oneExchange(origin, proxy);
+export async function latency(path: OriginPath, samples: number, warmup: number): Promise<LatencyRound> {
+  for (let i = 0; i < warmup; i++) await oneExchange(path);
   const samplesMs: number[] = [];
-  for (let i = 0; i < samples; i++) samplesMs.push(await oneExchange(origin, proxy));
+  for (let i = 0; i < samples; i++) samplesMs.push(await oneExchange(path));
   return { samplesMs };
 }

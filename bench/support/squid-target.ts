@@ -1,13 +1,26 @@
 // Runs squid as the reference proxy with a generated minimal config: loopback port, localhost
-// allowed, no cache, every file in the bench's temp dir, and no DNS (the targets are IP literals).
+// allowed, no cache, every file in the bench's temp dir; names resolved the way the profile says.
 import { execFile } from 'node:child_process';
 import { access, chown, constants, open, readFile, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { freePort, startChild, stopChild } from './children.js';
 import { tcpAccepts, waitUntil } from './readiness.js';
 
+/**
+ * How squid finds the origin: `literal` (the minimal profile's targets are IP literals), the
+ * bench's DNS server (squid only queries port 53), or a hosts file when that server is elsewhere.
+ */
+export type SquidResolution = { readonly kind: 'literal' } | { readonly kind: 'dns'; readonly server: string } | { readonly kind: 'hosts'; readonly name: string };
+
+export interface SquidOptions {
+  readonly resolution: SquidResolution;
+  /** squid's own SMP workers; above 1 squid runs a master, a coordinator and the workers */
+  readonly workers: number;
+}
+
 export interface RunningSquid {
   readonly port: number;
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -41,7 +54,19 @@ async function unprivilegedUser(): Promise<{ name: string; uid: number; gid: num
   return null;
 }
 
-function configText(dir: string, port: number, user: string | null): string {
+function resolutionLines(dir: string, resolution: SquidResolution): string[] {
+  switch (resolution.kind) {
+    // Nothing to resolve; 127.0.0.1:53 answers nothing, so squid could not reach a real resolver if it tried.
+    case 'literal':
+      return ['dns_nameservers 127.0.0.1'];
+    case 'dns':
+      return [`dns_nameservers ${resolution.server}`, 'hosts_file none'];
+    case 'hosts':
+      return [`hosts_file ${join(dir, 'hosts')}`, 'dns_nameservers 127.0.0.1'];
+  }
+}
+
+function configText(dir: string, port: number, user: string | null, options: SquidOptions): string {
   return [
     `http_port 127.0.0.1:${port}`,
     'http_access allow localhost',
@@ -56,25 +81,27 @@ function configText(dir: string, port: number, user: string | null): string {
     `coredump_dir ${dir}`,
     'netdb_filename none',
     'pinger_enable off',
-    // Targets are IP literals: squid never needs a resolver, and must not reach a real one.
-    'dns_nameservers 127.0.0.1',
+    ...resolutionLines(dir, options.resolution),
     'shutdown_lifetime 0 seconds',
     'visible_hostname sluice-bench',
-    'max_filedescriptors 4096',
+    ...(options.workers > 1 ? [`workers ${options.workers}`] : []),
     ...(user === null ? [] : [`cache_effective_user ${user}`]),
     '',
   ].join('\n');
 }
 
-export async function startSquid(binary: string, dir: string): Promise<RunningSquid> {
+export async function startSquid(binary: string, dir: string, options: SquidOptions): Promise<RunningSquid> {
   const port = await freePort();
   const root = process.getuid?.() === 0;
   const user = root ? await unprivilegedUser() : null;
   if (user !== null) await chown(dir, user.uid, user.gid);
   const configFile = join(dir, 'squid.conf');
-  await writeFile(configFile, configText(dir, port, user?.name ?? null));
+  await writeFile(configFile, configText(dir, port, user?.name ?? null, options));
+  if (options.resolution.kind === 'hosts') await writeFile(join(dir, 'hosts'), `127.0.0.1 ${options.resolution.name}\n`);
   const output = await open(join(dir, 'squid.out'), 'w');
-  const child = startChild(binary, ['-N', '-f', configFile], { stdio: ['ignore', output.fd, output.fd] });
+  // -N is one process, no kids; SMP workers need --foreground, which keeps the master attached.
+  const mode = options.workers > 1 ? '--foreground' : '-N';
+  const child = startChild(binary, [mode, '-f', configFile], { stdio: ['ignore', output.fd, output.fd] });
   await output.close();
   try {
     await waitUntil('squid', child, () => tcpAccepts(port), 20_000);
@@ -83,5 +110,5 @@ export async function startSquid(binary: string, dir: string): Promise<RunningSq
     const log = (await readFile(join(dir, 'cache.log'), 'utf8').catch(() => '')) + (await readFile(join(dir, 'squid.out'), 'utf8').catch(() => ''));
     throw new Error(`${error instanceof Error ? error.message : String(error)}\n${log.slice(-2_000)}`);
   }
-  return { port, stop: () => stopChild(child) };
+  return { port, pid: child.pid ?? 0, stop: () => stopChild(child) };
 }

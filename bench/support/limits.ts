@@ -1,0 +1,51 @@
+// What the idle-tunnels measurement needs from the OS: children started with the open-files
+// limit raised as far as allowed, and a process tree's resident memory read from /proc.
+import { readdir, readFile } from 'node:fs/promises';
+
+/** 10,000 tunnels hold two sockets each in the proxy, plus its own files. */
+const WANTED_OPEN_FILES = 65_536;
+
+/**
+ * Runs `command` through sh with the soft and hard limit raised to WANTED_OPEN_FILES, or else to
+ * the hard limit (raising the hard limit needs CAP_SYS_RESOURCE); `exec` keeps the pid the command's.
+ */
+export function withOpenFileLimit(command: string, args: readonly string[]): { command: string; args: string[] } {
+  const script = `ulimit -n ${WANTED_OPEN_FILES} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
+  return { command: '/bin/sh', args: ['-c', script, 'sh', command, ...args] };
+}
+
+/** The soft RLIMIT_NOFILE a running process has. */
+export async function openFileLimit(pid: number): Promise<number> {
+  const limits = await readFile(`/proc/${pid}/limits`, 'utf8');
+  const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];
+  if (soft === undefined) throw new Error(`no open-files limit in /proc/${pid}/limits`);
+  return Number(soft);
+}
+
+async function childrenOf(pid: number): Promise<number[]> {
+  // A child is listed under the thread that forked it, so every thread is read.
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => []);
+  const lists = await Promise.all(tasks.map((task) => readFile(`/proc/${pid}/task/${task}/children`, 'utf8').catch(() => '')));
+  return lists.flatMap((list) => list.split(' ').filter((entry) => entry !== '').map(Number));
+}
+
+async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
+}
+
+/**
+ * Resident bytes of a process and all its descendants (squid's workers, a clustered Sluice's);
+ * pages shared between them are counted once per process, so a tree's sum can overstate.
+ */
+export async function treeRss(pid: number): Promise<{ bytes: number; processes: number }> {
+  let bytes = 0;
+  let processes = 0;
+  const pending = [pid];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    bytes += await rssOf(next);
+    processes++;
+    pending.push(...(await childrenOf(next)));
+  }
+  return { bytes, processes };
+}
