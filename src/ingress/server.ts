@@ -34,15 +34,6 @@ const PARSE_ERRORS: Readonly<Record<string, ErrorCode>> = {
   HPE_CHUNK_EXTENSIONS_OVERFLOW: 'BAD_FRAMING',
 };
 
-function socketPair(socket: Socket): { remoteAddress: string; remotePort: number; localAddress: string; localPort: number } {
-  return {
-    remoteAddress: socket.remoteAddress ?? '0.0.0.0',
-    remotePort: socket.remotePort ?? 0,
-    localAddress: socket.localAddress ?? '0.0.0.0',
-    localPort: socket.localPort ?? 0,
-  };
-}
-
 export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits'], pools: UpstreamPools, verifyTunnelSni: boolean): Server {
   const server = createServer({
     maxHeaderSize: limits.max_header_bytes,
@@ -72,13 +63,15 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
       deps.metrics.decisions.inc({ verdict: 'error', reason: 'too_many_connections' });
       return;
     }
-    states.set(socket, { client: deps.identity.connection(socketPair(socket)), current: undefined });
+    // Who the client is gets fixed now: a later lookup would see whatever the client made of its
+    // socket since (closed, half-closed), which is how an agent could pick another identity.
+    states.set(socket, { client: deps.identity.connection(socket), current: undefined });
   });
 
   const stateOf = (socket: Socket): ConnectionState => {
     let state = states.get(socket);
     if (state === undefined) {
-      state = { client: deps.identity.connection(socketPair(socket)), current: undefined };
+      state = { client: deps.identity.connection(socket), current: undefined };
       states.set(socket, state);
     }
     return state;
