@@ -89,7 +89,7 @@ agents:
       rules: {
         'ops.yaml': `rules:
   - { id: ops-origin, action: allow, hosts: [127.0.0.1], ports: [${origin.port}], agents: [ops] }
-  - { id: anyone-origin, action: allow, hosts: [127.0.0.1], ports: [${origin.port}], paths: [/anonymous/*], agents: [anonymous] }
+  - { id: anyone-origin, action: allow, hosts: [127.0.0.1], ports: [${origin.port}], paths: [/anonymous/], agents: [anonymous] }
 `,
       },
     });

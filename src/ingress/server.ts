@@ -49,6 +49,7 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
   server.setTimeout(limits.idle_timeout_ms);
   trackConnections(server);
   const tunnel = { idleTimeoutMs: limits.idle_timeout_ms, headerTimeoutMs: limits.header_timeout_ms, verifyTunnelSni };
+  const upgrade = { idleTimeoutMs: limits.idle_timeout_ms, maxHeaderBytes: limits.max_header_bytes };
   const states = new WeakMap<Socket, ConnectionState>();
   let open = 0;
 
@@ -100,7 +101,7 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
   });
 
   server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    handleUpgrade(deps, limits.idle_timeout_ms, request, socket, head, stateOf(socket).client).catch((error: unknown) => {
+    handleUpgrade(deps, upgrade, request, socket, head, stateOf(socket).client).catch((error: unknown) => {
       deps.log.error({ err: error }, 'upgrade handler failed');
       socket.destroy();
     });
