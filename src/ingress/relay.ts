@@ -6,7 +6,7 @@ import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
 import type { TunnelSniVerdict } from './transparent/tunnel-sni.js';
 import { ALERT_ACCESS_DENIED, sendTlsAlert } from './transparent/tls-alert.js';
 import type { RequestContext } from './context.js';
-import { admit, recordClose, RefusedError, type AdmissionRequest, type PipelineDeps } from './pipeline.js';
+import { admit, countDecision, recordClose, RefusedError, type AdmissionRequest, type PipelineDeps } from './pipeline.js';
 import { refuseOnSocket } from './respond.js';
 
 /** The dialled upstream socket, or undefined once the client has been answered with a refusal. */
@@ -84,6 +84,7 @@ export function relay(deps: PipelineDeps, context: RequestContext, client: Socke
   // Server-first protocols (SSH, SMTP banners) must flow while the agent's side is screened.
   upstream.pipe(client);
   const open = (held: Buffer): void => {
+    countDecision(deps, context);
     if (held.length > 0) upstream.write(held);
     client.pipe(upstream);
   };
@@ -96,7 +97,8 @@ export function relay(deps: PipelineDeps, context: RequestContext, client: Socke
   let timer: NodeJS.Timeout | undefined;
   const refuse = (error: SluiceError): void => {
     outcome = error.code;
-    deps.metrics.decisions.inc({ verdict: 'deny', reason: error.code.toLowerCase() });
+    // The refusal is this tunnel's one counted decision: the admission before it was held back.
+    countDecision(deps, context, { verdict: 'deny', reason: error.code.toLowerCase() });
     deps.log.warn({ request_id: context.id, code: error.code, detail: error.message }, 'tunnel refused after CONNECT');
     deps.audit
       .append({ kind: 'tunnel_screen', request_id: context.id, verdict: 'deny', reason: error.code.toLowerCase(), detail: error.message })

@@ -10,6 +10,7 @@ import { handleForward } from './forward.js';
 import { recordBadRequest, type PipelineDeps } from './pipeline.js';
 import { refuseOnResponse, refuseOnSocket } from './respond.js';
 import { trackConnections } from './shutdown.js';
+import { versionErrorCode } from './strict.js';
 import { handleConnect } from './tunnel.js';
 import { handleUpgrade } from './upgrade.js';
 import type { UpstreamPools } from './upstream-pools.js';
@@ -25,7 +26,6 @@ const PARSE_ERRORS: Readonly<Record<string, ErrorCode>> = {
   HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE',
   ERR_HTTP_REQUEST_TIMEOUT: 'HEADER_TIMEOUT',
   ERR_HTTP_HEADERS_TIMEOUT: 'HEADER_TIMEOUT',
-  HPE_INVALID_VERSION: 'BAD_HTTP_VERSION',
   HPE_INVALID_URL: 'BAD_TARGET',
   HPE_UNEXPECTED_CONTENT_LENGTH: 'BAD_FRAMING',
   HPE_INVALID_CONTENT_LENGTH: 'BAD_FRAMING',
@@ -107,12 +107,12 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
     });
   });
 
-  server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
+  server.on('clientError', (error: Error & { code?: string; rawPacket?: Buffer; bytesParsed?: number }, socket: Socket) => {
     if (error.code === 'ECONNRESET' || error.code === 'EPIPE' || !socket.writable) {
       socket.destroy();
       return;
     }
-    const code = PARSE_ERRORS[error.code ?? ''] ?? 'BAD_REQUEST';
+    const code = error.code === 'HPE_INVALID_VERSION' ? versionErrorCode(error.rawPacket, error.bytesParsed) : (PARSE_ERRORS[error.code ?? ''] ?? 'BAD_REQUEST');
     const current = states.get(socket)?.current;
     if (current !== undefined && current.headersSent) {
       // A framing error after the reply started: nothing can be said on this connection.
