@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startHttpOrigin, type EchoReport, type Origin } from './support/origins.js';
+import { listening, startHttpOrigin, type EchoReport, type Origin } from './support/origins.js';
 import { rawExchange } from './support/raw-http.js';
 import { ALLOW_LOOPBACK, startSluice, type RunningSluice } from './support/sluice.js';
 
@@ -43,17 +43,7 @@ async function startIgnoringOrigin(): Promise<Origin> {
     server.emit('connection', socket);
     if (head.length > 0) socket.emit('data', head);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    server,
-    port: (server.address() as AddressInfo).port,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listening(server, requests);
 }
 
 /** Answers every connection with a 101 to a protocol nobody asked for. */

@@ -10,7 +10,7 @@ import { newContext, pathWithoutQuery, type RequestContext } from './context.js'
 import { parseAbsoluteTarget, type AbsoluteTarget } from './destination.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './hop-by-hop.js';
 import { recordBadRequest, recordClose, type PipelineDeps } from './pipeline.js';
-import { admitAndDial, relay } from './relay.js';
+import { admitAndDial, relay, trackExchange } from './relay.js';
 import { decisionHeader, refuseOnSocket } from './respond.js';
 import { checkRequestHead, hasBody } from './strict.js';
 
@@ -130,20 +130,9 @@ function handshake(deps: PipelineDeps, context: RequestContext, options: Upgrade
  */
 function declined(deps: PipelineDeps, context: RequestContext, sockets: Sockets, response: IncomingMessage, sluiceDecision: string): void {
   const { client, upstream } = sockets;
-  const active = deps.metrics.connectionsActive.labels({ kind: context.kind });
-  active.inc();
+  const close = trackExchange(deps, context, client, upstream);
   deps.log.info({ request_id: context.id, status: response.statusCode }, 'origin declined the upgrade; closing after its response');
-  let finished = false;
-  const finish = (): void => {
-    if (finished) return;
-    finished = true;
-    active.dec();
-    context.bytesUp = upstream.bytesWritten;
-    context.bytesDown = upstream.bytesRead;
-    upstream.destroy();
-    client.destroy();
-    recordClose(deps, context, response.complete ? 'ok' : 'UPSTREAM_RESET');
-  };
+  const finish = (): void => close(response.complete ? 'ok' : 'UPSTREAM_RESET');
   // Framing is the origin's, decoded by the parser; the body is then delimited by the close
   // (RFC 9112 §6.3), or by its Content-Length when it had one.
   const pairs = [...forwardResponseHeaders(response.headers), 'Sluice-Decision', sluiceDecision, 'Connection', 'close'];
