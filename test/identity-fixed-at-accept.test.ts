@@ -4,8 +4,10 @@
 // owner cannot be established is refused with IDENTITY_UNAVAILABLE, never handed to root's agent,
 // the address's agent or anonymous.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startHttpOrigin, type Origin } from './support/origins.js';
@@ -15,22 +17,30 @@ const DEV_UID = 1001;
 
 // Runs as the agent's uid: connects, waits `waitMs`, sends the request, then closes its socket
 // (`close`) or half-closes it and reads the reply (`end`). Prints the reply, if any, on exit.
+// Given a FIFO, it writes one byte to it once its socket is closed or half-closed (or after 5 s,
+// whatever happened), so the test knows when to let Sluice run again.
 const CLIENT = `
+const fs = require('node:fs');
 const net = require('node:net');
-const [port, request, mode, waitMs] = process.argv.slice(1);
-const start = () => {
-  const socket = net.connect(Number(port), '127.0.0.1', () => setTimeout(() => {
-    if (mode === 'close') socket.write(request, () => socket.destroy());
-    else socket.end(request);
-  }, Number(waitMs)));
-  let reply = '';
-  socket.on('data', (chunk) => (reply += chunk.toString('latin1')));
-  socket.on('error', () => undefined);
-  socket.on('close', () => process.stdout.write(reply));
+const [port, request, mode, waitMs, fifo] = process.argv.slice(1);
+let signalled = false;
+const signal = () => {
+  if (signalled || fifo === '') return;
+  signalled = true;
+  fs.writeFileSync(fifo, 'x');
 };
-// With a go-line on stdin the client waits for it, so the test can hold Sluice's event loop first.
-if (process.env.WAIT_FOR_GO === '1') process.stdin.once('data', start); else start();
-process.stdout.write('');
+setTimeout(signal, 5000).unref();
+const socket = net.connect(Number(port), '127.0.0.1', () => setTimeout(() => {
+  if (mode === 'close') socket.write(request, () => socket.destroy());
+  else socket.end(request, signal);
+}, Number(waitMs)));
+let reply = '';
+socket.on('data', (chunk) => (reply += chunk.toString('latin1')));
+socket.on('error', signal);
+socket.on('close', () => {
+  signal();
+  process.stdout.write(reply);
+});
 `;
 
 interface Decision {
@@ -43,30 +53,52 @@ interface Decision {
   reason: string;
 }
 
-/** Sends `request` to `port` as DEV_UID and resolves with what the client read. */
-function asDev(port: number, request: string, mode: 'close' | 'end', options: { waitMs?: number; holdSluiceMs?: number } = {}): Promise<string> {
-  const hold = options.holdSluiceMs;
+let fifoDir = '';
+
+/**
+ * Blocks this process, and the Sluice in it, until the client has written to `fifo` (at most
+ * 10 s): meanwhile the kernel completes the client's handshake, but Sluice cannot accept it.
+ */
+function holdUntilSignalled(fifo: string): void {
+  const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const byte = Buffer.alloc(1);
+  try {
+    for (let tries = 0; tries < 1000; tries++) {
+      // With no writer yet a non-blocking read returns 0 (or EAGAIN); the client's byte ends it.
+      try {
+        if (readSync(fd, byte) > 0) return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      }
+      Atomics.wait(pause, 0, 0, 10);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Sends `request` to `port` as DEV_UID and resolves with what the client read. With `holdSluice`,
+ * Sluice's event loop is held from before the client starts until it has closed (or half-closed)
+ * its socket, so Sluice accepts a connection whose client end is no longer ESTABLISHED.
+ */
+function asDev(port: number, request: string, mode: 'close' | 'end', options: { waitMs?: number; holdSluice?: boolean } = {}): Promise<string> {
+  const fifo = options.holdSluice === true ? join(fifoDir, `signal-${Math.random().toString(36).slice(2)}`) : '';
+  if (fifo !== '') execFileSync('mkfifo', ['-m', '0666', fifo]);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', CLIENT, String(port), request, mode, String(options.waitMs ?? 0)], {
+    const child = spawn(process.execPath, ['-e', CLIENT, String(port), request, mode, String(options.waitMs ?? 0), fifo], {
       uid: DEV_UID,
       gid: DEV_UID,
-      env: hold === undefined ? {} : { WAIT_FOR_GO: '1' },
-      stdio: ['pipe', 'pipe', 'inherit'],
+      env: {},
+      stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('latin1')));
     child.on('error', reject);
     child.on('close', () => resolve(out));
-    if (hold === undefined) {
-      child.stdin.end();
-      return;
-    }
-    // Once the client has started, block this process (and the Sluice in it) while the client
-    // connects, sends and closes: the kernel completes the handshake, but Sluice accepts late.
-    setTimeout(() => {
-      child.stdin.end('go\n');
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, hold);
-    }, 300);
+    // spawn() has started the process already; nothing of this process runs until it signals.
+    if (fifo !== '') holdUntilSignalled(fifo);
   });
 }
 
@@ -75,6 +107,8 @@ describe('identity is fixed when the connection is accepted', () => {
   let sluice: RunningSluice;
 
   before(async () => {
+    fifoDir = await mkdtemp(join(tmpdir(), 'sluice-identity-'));
+    await chmod(fifoDir, 0o755);
     origin = await startHttpOrigin();
     sluice = await startSluice({
       // Root's agent is the one a TIME_WAIT leftover (uid 0) used to be mistaken for.
@@ -98,10 +132,11 @@ agents:
   after(async () => {
     await sluice.close();
     await origin.close();
+    await rm(fifoDir, { recursive: true, force: true });
   });
 
   /** An absolute-form request through the explicit proxy. */
-  function viaProxy(path: string, mode: 'close' | 'end', options: { waitMs?: number; holdSluiceMs?: number }): Promise<string> {
+  function viaProxy(path: string, mode: 'close' | 'end', options: { waitMs?: number; holdSluice?: boolean }): Promise<string> {
     const request = `GET http://127.0.0.1:${origin.port}${path} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`;
     return asDev(Number(new URL(sluice.proxyUrl).port), request, mode, options);
   }
@@ -123,9 +158,10 @@ agents:
   const decisionFor = (path: string): Promise<Decision | undefined> => decision((record) => record.path === path);
 
   test('a client that closes right after sending keeps the uid it had when accepted', async () => {
-    for (let i = 0; i < 8; i++) {
+    // The client waits long enough for Sluice to have accepted it, then sends and closes at once.
+    for (let i = 0; i < 5; i++) {
       const path = `/kept-${i}`;
-      await viaProxy(path, 'close', { waitMs: 200 });
+      await viaProxy(path, 'close', { waitMs: 400 });
       const record = await decisionFor(path);
       assert.deepEqual([record?.agent, record?.via, record?.verdict], ['dev', 'uid', 'deny'], JSON.stringify(record));
       assert.ok(!origin.requests.some((request) => request.url === path), 'a denied request never reaches the origin');
@@ -134,7 +170,7 @@ agents:
 
   test('a client gone before Sluice accepted it is refused with IDENTITY_UNAVAILABLE, never attributed to root or anonymous', async () => {
     for (const path of ['/gone-0', '/anonymous/gone-1']) {
-      await viaProxy(path, 'close', { holdSluiceMs: 700 });
+      await viaProxy(path, 'close', { holdSluice: true });
       const record = await decisionFor(path);
       assert.deepEqual([record?.agent, record?.verdict, record?.reason], [null, 'error', 'identity_unavailable'], JSON.stringify(record));
       assert.ok(!origin.requests.some((request) => request.url === path));
@@ -145,7 +181,7 @@ agents:
     // A CONNECT, because Node's HTTP server drops a half-closed client's absolute-form request
     // unanswered; the tunnel path owns the socket and can still reply.
     const request = `CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`;
-    const reply = await asDev(Number(new URL(sluice.proxyUrl).port), request, 'end', { holdSluiceMs: 700 });
+    const reply = await asDev(Number(new URL(sluice.proxyUrl).port), request, 'end', { holdSluice: true });
     assert.match(reply, /^HTTP\/1\.1 403 Refused by Sluice: identity_unavailable\r\n/);
     assert.match(reply, /"code":"IDENTITY_UNAVAILABLE"/);
     const refused = await decision((record) => record.request_kind === 'tunnel');
@@ -156,12 +192,12 @@ agents:
     const port = sluice.sluice.transparentHttpPort;
     assert.ok(port !== undefined);
     // Origin-form with a Host header, as a redirected agent sends it.
-    const send = (path: string, options: { waitMs?: number; holdSluiceMs?: number }): Promise<string> =>
+    const send = (path: string, options: { waitMs?: number; holdSluice?: boolean }): Promise<string> =>
       asDev(port, `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`, 'close', options);
-    await send('/transparent-kept', { waitMs: 200 });
+    await send('/transparent-kept', { waitMs: 400 });
     const kept = await decisionFor('/transparent-kept');
     assert.deepEqual([kept?.agent, kept?.via, kept?.verdict], ['dev', 'uid', 'deny'], JSON.stringify(kept));
-    await send('/anonymous/transparent-gone', { holdSluiceMs: 700 });
+    await send('/anonymous/transparent-gone', { holdSluice: true });
     const gone = await decisionFor('/anonymous/transparent-gone');
     assert.deepEqual([gone?.agent, gone?.reason], [null, 'identity_unavailable'], JSON.stringify(gone));
     assert.ok(!origin.requests.some((request) => request.url.startsWith('/transparent') || request.url.startsWith('/anonymous')));

@@ -66,7 +66,7 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
   const policy = deps.policy();
   context.bundleVersion = policy.bundleVersion ?? null;
   try {
-    context.agent = await deps.identity.identify(request.credential, request.connection);
+    context.agent = deps.identity.identify(request.credential, request.connection);
     const args: DecideArgs =
       context.kind === 'tunnel' || request.path === undefined
         ? { agent: context.agent, destination: request.destination }

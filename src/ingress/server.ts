@@ -69,6 +69,8 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
     states.set(socket, { client: deps.identity.connection(socket), current: undefined });
   });
 
+  // Only a connection refused at the limit has no state; its late lookup is as strict (an
+  // ESTABLISHED socket with the exact pair, else IDENTITY_UNAVAILABLE), so it cannot downgrade.
   const stateOf = (socket: Socket): ConnectionState => {
     let state = states.get(socket);
     if (state === undefined) {

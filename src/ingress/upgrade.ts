@@ -106,10 +106,11 @@ function handshake(deps: PipelineDeps, context: RequestContext, options: Upgrade
   client.once('close', abandon);
   outgoing.once('upgrade', (response: IncomingMessage, _socket: unknown, upstreamHead: Buffer) => {
     if (!settle()) return;
-    client.off('error', abandon);
     // RFC 9110 §7.8: the origin switches to protocols the agent offered, and says which.
     const chosen = protocols(response.headers.upgrade);
     if (chosen.size === 0 || [...chosen].some((name) => !sockets.offered.has(name))) return fail('UPSTREAM_PROTOCOL');
+    // From here the relay handles the agent's socket errors.
+    client.off('error', abandon);
     client.write(head(`HTTP/1.1 101 ${response.statusMessage ?? ''}`, [...response.rawHeaders, 'Sluice-Decision', sluiceDecision]));
     if (upstreamHead.length > 0) client.write(upstreamHead);
     relay(deps, context, client, upstream, { idleTimeoutMs: options.idleTimeoutMs, firstBytes: sockets.firstBytes });
