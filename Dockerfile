@@ -3,12 +3,14 @@
 # Build: docker build -t sluice .   Run and Kubernetes sidecar: see docs/appliance.md.
 
 FROM node:24-bookworm-slim AS build
-# re2 compiles its native addon when no prebuilt binary fits the platform.
+# re2 compiles its native addon when no prebuilt binary fits the platform; Sluice's own sock_diag
+# addon (binding.gyp, native/) is always compiled, by npm ci's install step.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json binding.gyp ./
+COPY native ./native
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
@@ -30,6 +32,7 @@ WORKDIR /opt/sluice
 COPY --from=build /build/package.json ./
 COPY --from=build /build/node_modules ./node_modules
 COPY --from=build /build/dist/src ./dist/src
+COPY --from=build /build/build/Release/sock_diag.node ./build/Release/sock_diag.node
 COPY rules ./rules
 COPY blocklists ./blocklists
 COPY nftables ./nftables

@@ -78,6 +78,11 @@ export class Sluice {
     private readonly log: Logger,
   ) {}
 
+  /** The transparent HTTP listener's port, when agents are confined and it was opened. */
+  get transparentHttpPort(): number | undefined {
+    return this.parts.transparent?.httpPort;
+  }
+
   static async start(loaded: LoadedConfig, options: StartOptions): Promise<Sluice> {
     // What is opened is closed again, newest first, if a later step fails (a port in use), so a
     // failed start leaves no listener, timer or file handle behind.

@@ -28,6 +28,7 @@ export const ERROR_CATALOGUE = {
   SNI_MISSING: { status: 400, side: 'downstream', message: 'TLS ClientHello names no server' },
   // policy: the request was understood and refused
   ANONYMOUS_DENIED: { status: 403, side: 'policy', message: 'unidentified agents are not allowed' },
+  IDENTITY_UNAVAILABLE: { status: 403, side: 'policy', message: 'the owner of the local client socket could not be established; refused rather than guessed' },
   RULE_DENY: { status: 403, side: 'policy', message: 'denied by rule' },
   NO_MATCHING_RULE: { status: 403, side: 'policy', message: 'no rule allows this destination (strict mode)' },
   DESTINATION_FORBIDDEN: { status: 403, side: 'policy', message: 'destination address is in a forbidden range' },

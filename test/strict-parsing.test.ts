@@ -40,6 +40,10 @@ describe('strict request parsing', () => {
     { name: 'a malformed chunk size', request: 'POST {T}/a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n', status: 400, code: 'BAD_FRAMING' },
     { name: 'an HTTP/2.0 request line', request: 'GET {T}/a HTTP/2.0\r\nHost: h\r\n\r\n', status: 0, code: '' },
     { name: 'an HTTP/0.9-style request line', request: 'GET {T}/a\r\n\r\n', status: 505, code: 'BAD_HTTP_VERSION' },
+    { name: 'an HTTP/3.0 request line', request: 'GET {T}/a HTTP/3.0\r\nHost: h\r\n\r\n', status: 505, code: 'BAD_HTTP_VERSION' },
+    { name: 'a request line ending in a bare LF', request: 'GET {T}/a HTTP/1.1\nHost: h\r\n\r\n', status: 400, code: 'BAD_REQUEST' },
+    { name: 'a request line ending in CR CR LF', request: 'GET {T}/a HTTP/1.1\r\r\nHost: h\r\n\r\n', status: 400, code: 'BAD_REQUEST' },
+    { name: 'a header line ending in a bare LF', request: 'GET {T}/a HTTP/1.1\r\nHost: h\n\r\n', status: 400, code: 'BAD_REQUEST' },
     { name: 'a second Host header', request: 'GET {T}/a HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n', status: 400, code: 'DUPLICATE_HOST' },
     { name: 'a control character in the target', request: 'GET {T}/a\u0001b HTTP/1.1\r\nHost: h\r\n\r\n', status: 400, code: '' },
     { name: 'userinfo in an absolute URI', request: 'GET http://user:pw@127.0.0.1/ HTTP/1.1\r\nHost: h\r\n\r\n', status: 400, code: 'BAD_HOST' },
@@ -63,6 +67,13 @@ describe('strict request parsing', () => {
       assert.equal(origin.requests.length, before, 'nothing reached the origin');
     });
   }
+
+  test('a bare-LF request line pipelined behind a good request is a 400 too, never forwarded', async () => {
+    const reply = await rawExchange(port, [`GET ${target}/first HTTP/1.1\r\nHost: h\r\n\r\nGET ${target}/second HTTP/1.1\nHost: h\n\n`]);
+    assert.match(reply.text, /^HTTP\/1\.1 400 .*\r\n[^]*"code":"BAD_REQUEST"/m, reply.text);
+    assert.doesNotMatch(reply.text, /HTTP\/1\.1 505/);
+    assert.ok(!origin.requests.some((request) => request.url === '/second'));
+  });
 
   test('headers over the size limit get 431', async () => {
     const reply = await rawExchange(port, [`GET ${target}/ HTTP/1.1\r\nHost: h\r\nX-Big: ${'a'.repeat(4096)}\r\n\r\n`]);

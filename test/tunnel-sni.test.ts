@@ -69,6 +69,25 @@ describe('SNI check inside CONNECT tunnels', () => {
       assert.ok(records.some((record) => record.kind === 'tunnel_screen' && record.reason === 'sni_mismatch'), 'the refusal is in the audit chain');
       assert.ok(records.some((record) => record.kind === 'close' && record.outcome === 'SNI_MISMATCH'));
     });
+
+    test('a screened tunnel is counted once in sluice_decisions_total: a refused one as its deny, a passed one as admitted', async () => {
+      // No rules here, so Learn mode admits the tunnel (verdict learn); allow would count the same.
+      const counts = async (): Promise<{ admitted: number; deny: number }> => {
+        const text = await (await fetch(`${sluice.adminUrl}/metrics`)).text();
+        const sum = (verdict: string): number =>
+          [...text.matchAll(new RegExp(`^sluice_decisions_total\\{[^}]*verdict="${verdict}"[^}]*\\} (\\d+)$`, 'gm'))].reduce((total, match) => total + Number(match[1]), 0);
+        return { admitted: sum('allow') + sum('learn'), deny: sum('deny') };
+      };
+      const before = await counts();
+      await handshake(await openTunnel(port, `localhost:${origin.port}`), 'origin.test', ca.caCert);
+      const refused = await counts();
+      assert.deepEqual([refused.admitted - before.admitted, refused.deny - before.deny], [0, 1], 'the refused tunnel is one deny');
+      const text = await (await fetch(`${sluice.adminUrl}/metrics`)).text();
+      assert.match(text, /^sluice_decisions_total\{verdict="deny",reason="sni_mismatch"\} [1-9]/m);
+      assert.equal(await handshake(await openTunnel(port, `localhost:${origin.port}`), 'localhost', ca.caCert), 'ok');
+      const passed = await counts();
+      assert.deepEqual([passed.admitted - refused.admitted, passed.deny - refused.deny], [1, 0], 'the passed tunnel is counted once, as admitted');
+    });
   });
 
   test('a tunnel the agent closes before sending anything ends at once, and stopping Sluice does not wait for open tunnels', async (t) => {

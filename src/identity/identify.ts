@@ -1,13 +1,15 @@
 // Attributes a connection to an agent: a proxy token first, then the UID owning the client socket
 // (same host only), then the source address. Nothing the agent can merely assert picks the name.
 import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import type { ConfigFile } from '../config/schema.js';
 import { SluiceError } from '../errors.js';
 import { ANONYMOUS_AGENT_NAME, type Agent, type IdentitySource, type Mode } from './agent.js';
 import type { PresentedCredential } from './proxy-credentials.js';
-import { socketOwnerUid, type SocketPair } from './socket-owner.js';
+import { loadSockDiag } from './sock-diag.js';
+import { connectedOwner, OWNER_UNUSED, socketPair, type SocketOwner, type SocketPair } from './socket-owner.js';
 
 interface AgentEntry {
   readonly name: string;
@@ -17,20 +19,13 @@ interface AgentEntry {
 
 type ParsedCidr = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
-/** What the identity stage learns about one client connection; the UID lookup runs at most once. */
-export class ClientConnection {
-  private uidLookup: Promise<number | undefined> | undefined;
-
-  constructor(
-    readonly pair: SocketPair,
-    private readonly isLocal: boolean,
-  ) {}
-
-  ownerUid(): Promise<number | undefined> {
-    if (!this.isLocal) return Promise.resolve(undefined);
-    this.uidLookup ??= socketOwnerUid(this.pair);
-    return this.uidLookup;
-  }
+/**
+ * What the identity stage knows about one client connection, fixed when it is accepted: every
+ * request on the connection is attributed from this, however the client's socket changes later.
+ */
+export interface ClientConnection {
+  readonly pair: SocketPair;
+  readonly owner: SocketOwner;
 }
 
 function hashToken(token: string): string {
@@ -60,16 +55,34 @@ export class IdentityResolver {
       for (const cidr of agent.cidrs) this.byCidr.push({ range: ipaddr.parseCIDR(cidr), agent: entry });
     }
     this.anonymous = { name: ANONYMOUS_AGENT_NAME, groups: [], mode: config.anonymous.mode ?? config.mode };
+    // Agents named by uid cannot be told apart without the kernel's socket table: no start without it.
+    if (this.usesUids) loadSockDiag();
   }
 
-  connection(pair: SocketPair): ClientConnection {
+  /** Whether any agent is named by uid; without one, no owner lookup is worth its cost. */
+  protected get usesUids(): boolean {
+    return this.byUid.size > 0;
+  }
+
+  /** Call once, when the connection is accepted, before the client can change its socket's state. */
+  connection(socket: Socket): ClientConnection {
+    const pair = socketPair(socket);
+    return { pair, owner: this.usesUids ? this.ownerOf(socket, pair) : OWNER_UNUSED };
+  }
+
+  /** A client on this host is named by the uid owning its socket; one elsewhere by its address. */
+  protected ownerOf(_socket: Socket, pair: SocketPair): SocketOwner {
     const remote = ipaddr.process(pair.remoteAddress);
-    const isLocal = this.byUid.size > 0 && (remote.range() === 'loopback' || this.local.has(remote.toString()));
-    return new ClientConnection(pair, isLocal);
+    const isLocal = remote.range() === 'loopback' || this.local.has(remote.toString());
+    return isLocal ? connectedOwner(pair) : OWNER_UNUSED;
   }
 
-  /** Throws AUTH_INVALID when a credential is presented but matches no agent: never a silent downgrade to anonymous. */
-  async identify(credential: PresentedCredential, connection: ClientConnection): Promise<Agent> {
+  /**
+   * Throws AUTH_INVALID when a credential is presented but matches no agent, and
+   * IDENTITY_UNAVAILABLE when a local client's socket owner is unknown: never a silent downgrade
+   * to the address's agent or anonymous.
+   */
+  identify(credential: PresentedCredential, connection: ClientConnection): Agent {
     switch (credential.kind) {
       case 'malformed':
         throw new SluiceError('AUTH_INVALID', 'Proxy-Authorization must be Bearer TOKEN or Basic with a password');
@@ -81,9 +94,10 @@ export class IdentityResolver {
       case 'none':
         break;
     }
-    const uid = await connection.ownerUid();
-    if (uid !== undefined) {
-      const agent = this.byUid.get(uid);
+    const owner = connection.owner;
+    if (owner.kind === 'unknown') throw new SluiceError('IDENTITY_UNAVAILABLE', owner.reason);
+    if (owner.kind === 'uid') {
+      const agent = this.byUid.get(owner.uid);
       if (agent !== undefined) return withSource(agent, 'uid');
     }
     if (this.byCidr.length > 0) {

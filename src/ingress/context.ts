@@ -34,6 +34,8 @@ export interface RequestContext {
   upstream?: string;
   bytesUp: number;
   bytesDown: number;
+  /** an admitted tunnel's decision metric, held until its first bytes are judged: counted once */
+  uncounted?: { readonly verdict: string; readonly reason: string };
 }
 
 export function newContext(kind: RequestKind, client: string, method: string): RequestContext {

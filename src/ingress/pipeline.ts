@@ -33,6 +33,11 @@ export interface AdmissionRequest {
   readonly connection: ClientConnection;
   readonly destination: Destination;
   readonly path?: string;
+  /**
+   * The tunnel's first bytes are judged after admission (the CONNECT SNI screen): an admitted
+   * decision is counted once that verdict is in, so a refused tunnel is one deny, not allow + deny.
+   */
+  readonly countLater?: boolean;
 }
 
 /** Raised when the pipeline refuses: the refusal is already audited; the caller only responds. */
@@ -61,7 +66,7 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
   const policy = deps.policy();
   context.bundleVersion = policy.bundleVersion ?? null;
   try {
-    context.agent = await deps.identity.identify(request.credential, request.connection);
+    context.agent = deps.identity.identify(request.credential, request.connection);
     const args: DecideArgs =
       context.kind === 'tunnel' || request.path === undefined
         ? { agent: context.agent, destination: request.destination }
@@ -85,7 +90,7 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
     }
   }
   if (decision !== undefined) context.decision = decision;
-  await recordDecision(deps, context, failure, vetted?.addresses.map((entry) => entry.address));
+  await recordDecision(deps, context, failure, vetted?.addresses.map((entry) => entry.address), request.countLater === true);
   if (failure !== undefined) throw new RefusedError(refusalFrom(context, failure.code, failure.message, null, 'error'));
   if (decision === undefined || vetted === undefined || decision.verdict === 'deny') {
     const denied = decision?.verdict === 'deny' ? decision : undefined;
@@ -107,11 +112,13 @@ async function recordDecision(
   context: RequestContext,
   failure: SluiceError | undefined,
   vettedAddresses: readonly string[] | undefined,
+  countLater: boolean,
 ): Promise<void> {
   const decision = context.decision;
   const verdict = failure !== undefined ? 'error' : (decision?.verdict ?? 'error');
   const reason = failure !== undefined ? failure.code.toLowerCase() : (decision?.reason ?? 'internal');
-  deps.metrics.decisions.inc({ verdict, reason });
+  if (countLater && verdict !== 'deny' && verdict !== 'error') context.uncounted = { verdict, reason };
+  else deps.metrics.decisions.inc({ verdict, reason });
   if (decision?.shadow?.wouldDeny === true) deps.metrics.bundleShadowWouldDeny.inc({ reason: decision.shadow.reason });
   const record = {
     kind: 'decision',
@@ -157,8 +164,20 @@ export async function recordBadRequest(deps: PipelineDeps, context: RequestConte
   return refusalFrom(context, error.code, error.message, null, 'error');
 }
 
+/**
+ * Counts a held decision metric once: as `final` when a later check overturned the admission,
+ * else as admitted. Nothing happens when none is held (or it was counted already).
+ */
+export function countDecision(deps: PipelineDeps, context: RequestContext, final?: { readonly verdict: string; readonly reason: string }): void {
+  if (context.uncounted === undefined) return;
+  deps.metrics.decisions.inc(final ?? context.uncounted);
+  delete context.uncounted;
+}
+
 /** The close record: bytes each way, duration and the upstream address, or why it failed. */
 export function recordClose(deps: PipelineDeps, context: RequestContext, outcome: ErrorCode | 'ok'): void {
+  // A tunnel that failed to dial or closed before its first bytes were judged stood as admitted.
+  countDecision(deps, context);
   deps.metrics.bytes.inc({ direction: 'upstream' }, context.bytesUp);
   deps.metrics.bytes.inc({ direction: 'downstream' }, context.bytesDown);
   const durationMs = Math.round(performance.now() - context.startedAt);

@@ -6,7 +6,7 @@ import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
 import type { TunnelSniVerdict } from './transparent/tunnel-sni.js';
 import { ALERT_ACCESS_DENIED, sendTlsAlert } from './transparent/tls-alert.js';
 import type { RequestContext } from './context.js';
-import { admit, recordClose, RefusedError, type AdmissionRequest, type PipelineDeps } from './pipeline.js';
+import { admit, countDecision, recordClose, RefusedError, type AdmissionRequest, type PipelineDeps } from './pipeline.js';
 import { refuseOnSocket } from './respond.js';
 
 /** The dialled upstream socket, or undefined once the client has been answered with a refusal. */
@@ -49,24 +49,34 @@ export interface RelayOptions {
 // A ClientHello fits in one 16 KiB record in practice; past that it is not one we will judge.
 const MAX_SCREENED_BYTES = 64 * 1024;
 
-/** Splices both directions with backpressure; whichever side ends, errs or idles closes both. */
-export function relay(deps: PipelineDeps, context: RequestContext, client: Socket, upstream: Socket, options: RelayOptions): void {
+/**
+ * Counts an exchange between `client` and `upstream` as active and returns its one way to end:
+ * take the byte counts off the upstream socket, close both (the client's socket is kept when a
+ * TLS alert is still being flushed on it) and write the close record. Later calls do nothing.
+ */
+export function trackExchange(deps: PipelineDeps, context: RequestContext, client: Socket, upstream: Socket): (outcome: ErrorCode | 'ok', keepClient?: boolean) => void {
   const active = deps.metrics.connectionsActive.labels({ kind: context.kind });
   active.inc();
-  let outcome: ErrorCode | 'ok' = 'ok';
   let closed = false;
-  let alerting = false;
-  const finish = (): void => {
+  return (outcome, keepClient = false) => {
     if (closed) return;
     closed = true;
     active.dec();
     context.bytesUp = upstream.bytesWritten;
     context.bytesDown = upstream.bytesRead;
-    // A refused tunnel's alert is still being flushed; sendTlsAlert destroys the socket after it.
-    if (!alerting) client.destroy();
+    if (!keepClient) client.destroy();
     upstream.destroy();
     recordClose(deps, context, outcome);
   };
+}
+
+/** Splices both directions with backpressure; whichever side ends, errs or idles closes both. */
+export function relay(deps: PipelineDeps, context: RequestContext, client: Socket, upstream: Socket, options: RelayOptions): void {
+  const close = trackExchange(deps, context, client, upstream);
+  let outcome: ErrorCode | 'ok' = 'ok';
+  let alerting = false;
+  // A refused tunnel's alert is still being flushed; sendTlsAlert destroys the socket after it.
+  const finish = (): void => close(outcome, alerting);
   // The upstream socket's idle timer sees traffic in both directions; the HTTP server's timer on
   // the client socket no longer applies once it carries raw bytes.
   upstream.setTimeout(options.idleTimeoutMs, () => {
@@ -84,6 +94,7 @@ export function relay(deps: PipelineDeps, context: RequestContext, client: Socke
   // Server-first protocols (SSH, SMTP banners) must flow while the agent's side is screened.
   upstream.pipe(client);
   const open = (held: Buffer): void => {
+    countDecision(deps, context);
     if (held.length > 0) upstream.write(held);
     client.pipe(upstream);
   };
@@ -96,7 +107,8 @@ export function relay(deps: PipelineDeps, context: RequestContext, client: Socke
   let timer: NodeJS.Timeout | undefined;
   const refuse = (error: SluiceError): void => {
     outcome = error.code;
-    deps.metrics.decisions.inc({ verdict: 'deny', reason: error.code.toLowerCase() });
+    // The refusal is this tunnel's one counted decision: the admission before it was held back.
+    countDecision(deps, context, { verdict: 'deny', reason: error.code.toLowerCase() });
     deps.log.warn({ request_id: context.id, code: error.code, detail: error.message }, 'tunnel refused after CONNECT');
     deps.audit
       .append({ kind: 'tunnel_screen', request_id: context.id, verdict: 'deny', reason: error.code.toLowerCase(), detail: error.message })

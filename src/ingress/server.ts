@@ -10,6 +10,7 @@ import { handleForward } from './forward.js';
 import { recordBadRequest, type PipelineDeps } from './pipeline.js';
 import { refuseOnResponse, refuseOnSocket } from './respond.js';
 import { trackConnections } from './shutdown.js';
+import { versionErrorCode } from './strict.js';
 import { handleConnect } from './tunnel.js';
 import { handleUpgrade } from './upgrade.js';
 import type { UpstreamPools } from './upstream-pools.js';
@@ -25,7 +26,6 @@ const PARSE_ERRORS: Readonly<Record<string, ErrorCode>> = {
   HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE',
   ERR_HTTP_REQUEST_TIMEOUT: 'HEADER_TIMEOUT',
   ERR_HTTP_HEADERS_TIMEOUT: 'HEADER_TIMEOUT',
-  HPE_INVALID_VERSION: 'BAD_HTTP_VERSION',
   HPE_INVALID_URL: 'BAD_TARGET',
   HPE_UNEXPECTED_CONTENT_LENGTH: 'BAD_FRAMING',
   HPE_INVALID_CONTENT_LENGTH: 'BAD_FRAMING',
@@ -33,15 +33,6 @@ const PARSE_ERRORS: Readonly<Record<string, ErrorCode>> = {
   HPE_INVALID_CHUNK_SIZE: 'BAD_FRAMING',
   HPE_CHUNK_EXTENSIONS_OVERFLOW: 'BAD_FRAMING',
 };
-
-function socketPair(socket: Socket): { remoteAddress: string; remotePort: number; localAddress: string; localPort: number } {
-  return {
-    remoteAddress: socket.remoteAddress ?? '0.0.0.0',
-    remotePort: socket.remotePort ?? 0,
-    localAddress: socket.localAddress ?? '0.0.0.0',
-    localPort: socket.localPort ?? 0,
-  };
-}
 
 export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits'], pools: UpstreamPools, verifyTunnelSni: boolean): Server {
   const server = createServer({
@@ -58,6 +49,7 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
   server.setTimeout(limits.idle_timeout_ms);
   trackConnections(server);
   const tunnel = { idleTimeoutMs: limits.idle_timeout_ms, headerTimeoutMs: limits.header_timeout_ms, verifyTunnelSni };
+  const upgrade = { idleTimeoutMs: limits.idle_timeout_ms, maxHeaderBytes: limits.max_header_bytes };
   const states = new WeakMap<Socket, ConnectionState>();
   let open = 0;
 
@@ -72,13 +64,17 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
       deps.metrics.decisions.inc({ verdict: 'error', reason: 'too_many_connections' });
       return;
     }
-    states.set(socket, { client: deps.identity.connection(socketPair(socket)), current: undefined });
+    // Who the client is gets fixed now: a later lookup would see whatever the client made of its
+    // socket since (closed, half-closed), which is how an agent could pick another identity.
+    states.set(socket, { client: deps.identity.connection(socket), current: undefined });
   });
 
+  // Only a connection refused at the limit has no state; its late lookup is as strict (an
+  // ESTABLISHED socket with the exact pair, else IDENTITY_UNAVAILABLE), so it cannot downgrade.
   const stateOf = (socket: Socket): ConnectionState => {
     let state = states.get(socket);
     if (state === undefined) {
-      state = { client: deps.identity.connection(socketPair(socket)), current: undefined };
+      state = { client: deps.identity.connection(socket), current: undefined };
       states.set(socket, state);
     }
     return state;
@@ -107,18 +103,18 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
   });
 
   server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
-    handleUpgrade(deps, limits.idle_timeout_ms, request, socket, head, stateOf(socket).client).catch((error: unknown) => {
+    handleUpgrade(deps, upgrade, request, socket, head, stateOf(socket).client).catch((error: unknown) => {
       deps.log.error({ err: error }, 'upgrade handler failed');
       socket.destroy();
     });
   });
 
-  server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
+  server.on('clientError', (error: Error & { code?: string; rawPacket?: Buffer; bytesParsed?: number }, socket: Socket) => {
     if (error.code === 'ECONNRESET' || error.code === 'EPIPE' || !socket.writable) {
       socket.destroy();
       return;
     }
-    const code = PARSE_ERRORS[error.code ?? ''] ?? 'BAD_REQUEST';
+    const code = error.code === 'HPE_INVALID_VERSION' ? versionErrorCode(error.rawPacket, error.bytesParsed) : (PARSE_ERRORS[error.code ?? ''] ?? 'BAD_REQUEST');
     const current = states.get(socket)?.current;
     if (current !== undefined && current.headersSent) {
       // A framing error after the reply started: nothing can be said on this connection.

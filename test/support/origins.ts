@@ -49,7 +49,8 @@ function echo(requests: EchoReport[]) {
   };
 }
 
-async function listening(server: Server, requests: EchoReport[]): Promise<Origin> {
+/** Listens on 127.0.0.1 port 0 and wraps `server` as an Origin recording into `requests`. */
+export async function listening(server: Server, requests: EchoReport[]): Promise<Origin> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     server,

@@ -34,6 +34,8 @@ export interface SluiceSetup {
   readonly dir?: string;
   /** drives the audit chain's write retries (see ManualTimer) */
   readonly auditRetry?: Schedule;
+  /** further `listen:` entries (transparent_http, dns, ...), e.g. `{ transparent_http: '127.0.0.1:0' }` */
+  readonly listen?: Readonly<Record<string, string>>;
 }
 
 let instances = 0;
@@ -46,7 +48,8 @@ export async function startSluice(setup: SluiceSetup = {}): Promise<RunningSluic
   const configFile = join(dir, 'sluice.yaml');
   // No feed URLs: a test proxy must never reach for the internet's blocklists.
   await writeFile(join(dir, 'blocklists.yaml'), setup.blocklists ?? 'sources: []\n');
-  const base = ['listen:', '  proxy: "127.0.0.1:0"', '  admin: "127.0.0.1:0"', 'state_dir: state', 'rules: [rules]', 'blocklists: blocklists.yaml', 'log: { level: debug }'];
+  const listen = Object.entries(setup.listen ?? {}).map(([key, value]) => `  ${key}: "${value}"`);
+  const base = ['listen:', '  proxy: "127.0.0.1:0"', '  admin: "127.0.0.1:0"', ...listen, 'state_dir: state', 'rules: [rules]', 'blocklists: blocklists.yaml', 'log: { level: debug }'];
   await writeFile(configFile, `${base.join('\n')}\n${setup.config ?? ''}\n`);
   const loaded = await loadConfig(configFile, { isRoot: false });
   const logs: Record<string, unknown>[] = [];

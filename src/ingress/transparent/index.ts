@@ -10,7 +10,7 @@ import { RedirectedIdentity } from './redirected-owner.js';
 import { createTransparentTlsServer, type TlsInterceptor } from './tls-listener.js';
 
 export { parseClientHello, type ClientHello, type ClientHelloParse } from './client-hello.js';
-export { ownerOfLocalEnd, RedirectedIdentity } from './redirected-owner.js';
+export { RedirectedIdentity } from './redirected-owner.js';
 export { redirectTargets, listenOnAll } from './listen.js';
 export type { TlsInterceptor } from './tls-listener.js';
 

@@ -75,8 +75,9 @@ async function refuse(deps: PipelineDeps, context: RequestContext, socket: Socke
 
 async function handle(deps: PipelineDeps, options: TransparentTlsOptions, socket: Socket): Promise<void> {
   socket.on('error', () => socket.destroy());
-  const pair = { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 };
-  const context = newContext('tunnel', `${pair.remoteAddress}:${pair.remotePort}`, 'TLS');
+  // Identity first, at accept: the client cannot yet have closed or half-closed its socket.
+  const connection = deps.identity.connection(socket);
+  const context = newContext('tunnel', `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, 'TLS');
   const peeked = await peekClientHello(socket, options.headerTimeoutMs);
   if (peeked === null) return void socket.destroy();
   const problem = unusable(peeked.hello);
@@ -91,7 +92,7 @@ async function handle(deps: PipelineDeps, options: TransparentTlsOptions, socket
   }
   let upstream: Socket;
   try {
-    const vetted = await admit(deps, context, { credential: { kind: 'none' }, connection: deps.identity.connection(pair), destination });
+    const vetted = await admit(deps, context, { credential: { kind: 'none' }, connection, destination });
     const dialled = await dial(vetted, { timeoutMs: deps.connectTimeoutMs });
     context.upstream = addressWithPort(dialled.address, dialled.port);
     upstream = dialled.socket;
