@@ -73,9 +73,7 @@ describe('bundle lifecycle from a local file', () => {
   test('refuses a downgrade after a restart because the highest version is persisted', async (t) => {
     const f = await fixture(t);
     await f.publish({ version: 9 });
-    const first = f.manager();
-    await first.manager.start();
-    first.manager.stop();
+    await f.runOnce();
     await f.publish({ version: 8 });
     const second = f.manager({ mode: 'fail_closed' });
     await second.manager.start();
@@ -92,9 +90,7 @@ describe('bundle lifecycle from a local file', () => {
     test(`restarts with no reachable source in ${mode} mode and ${expected === 'bundle' ? 'keeps the last-known-good' : `falls back to ${expected}`}`, async (t) => {
       const f = await fixture(t);
       await f.publish({ version: 3 });
-      const first = f.manager();
-      await first.manager.start();
-      first.manager.stop();
+      await f.runOnce();
       await rm(f.path);
       const { manager, recorder } = f.manager({ mode });
       await manager.start();
@@ -126,9 +122,7 @@ describe('bundle lifecycle from a local file', () => {
   test('refuses a tampered last-known-good at start', async (t) => {
     const f = await fixture(t);
     await f.publish({ version: 3 });
-    const first = f.manager();
-    await first.manager.start();
-    first.manager.stop();
+    await f.runOnce();
     const stored = JSON.parse(await readFile(join(f.stateDir, 'active.json'), 'utf8')) as { artifact: string };
     stored.artifact = Buffer.from(bundleYaml({ version: 3, hosts: ['evil.example.com'] })).toString('base64');
     await writeFile(join(f.stateDir, 'active.json'), JSON.stringify(stored));

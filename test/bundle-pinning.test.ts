@@ -31,9 +31,7 @@ describe('bundle.name, bundle.min_version and issued_at', () => {
   test('re-checks the name of the last-known-good at start, so changing bundle.name retires it', async (t) => {
     const f = await fixture(t);
     await f.publish({ version: 2, name: 'staging-egress' });
-    const first = f.manager();
-    await first.manager.start();
-    first.manager.stop();
+    await f.runOnce();
     await rm(f.path);
     const { manager, recorder } = f.manager({ pins: { name: 'prod-egress' }, mode: 'cached_indefinite' });
     await manager.start();
@@ -91,9 +89,7 @@ describe('an unreadable bundle state directory', () => {
     test(`when ${label}, denies everything even in default_policy, fetches nothing and audits it once`, async (t) => {
       const f = await fixture(t);
       await f.publish({ version: 9 });
-      const first = f.manager();
-      await first.manager.start();
-      first.manager.stop();
+      await f.runOnce();
       await corrupt(f.stateDir);
       // An older bundle, correctly signed: exactly what the forgotten floor would let back in.
       await f.publish({ version: 3 });
@@ -112,9 +108,7 @@ describe('an unreadable bundle state directory', () => {
   test('takes the repaired state back at the next poll, with the floor it holds', async (t) => {
     const f = await fixture(t);
     await f.publish({ version: 9 });
-    const first = f.manager();
-    await first.manager.start();
-    first.manager.stop();
+    await f.runOnce();
     const saved = await readFile(join(f.stateDir, 'state.json'), 'utf8');
     await writeFile(join(f.stateDir, 'state.json'), 'garbage');
     await f.publish({ version: 3 });

@@ -15,6 +15,8 @@ export interface BundleFileFixture {
   readonly stateDir: string;
   publish(fields: BundleFields, key?: TestKey): Promise<void>;
   manager(options?: Partial<BundleManagerOptions> & { mode?: OfflineMode; keys?: TestKey[] }): { manager: BundleManager; recorder: Recorder };
+  /** An earlier run: a manager with the defaults starts (accepting what is published) and stops. */
+  runOnce(): Promise<void>;
 }
 
 /** The key every fixture trusts unless a test lists others. */
@@ -28,7 +30,7 @@ export async function bundleFileFixture(t: { after: (fn: () => unknown) => void 
     managers.forEach((manager) => manager.stop());
     await rm(dir, { recursive: true, force: true });
   });
-  return {
+  const fixture: BundleFileFixture = {
     dir,
     path,
     stateDir: join(dir, 'state'),
@@ -55,5 +57,11 @@ export async function bundleFileFixture(t: { after: (fn: () => unknown) => void 
       managers.push(manager);
       return { manager, recorder };
     },
+    async runOnce() {
+      const { manager } = fixture.manager();
+      await manager.start();
+      manager.stop();
+    },
   };
+  return fixture;
 }
