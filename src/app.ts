@@ -18,7 +18,7 @@ import { createBundleManager } from './policy/bundle/from-config.js';
 import type { BundleManager } from './policy/bundle/manager.js';
 import type { AuditFields } from './audit/record.js';
 import { LivePolicy } from './policy/live-policy.js';
-import { AddressGuard, createResolver } from './connect/index.js';
+import { AddressGuard, createResolver, LocalAddresses } from './connect/index.js';
 import { IdentityResolver } from './identity/identify.js';
 import { createProxyServer } from './ingress/server.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
@@ -65,6 +65,7 @@ interface Components {
   readonly blocklists: BlocklistManager;
   readonly transparent: RunningTransparent | undefined;
   readonly dns: RunningPolicyDns | undefined;
+  readonly stopPolling: () => void;
 }
 
 export class Sluice {
@@ -179,11 +180,15 @@ export class Sluice {
     undo.push(() => bundles?.stop());
     await bundles?.start();
 
+    // Polled so an address added after start (a new IP on eth0) is refused within seconds.
+    const localAddresses = new LocalAddresses();
+    const stopPolling = localAddresses.poll();
+    undo.push(stopPolling);
     const deps: PipelineDeps = {
       identity: new IdentityResolver(config),
       policy: () => live.current,
       learn,
-      guard: new AddressGuard(config.connect.allow_cidrs),
+      guard: new AddressGuard(config.connect.allow_cidrs, localAddresses),
       resolver: createResolver({ resolvers: config.connect.resolvers, timeoutMs: config.connect.timeout_ms }),
       connectTimeoutMs: config.connect.timeout_ms,
       audit,
@@ -217,7 +222,7 @@ export class Sluice {
     });
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: confined }, 'sluice started');
-    const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns };
+    const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
@@ -242,9 +247,10 @@ export class Sluice {
   }
 
   async close(): Promise<void> {
-    const { servers, transparent, dns, pools, learn, audit, bundles, blocklists } = this.parts;
+    const { servers, transparent, dns, pools, learn, audit, bundles, blocklists, stopPolling } = this.parts;
     bundles?.stop();
     blocklists.stop();
+    stopPolling();
     await Promise.all([...servers.map(closeNow), transparent?.close(), dns?.close()]);
     await pools.close();
     await learn.close();

@@ -46,6 +46,7 @@ export const ERROR_CATALOGUE = {
   // policy source: a signed allowlist bundle was refused and the last good policy stays in force
   NO_VALID_BUNDLE: { status: 403, side: 'policy', message: 'no valid allowlist bundle is in force; failing closed' },
   BUNDLE_REJECTED: { status: 503, side: 'policy', message: 'allowlist bundle rejected' },
+  BUNDLE_STATE_UNREADABLE: { status: 503, side: 'internal', message: 'allowlist bundle state is unreadable; failing closed' },
   // internal
   AUDIT_UNAVAILABLE: { status: 503, side: 'internal', message: 'audit log unavailable; failing closed' },
   AUDIT_RECORD_INVALID: { status: 500, side: 'internal', message: 'audit record is not plain JSON' },

@@ -1,72 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { outcomeAuditFields, policyAuditFields } from '../src/policy/bundle/audit-fields.js';
 import { FileBundleSource } from '../src/policy/bundle/file-source.js';
-import { BundleManager, type BundleManagerOptions } from '../src/policy/bundle/manager.js';
-import type { OfflineMode } from '../src/policy/bundle/offline-policy.js';
 import { Metrics } from '../src/obs/metrics.js';
-import { bundleYaml, makeKey, signBase64, type BundleFields, type TestKey } from './support/bundle-fixtures.js';
-import { Recorder } from './support/bundle-harness.js';
-
-let root: string;
-let counter = 0;
-before(async () => {
-  root = await mkdtemp(join(tmpdir(), 'sluice-bundle-life-'));
-});
-after(async () => {
-  await rm(root, { recursive: true, force: true });
-});
-
-interface Fixture {
-  readonly dir: string;
-  readonly path: string;
-  readonly stateDir: string;
-  readonly managers: BundleManager[];
-  publish(fields: BundleFields, key?: TestKey): Promise<void>;
-  manager(options?: Partial<BundleManagerOptions> & { mode?: OfflineMode; keys?: TestKey[] }): { manager: BundleManager; recorder: Recorder };
-}
-
-const signer = makeKey('signer.pub');
-
-async function fixture(t: { after: (fn: () => void) => void }): Promise<Fixture> {
-  const dir = await mkdtemp(join(root, `case-${counter++}-`));
-  const path = join(dir, 'allowlist.yaml');
-  const managers: BundleManager[] = [];
-  t.after(() => managers.forEach((manager) => manager.stop()));
-  return {
-    dir,
-    path,
-    stateDir: join(dir, 'state'),
-    managers,
-    async publish(fields, key = signer) {
-      const text = bundleYaml(fields);
-      // Replace by rename, as deploy tools do, signature first so the pair is never half-new for long.
-      await writeFile(`${path}.sig.tmp`, signBase64(key, text));
-      await rename(`${path}.sig.tmp`, `${path}.sig`);
-      await writeFile(`${path}.tmp`, text);
-      await rename(`${path}.tmp`, path);
-    },
-    manager(options = {}) {
-      const recorder = new Recorder();
-      const manager = new BundleManager({
-        source: new FileBundleSource({ path, maxBytes: 1 << 20 }),
-        trust: { keys: (options.keys ?? [signer]).map((key) => key.anchor), roots: [], identity: undefined },
-        stateDir: join(dir, 'state'),
-        offline: { mode: options.mode ?? 'cached_with_expiry', maxAgeMs: 60_000 },
-        pollIntervalMs: 60_000,
-        fetchTimeoutMs: 2_000,
-        callbacks: recorder,
-        ...options,
-      });
-      managers.push(manager);
-      return { manager, recorder };
-    },
-  };
-}
+import { bundleYaml, makeKey, signBase64 } from './support/bundle-fixtures.js';
+import { bundleFileFixture as fixture, signer } from './support/bundle-file-fixture.js';
 
 describe('bundle lifecycle from a local file', () => {
   test('activates a signed bundle at start, persists it, and counts the outcome', async (t) => {
@@ -132,9 +73,7 @@ describe('bundle lifecycle from a local file', () => {
   test('refuses a downgrade after a restart because the highest version is persisted', async (t) => {
     const f = await fixture(t);
     await f.publish({ version: 9 });
-    const first = f.manager();
-    await first.manager.start();
-    first.manager.stop();
+    await f.runOnce();
     await f.publish({ version: 8 });
     const second = f.manager({ mode: 'fail_closed' });
     await second.manager.start();
@@ -151,9 +90,7 @@ describe('bundle lifecycle from a local file', () => {
     test(`restarts with no reachable source in ${mode} mode and ${expected === 'bundle' ? 'keeps the last-known-good' : `falls back to ${expected}`}`, async (t) => {
       const f = await fixture(t);
       await f.publish({ version: 3 });
-      const first = f.manager();
-      await first.manager.start();
-      first.manager.stop();
+      await f.runOnce();
       await rm(f.path);
       const { manager, recorder } = f.manager({ mode });
       await manager.start();
@@ -185,9 +122,7 @@ describe('bundle lifecycle from a local file', () => {
   test('refuses a tampered last-known-good at start', async (t) => {
     const f = await fixture(t);
     await f.publish({ version: 3 });
-    const first = f.manager();
-    await first.manager.start();
-    first.manager.stop();
+    await f.runOnce();
     const stored = JSON.parse(await readFile(join(f.stateDir, 'active.json'), 'utf8')) as { artifact: string };
     stored.artifact = Buffer.from(bundleYaml({ version: 3, hosts: ['evil.example.com'] })).toString('base64');
     await writeFile(join(f.stateDir, 'active.json'), JSON.stringify(stored));

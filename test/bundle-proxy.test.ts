@@ -1,6 +1,7 @@
 // Signed allowlist bundles governing the running proxy: decisions follow the verified bundle and
 // record its version, a new version swaps in without a restart, a replayed older one does not,
-// and with no valid bundle the offline mode decides (deny all, or the local rules).
+// with no valid bundle the offline mode decides (deny all, or the local rules), and another
+// fleet's bundle or an unreadable state directory is refused and audited.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,7 +15,7 @@ import { ALLOW_LOOPBACK, startSluice, type RunningSluice } from './support/sluic
 interface Record {
   kind: string;
   verdict?: string;
-  reason?: string;
+  reason?: string | null;
   rule?: string | null;
   bundle_version?: number | null;
   shadow_would_deny?: boolean;
@@ -22,8 +23,8 @@ interface Record {
   outcome?: string;
 }
 
-function bundleText(version: number, action: 'allow' | 'deny', port: number, enforce = 'enforce'): string {
-  return `name: test-bundle
+function bundleText(version: number, action: 'allow' | 'deny', port: number, enforce = 'enforce', name = 'test-bundle'): string {
+  return `name: ${name}
 version: ${version}
 issued_at: 2026-01-01T00:00:00Z
 enforce: ${enforce}
@@ -83,6 +84,14 @@ ${extra}`;
     }
   }
 
+  /** A request is refused as no_valid_bundle, and the chain holds a verification with `outcome`. */
+  async function expectRefusedFor(sluice: RunningSluice, outcome: string): Promise<void> {
+    const result = await curl(['-x', sluice.proxyUrl, `http://localhost:${origin.port}/`]);
+    assert.equal(result.status, 403, result.headers);
+    assert.match(result.headers, /reason=no_valid_bundle/);
+    assert.ok((await records(sluice)).some((record) => record.kind === 'bundle_verification' && record.outcome === outcome), outcome);
+  }
+
   test('decides by the verified bundle, records its version, hot-swaps a newer one and refuses a replayed older one', async () => {
     const dir = await trustingDir();
     const v1 = bundleText(1, 'allow', origin.port);
@@ -115,10 +124,7 @@ ${extra}`;
     await publish(dir, text.replace('localhost', 'localhost, evil.example'), signBlob(signingKey, Buffer.from(text)));
     const sluice = await start(dir, 'fail_closed');
     try {
-      const result = await curl(['-x', sluice.proxyUrl, `http://localhost:${origin.port}/`]);
-      assert.equal(result.status, 403);
-      assert.match(result.headers, /reason=no_valid_bundle/);
-      assert.ok((await records(sluice)).some((record) => record.kind === 'bundle_verification' && record.outcome === 'bad_signature'));
+      await expectRefusedFor(sluice, 'bad_signature');
     } finally {
       await sluice.close();
     }
@@ -152,6 +158,36 @@ ${extra}`;
       assert.equal(decision?.shadow_would_deny, true);
       const metrics = await (await fetch(`${sluice.adminUrl}/metrics`)).text();
       assert.match(metrics, /sluice_bundle_shadow_would_deny_total\{reason="rule_deny"\} 1/);
+    } finally {
+      await sluice.close();
+    }
+  });
+
+  test('refuses and audits a bundle named for another fleet (bundle.name), though the trusted key signed it', async () => {
+    const dir = await trustingDir();
+    await publish(dir, bundleText(1, 'allow', origin.port, 'enforce', 'staging-egress'));
+    const sluice = await start(dir, 'fail_closed', '  name: prod-egress\n');
+    try {
+      await expectRefusedFor(sluice, 'wrong_name');
+    } finally {
+      await sluice.close();
+    }
+  });
+
+  test('after a restart with an unreadable bundle state, denies every request even under default_policy, and audits why', async () => {
+    const dir = await trustingDir();
+    await publish(dir, bundleText(2, 'allow', origin.port));
+    const first = await start(dir, 'default_policy');
+    await first.stop();
+    await writeFile(join(first.stateDir, 'bundle', 'state.json'), '{"highest_version": 2, "highest_sha');
+    // Signed by the same key but older: on a forgotten floor this would be accepted.
+    await publish(dir, bundleText(1, 'allow', origin.port));
+    const sluice = await start(dir, 'default_policy');
+    try {
+      await expectRefusedFor(sluice, 'state_unreadable');
+      const policies = (await records(sluice)).filter((record) => record.kind === 'bundle_policy');
+      assert.equal(policies.at(-1)?.policy, 'deny_all');
+      assert.match(policies.at(-1)?.reason ?? '', /bundle state is unreadable/);
     } finally {
       await sluice.close();
     }

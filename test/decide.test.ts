@@ -151,6 +151,22 @@ describe('decide()', () => {
     assert.deepEqual(decide({ rules: twice, anonymousAllowed: true }, { agent: strict, ...connect('www.example.com:443') }), allow('first'));
   });
 
+  // Kept out of RULES so the timing test below measures the same rule set as before.
+  test('matches re2 host patterns regardless of case, without changing what their escapes mean', () => {
+    const cased = compileRules([
+      parseRuleText(
+        'cased.yaml',
+        'rules:\n  - {id: shouting-deny, action: deny, hosts: ["re2:^Tracker\\\\.Example\\\\.NET$"]}\n  - {id: letters-only, action: allow, hosts: ["re2:^\\\\D+\\\\.Letters\\\\.Example$"]}\n',
+      ),
+    ]);
+    const policy: Policy = { rules: cased, anonymousAllowed: true };
+    // A deny written in capitals must still deny: hosts reach decide() lower-cased.
+    assert.deepEqual(decide(policy, { agent: learn, ...connect('TRACKER.example.net:443') }), ruleDeny('shouting-deny'));
+    // Lower-casing the pattern text instead would have turned \D (not a digit) into \d.
+    assert.deepEqual(decide(policy, { agent: strict, ...connect('abc.letters.example:443') }), allow('letters-only'));
+    assert.deepEqual(decide(policy, { agent: strict, ...connect('123.letters.example:443') }), noRule);
+  });
+
   test('takes 3 million decisions in well under 5 seconds', () => {
     const policy: Policy = { rules, anonymousAllowed: true };
     const requests: DecideArgs[] = ['api.openai.com:443', 'a.b.c.unknown.example:443', 'x.evil.example.org:443'].map((authority) => ({ agent: strict, ...connect(authority) }));

@@ -1,5 +1,6 @@
 // The shipped deployment examples agree with the guard: the Kubernetes sidecar's embedded config
-// confines the agent container's UID and exempts Sluice's, and the image runs as that UID.
+// confines the agent container's UID and exempts Sluice's, the image runs as that UID, and the
+// state directory lives on a persistent volume.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,13 +15,22 @@ interface ContainerSpec {
   name: string;
   args?: string[];
   securityContext?: { runAsUser?: number; capabilities?: { add?: string[] } };
+  volumeMounts?: { name: string; mountPath: string }[];
 }
 
-async function sidecar(): Promise<{ config: string; init: ContainerSpec[]; containers: ContainerSpec[] }> {
+interface Workload {
+  kind: string;
+  spec: {
+    template: { spec: { initContainers: ContainerSpec[]; containers: ContainerSpec[]; volumes?: { name: string }[]; securityContext?: { fsGroup?: number } } };
+    volumeClaimTemplates?: { metadata: { name: string } }[];
+  };
+}
+
+async function sidecar(): Promise<{ config: string; init: ContainerSpec[]; containers: ContainerSpec[]; workload: Workload }> {
   const docs = parseAllDocuments(await readFile(join(PACKAGE_ROOT, 'deploy', 'kubernetes', 'sidecar.yaml'), 'utf8')).map((doc) => doc.toJS() as Record<string, unknown>);
   const configMap = docs.find((doc) => doc['kind'] === 'ConfigMap') as { data: Record<string, string> };
-  const deployment = docs.find((doc) => doc['kind'] === 'Deployment') as { spec: { template: { spec: { initContainers: ContainerSpec[]; containers: ContainerSpec[] } } } };
-  return { config: configMap.data['sluice.yaml'] ?? '', init: deployment.spec.template.spec.initContainers, containers: deployment.spec.template.spec.containers };
+  const workload = docs.find((doc) => doc['kind'] === 'StatefulSet' || doc['kind'] === 'Deployment') as unknown as Workload;
+  return { config: configMap.data['sluice.yaml'] ?? '', init: workload.spec.template.spec.initContainers, containers: workload.spec.template.spec.containers, workload };
 }
 
 test('the sidecar example confines the agent container\'s uid and exempts Sluice\'s', async () => {
@@ -45,4 +55,16 @@ test('the image runs as the uid the sidecar example exempts', async () => {
   const uid = /^USER (\d+):/m.exec(dockerfile)?.[1];
   assert.equal(Number(uid), init.find((container) => container.name === 'sluice')?.securityContext?.runAsUser);
   assert.match(dockerfile, /^HEALTHCHECK [^\n]*\\\n\s*CMD [^\n]*\/healthz/m);
+});
+
+test('the sidecar example keeps Sluice\'s state on a persistent volume claim, writable by its uid', async () => {
+  const { init, workload } = await sidecar();
+  const sluice = init.find((container) => container.name === 'sluice');
+  const state = sluice?.volumeMounts?.find((mount) => mount.mountPath === '/var/lib/sluice');
+  assert.ok(state !== undefined, 'the sluice container mounts /var/lib/sluice');
+  // An emptyDir dies with the pod, and with it the bundle floor and the audit chain.
+  assert.equal(workload.kind, 'StatefulSet');
+  assert.deepEqual(workload.spec.template.spec.volumes?.filter((volume) => volume.name === state.name) ?? [], [], `${state.name} is not a pod volume`);
+  assert.deepEqual(workload.spec.volumeClaimTemplates?.map((claim) => claim.metadata.name), [state.name]);
+  assert.equal(workload.spec.template.spec.securityContext?.fsGroup, sluice?.securityContext?.runAsUser);
 });

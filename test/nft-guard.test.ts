@@ -72,6 +72,37 @@ describe('nft ruleset rendering', () => {
     assert.match(err.join('\n'), /sluice\.yaml:2:3/);
   });
 
+  test('render and apply name a sluice_user this host does not have, and say how to fix it', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-nft-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, 'sluice.yaml');
+    await writeFile(file, 'guard: { agent_uids: [65534], sluice_user: no-such-sluice }\n');
+    for (const argv of [['render'], ['apply', '--check']]) {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await nftCommand.run([...argv, '--config', file], { out: (line) => out.push(line), err: (line) => err.push(line), env: {} });
+      const said = err.join('\n');
+      assert.equal(code, 1, `${argv.join(' ')}: ${said}`);
+      assert.deepEqual(out, [], 'no ruleset is printed');
+      assert.match(said, /sluice\.yaml: guard\.sluice_user "no-such-sluice" is not a user on this host/);
+      assert.match(said, /useradd --system no-such-sluice\b.*numeric uid/);
+      assert.doesNotMatch(said, /User does not exist/);
+    }
+  });
+
+  test('render accepts a sluice_user that exists here, and any numeric uid without looking it up', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-nft-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    for (const user of ['root', '4000000000']) {
+      const file = join(dir, `${user}.yaml`);
+      await writeFile(file, `guard: { agent_uids: [65534], sluice_user: ${user} }\n`);
+      const out: string[] = [];
+      const code = await nftCommand.run(['render', '--config', file], { out: (line) => out.push(line), err: () => undefined, env: {} });
+      assert.equal(code, 0, user);
+      assert.match(out.join('\n'), new RegExp(`meta skuid ${user === 'root' ? '"root"' : user} accept`));
+    }
+  });
+
   test('the static example in nftables/ is what render prints for its documented config', async () => {
     const example = await readFile(join(PACKAGE_ROOT, 'nftables', 'sluice.nft'), 'utf8');
     const rendered = renderRuleset(specOf('guard: { agent_uids: [2000, 2001], agent_gids: [2500] }'));

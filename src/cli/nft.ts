@@ -6,6 +6,7 @@ import { isSluiceError } from '../errors.js';
 import { runNft } from '../guard/apply.js';
 import { REMOVAL, renderRuleset } from '../guard/render.js';
 import { guardSpecFromConfig } from '../guard/spec.js';
+import { requireSluiceUser } from '../guard/user.js';
 import type { CliIo, Command } from './command.js';
 import { placementFrom } from './placement.js';
 
@@ -50,8 +51,10 @@ function parseArgs(argv: readonly string[], io: CliIo): NftArgs | string {
 }
 
 async function ruleset(configFile: string | null, io: CliIo): Promise<string> {
-  const { config } = await loadConfig(configFile, placementFrom(io));
+  const { config, file } = await loadConfig(configFile, placementFrom(io));
   const spec = guardSpecFromConfig(config);
+  // Checked for render too: the printed ruleset would not load on this host either.
+  await requireSluiceUser(spec.sluiceUser, file);
   if (spec.agentUids.length === 0 && spec.agentGids.length === 0) {
     io.err('sluice nft: warning: no agent uids or gids in the config, so the guard confines nobody');
   }

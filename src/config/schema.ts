@@ -14,6 +14,10 @@ const cidr = z
   .refine((text) => ipaddr.IPv4.isValidCIDRFourPartDecimal(text) || ipaddr.IPv6.isValidCIDR(text), 'expected a CIDR such as 10.0.0.0/8 or fd00::/8');
 const mode = z.enum(['strict', 'learn']);
 
+/** What an allowlist bundle's `name` may be; bundle.name pins it, so both share this. */
+export const BUNDLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const BUNDLE_NAME_RULE = 'names are 1-128 characters of A-Z a-z 0-9 . _ -';
+
 export const agentSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'agent names are 1-64 characters of A-Z a-z 0-9 _ . -'),
   groups: z.array(z.string().min(1)).default([]),
@@ -31,6 +35,10 @@ export const bundleSchema = z
     file: z.string().min(1).optional(),
     url: z.string().regex(/^https:\/\//, 'bundle URLs must be https://').optional(),
     oci: z.string().regex(/^[a-z0-9.-]+(:[0-9]+)?\/[a-z0-9._\/-]+([:@][A-Za-z0-9_.:-]+)$/, 'expected registry/repository:tag or registry/repository@sha256:<hex>').optional(),
+    /** the bundle's own `name` must equal this: a key that signs for several fleets cannot cross them */
+    name: z.string().regex(BUNDLE_NAME, BUNDLE_NAME_RULE).optional(),
+    /** no lower version is accepted, even after the state volume (and its floor) was lost */
+    min_version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
     /** detached: base64 signature at FILE.sig / URL.sig; bundle: a sigstore or cosign bundle */
     signature: z.enum(['detached', 'bundle']).default('detached'),
     signature_file: z.string().min(1).optional(),

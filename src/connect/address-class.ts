@@ -11,6 +11,8 @@ export const ADDRESS_CLASSES = [
   'public',
   /** cloud instance metadata, credentials and platform endpoints: never allowed */
   'metadata',
+  /** an address of one of this host's own interfaces (set by the guard, not by the tables below) */
+  'local_interface',
   'unspecified',
   'loopback',
   'private',

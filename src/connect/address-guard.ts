@@ -1,8 +1,9 @@
-// Decides whether one address (or one metadata host name) may be dialled: public addresses pass,
-// everything else is denied with its class unless a configured allow_cidr covers it.
+// Decides whether one address (or one metadata host name) may be dialled: public addresses of other
+// hosts pass, everything else is denied with its class unless a configured allow_cidr covers it.
 import ipaddr from 'ipaddr.js';
 import { classifyParsed, parseAddress, type AddressClass } from './address-class.js';
 import { ConnectConfigError } from './config-error.js';
+import { LocalAddresses, localKey } from './local-addresses.js';
 
 export interface AllowCidrConfig {
   readonly name: string;
@@ -42,11 +43,26 @@ function parseAllow(entry: AllowCidrConfig, index: number): ParsedAllow {
   return { name: entry.name, range: ipaddr.parseCIDR(entry.cidr) };
 }
 
+/** The class an address is refused under: the host's own addresses are `local_interface`. */
+function effectiveClass(parsed: ipaddr.IPv4 | ipaddr.IPv6, local: Pick<LocalAddresses, 'has'>): AddressClass {
+  const addressClass = classifyParsed(parsed);
+  // Loopback already names "this host" exactly; metadata must keep its class, which nothing opens.
+  if (addressClass === 'loopback' || addressClass === 'metadata') return addressClass;
+  return local.has(localKey(parsed)) ? 'local_interface' : addressClass;
+}
+
 export class AddressGuard {
   private readonly allow: readonly ParsedAllow[];
+  /** the entries that name exactly one address (/32, /128): the only ones that open a local one */
+  private readonly allowSingle: readonly ParsedAllow[];
 
-  constructor(allowCidrs: readonly AllowCidrConfig[] = []) {
+  /** `local` defaults to a one-off read of the interfaces; the app passes a polled set. */
+  constructor(
+    allowCidrs: readonly AllowCidrConfig[] = [],
+    private readonly local: Pick<LocalAddresses, 'has'> = new LocalAddresses(),
+  ) {
     this.allow = allowCidrs.map(parseAllow);
+    this.allowSingle = this.allow.filter(({ range }) => range[1] === (range[0].kind() === 'ipv4' ? 32 : 128));
   }
 
   /** True when `host` (a normalised Destination name) is a metadata service name. */
@@ -58,11 +74,13 @@ export class AddressGuard {
     const parsed = parseAddress(ip);
     const address = parsed.toString();
     const family = parsed.kind() === 'ipv4' ? 4 : 6;
-    const addressClass = classifyParsed(parsed);
+    const addressClass = effectiveClass(parsed, this.local);
     if (addressClass === 'public') return { ok: true, address, family };
     // Metadata carries credentials: no deployment setting may open it.
     if (addressClass === 'metadata') return { ok: false, address, class: addressClass };
-    for (const entry of this.allow) {
+    // 10.0.0.0/8 opened for the network around an appliance at 10.0.0.5 must not open the
+    // appliance itself: its own address has to be named on its own.
+    for (const entry of addressClass === 'local_interface' ? this.allowSingle : this.allow) {
       if (parsed.kind() === entry.range[0].kind() && parsed.match(entry.range)) return { ok: true, address, family, allowedBy: entry.name };
     }
     return { ok: false, address, class: addressClass };

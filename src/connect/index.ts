@@ -3,6 +3,7 @@
 export { ADDRESS_CLASSES, classifyAddress, METADATA_ADDRESSES, SPECIAL_RANGES_V4, SPECIAL_RANGES_V6, type AddressClass } from './address-class.js';
 export { AddressGuard, METADATA_HOST_NAMES, type AddressVerdict, type AllowCidrConfig } from './address-guard.js';
 export { ConnectConfigError } from './config-error.js';
+export { LOCAL_ADDRESS_POLL_MS, LocalAddresses, type InterfaceReader, type PollTimer } from './local-addresses.js';
 export { connectorFor, type ConnectorOptions } from './connector.js';
 export { addressWithPort, CONNECTION_ATTEMPT_DELAY_MS, dial, type Dialled, type DialOptions } from './dial.js';
 export { createResolver, ServerResolver, SystemResolver, type ResolvedAddress, type Resolver } from './resolve.js';

@@ -32,9 +32,9 @@ function normaliseName(text: string): { host: string; isName: boolean } {
   }
 }
 
-function compile(source: string): RE2 {
+function compile(source: string, flags = ''): RE2 {
   try {
-    return new RE2(source);
+    return new RE2(source, flags);
   } catch (error) {
     throw new PatternError(`invalid re2 pattern ${JSON.stringify(source)}: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -68,7 +68,9 @@ export function parseHostPattern(text: string): HostPattern {
     if (!source.startsWith('^') || !source.endsWith('$')) {
       throw new PatternError(`re2 host pattern ${JSON.stringify(source)} must be anchored with ^ and $`);
     }
-    return { kind: 'regex', source, regex: compile(source) };
+    // Hosts arrive lower-cased, so `^Tracker\.Example\.com$` would never match. Matching without
+    // regard to case fixes that without rewriting the text, which would turn \D into \d, \W into \w.
+    return { kind: 'regex', source, regex: compile(source, 'i') };
   }
   if (text.startsWith('*.')) {
     const rest = text.slice(2);

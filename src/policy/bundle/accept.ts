@@ -1,5 +1,6 @@
-// The order in which a fetched allowlist is judged before it may take effect: signature, then
-// schema, then a version strictly above the highest ever accepted, then expires_at.
+// The order in which a fetched allowlist is judged before it may take effect: signature, schema,
+// the pinned name, issued_at, a version above the pinned minimum and the highest ever accepted,
+// then expires_at.
 import { SourceError } from '../../config/yaml.js';
 import { parseBundleText, type BundleDocument } from './document.js';
 import { sha256Hex, verifyEvidence, type Evidence } from './evidence.js';
@@ -27,10 +28,44 @@ export interface AcceptedBundle {
   readonly sha256: string;
 }
 
+/** What sluice.yaml pins about every bundle, beyond who signed it. */
+export interface BundlePins {
+  /** the document's `name` must equal this, so a key that signs for several fleets cannot cross them */
+  readonly name?: string | undefined;
+  /** no version below this is accepted, even when the state volume (and its floor) was lost */
+  readonly minVersion?: number | undefined;
+}
+
+/**
+ * How far issued_at may lie ahead of this clock. NTP keeps appliances within seconds; five minutes
+ * absorbs a drifting one, while a bundle signed for later release stays refused until its time.
+ */
+export const ISSUED_AT_SKEW_MS = 5 * 60_000;
+
 export type Assessment = { readonly kind: 'new' | 'unchanged'; readonly bundle: AcceptedBundle };
 
-export function assessCandidate(candidate: Candidate, trust: BundleTrust, floor: VersionFloor | undefined, now: Date): Assessment {
-  const signer = verifyEvidence(candidate.artifact, candidate.evidence, trust);
+export interface AssessmentContext {
+  readonly trust: BundleTrust;
+  readonly floor: VersionFloor | undefined;
+  readonly pins: BundlePins;
+  readonly now: Date;
+}
+
+function checkPins(document: BundleDocument, origin: string, pins: BundlePins, now: Date): void {
+  if (pins.name !== undefined && document.name !== pins.name) {
+    throw new BundleRejection('wrong_name', `${origin}: the bundle is named ${JSON.stringify(document.name)}, this appliance takes ${JSON.stringify(pins.name)} (bundle.name)`);
+  }
+  if (document.issuedAt.getTime() > now.getTime() + ISSUED_AT_SKEW_MS) {
+    throw new BundleRejection('issued_in_future', `${origin}: version ${document.version} is issued at ${document.issuedAt.toISOString()}, more than ${ISSUED_AT_SKEW_MS / 60_000} minutes after this clock (${now.toISOString()})`);
+  }
+  if (pins.minVersion !== undefined && document.version < pins.minVersion) {
+    throw new BundleRejection('downgrade', `${origin}: version ${document.version} is below bundle.min_version ${pins.minVersion}`);
+  }
+}
+
+export function assessCandidate(candidate: Candidate, context: AssessmentContext): Assessment {
+  const { floor, now } = context;
+  const signer = verifyEvidence(candidate.artifact, candidate.evidence, context.trust);
   let document: BundleDocument;
   try {
     document = parseBundleText(candidate.origin, candidate.artifact.toString('utf8'));
@@ -38,6 +73,7 @@ export function assessCandidate(candidate: Candidate, trust: BundleTrust, floor:
     if (error instanceof SourceError) throw new BundleRejection('schema_error', error.message, { cause: error });
     throw error;
   }
+  checkPins(document, candidate.origin, context.pins, now);
   const sha256 = sha256Hex(candidate.artifact);
   const bundle: AcceptedBundle = { candidate, document, signer, sha256 };
   let kind: Assessment['kind'] = 'new';

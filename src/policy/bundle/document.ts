@@ -1,6 +1,7 @@
 // The allowlist bundle document: a header (name, version, issued_at, expires_at, enforce) over the
 // same `rules:` schema as rules/, parsed with file:line:column errors into a compiled RuleSet.
 import { z } from 'zod';
+import { BUNDLE_NAME, BUNDLE_NAME_RULE } from '../../config/schema.js';
 import { parseYaml, SourceError, validate } from '../../config/yaml.js';
 import { ruleSchema } from '../rule-schema.js';
 import { compileRules } from '../rules.js';
@@ -28,7 +29,7 @@ const timestamp = z
 
 export const bundleDocumentSchema = z
   .strictObject({
-    name: z.string({ error: 'required: the bundle name' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'names are 1-128 characters of A-Z a-z 0-9 . _ -'),
+    name: z.string({ error: 'required: the bundle name' }).regex(BUNDLE_NAME, BUNDLE_NAME_RULE),
     version: z.number({ error: 'required: an integer version' }).int('the version is a whole number').min(1, 'versions start at 1').max(Number.MAX_SAFE_INTEGER),
     issued_at: timestamp,
     expires_at: timestamp.optional(),

@@ -40,6 +40,7 @@ export async function createBundleManager(wiring: BundleWiring): Promise<BundleM
     trust: { keys, roots, identity },
     stateDir: join(wiring.stateDir, 'bundle'),
     offline: { mode: config.offline, maxAgeMs: config.max_age_ms },
+    pins: { name: config.name, minVersion: config.min_version },
     pollIntervalMs: config.poll_interval_ms,
     fetchTimeoutMs: config.timeout_ms,
     callbacks: wiring.callbacks,

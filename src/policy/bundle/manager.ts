@@ -3,12 +3,13 @@
 // which policy governs traffic: a bundle, deny-all, or the local rules/.
 import type { Metrics } from '../../obs/metrics.js';
 import type { RuleSet } from '../rule-set.js';
-import { assessCandidate, type AcceptedBundle, type Candidate, type VersionFloor } from './accept.js';
+import { assessCandidate, type AcceptedBundle, type AssessmentContext, type BundlePins, type Candidate, type VersionFloor } from './accept.js';
 import type { BundleDocument } from './document.js';
 import { effectivePolicy, nextDeadline, type EffectivePolicy, type OfflineSettings, type PolicyInputs } from './offline-policy.js';
 import { isBundleRejection, type BundleOutcome } from './rejection.js';
+import { messageOf } from './public-key.js';
 import type { BundleSource, FetchResult } from './source.js';
-import { BundleStateStore, type Slot } from './state-store.js';
+import { BundleStateError, BundleStateStore, type Slot, type StoredState } from './state-store.js';
 import type { BundleTrust } from './verify-signature.js';
 import { describeSigner } from './verified.js';
 
@@ -47,6 +48,8 @@ export interface BundleManagerOptions {
   /** a directory owned by Sluice, e.g. STATE_DIR/bundle */
   readonly stateDir: string;
   readonly offline: OfflineSettings;
+  /** bundle.name and bundle.min_version from the config */
+  readonly pins?: BundlePins;
   readonly pollIntervalMs: number;
   /** per fetch */
   readonly fetchTimeoutMs: number;
@@ -65,6 +68,8 @@ export class BundleManager {
   private sourceHealthy = false;
   private active: AcceptedBundle | undefined;
   private shadow: AcceptedBundle | undefined;
+  /** set while a file in the state directory cannot be read: everything is denied meanwhile */
+  private stateError: string | undefined;
   private emitted: string | undefined;
   private emittedShadow: number | null = null;
   private inFlight: Promise<void> | undefined;
@@ -87,14 +92,7 @@ export class BundleManager {
 
   /** Loads and re-verifies the last-known-good, fetches once, then keeps watching and polling. */
   async start(): Promise<void> {
-    const state = await this.store.readState();
-    this.floor = state.floor;
-    this.lastSuccessAt = state.lastSuccessAt;
-    this.active = await this.restore('active');
-    this.shadow = await this.restore('shadow');
-    if (this.active !== undefined && (this.floor === undefined || this.active.document.version > this.floor.version)) {
-      this.floor = { version: this.active.document.version, sha256: this.active.sha256 };
-    }
+    await this.load();
     await this.refresh();
     this.unwatch = this.options.source.watch?.(() => void this.refresh());
     this.schedulePoll();
@@ -125,7 +123,36 @@ export class BundleManager {
     return this.inFlight;
   }
 
+  /**
+   * Reads the floor and the last-known-good. An unreadable state is recorded once and leaves
+   * everything denied; each cycle tries again, so repairing the file needs no restart.
+   */
+  private async load(): Promise<boolean> {
+    let stored: StoredState;
+    try {
+      stored = await this.store.readAll();
+    } catch (error) {
+      if (!(error instanceof BundleStateError)) throw error;
+      if (this.stateError !== error.message) {
+        this.stateError = error.message;
+        this.record({ outcome: 'state_unreadable', stage: 'last-known-good', origin: this.store.dir, version: undefined, signer: undefined, detail: error.message });
+      }
+      return false;
+    }
+    this.stateError = undefined;
+    this.floor = stored.floor;
+    this.lastSuccessAt = stored.lastSuccessAt;
+    this.active = this.restore(stored.active);
+    this.shadow = this.restore(stored.shadow);
+    if (this.active !== undefined && (this.floor === undefined || this.active.document.version > this.floor.version)) {
+      this.floor = { version: this.active.document.version, sha256: this.active.sha256 };
+    }
+    return true;
+  }
+
   private async cycle(): Promise<void> {
+    // Without the floor a replayed old bundle would pass: fetch nothing until the state reads.
+    if (this.stateError !== undefined && !(await this.load())) return;
     const origin = this.options.source.description;
     let result: FetchResult;
     try {
@@ -152,7 +179,7 @@ export class BundleManager {
   private async judge(candidate: Candidate): Promise<void> {
     let assessment: ReturnType<typeof assessCandidate>;
     try {
-      assessment = assessCandidate(candidate, this.options.trust, this.floor, this.now());
+      assessment = assessCandidate(candidate, this.assessment(this.floor));
     } catch (error) {
       if (!isBundleRejection(error)) throw error;
       this.sourceHealthy = false;
@@ -180,12 +207,15 @@ export class BundleManager {
     this.sourceHealthy = true;
   }
 
-  private async restore(slot: Slot): Promise<AcceptedBundle | undefined> {
-    const candidate = await this.store.readSlot(slot);
+  private assessment(floor: VersionFloor | undefined): AssessmentContext {
+    return { trust: this.options.trust, floor, pins: this.options.pins ?? {}, now: this.now() };
+  }
+
+  private restore(candidate: Candidate | undefined): AcceptedBundle | undefined {
     if (candidate === undefined) return undefined;
     try {
       // The floor is not applied to our own copy: it is the bundle that set the floor.
-      const { bundle } = assessCandidate(candidate, this.options.trust, undefined, this.now());
+      const { bundle } = assessCandidate(candidate, this.assessment(undefined));
       if (this.floor !== undefined && bundle.document.version === this.floor.version && bundle.sha256 !== this.floor.sha256) {
         this.record({ outcome: 'replayed_version', stage: 'last-known-good', origin: candidate.origin, version: bundle.document.version, signer: undefined, detail: 'stored bundle differs from the recorded digest' });
         return undefined;
@@ -208,7 +238,7 @@ export class BundleManager {
 
   private inputs(): PolicyInputs {
     const active = this.active === undefined ? undefined : { version: this.active.document.version, expiresAt: this.active.document.expiresAt };
-    return { active, sourceHealthy: this.sourceHealthy, lastSuccessAt: this.lastSuccessAt, now: this.now() };
+    return { active, sourceHealthy: this.sourceHealthy, lastSuccessAt: this.lastSuccessAt, now: this.now(), stateError: this.stateError };
   }
 
   /** Tells the app about a change of governing policy or shadow bundle, once per change, in order. */
@@ -281,8 +311,4 @@ export class BundleManager {
     this.options.metrics?.bundleVerifications.inc({ outcome: event.outcome });
     this.options.callbacks.onOutcome({ ...event, at: this.now() });
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

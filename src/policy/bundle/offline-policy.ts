@@ -19,12 +19,17 @@ export interface PolicyInputs {
   readonly sourceHealthy: boolean;
   readonly lastSuccessAt: Date | undefined;
   readonly now: Date;
+  /** why STATE/bundle could not be read; undefined when it was */
+  readonly stateError: string | undefined;
 }
 
 export function effectivePolicy(settings: OfflineSettings, inputs: PolicyInputs): EffectivePolicy {
   const fallback = (reason: string): EffectivePolicy =>
     settings.mode === 'default_policy' ? { kind: 'default_policy', reason } : { kind: 'deny_all', reason };
   const { active, now } = inputs;
+  // Not even default_policy applies: a state that cannot be read may hide the downgrade floor, and
+  // an operator must look at it, so nothing passes until it reads again.
+  if (inputs.stateError !== undefined) return { kind: 'deny_all', reason: inputs.stateError };
   if (active === undefined) return fallback('no verified bundle is available');
   // expires_at is the publisher's promise that the rules are no longer safe: no mode outlives it.
   if (active.expiresAt !== undefined && now >= active.expiresAt) {

@@ -9,11 +9,17 @@ export const BUNDLE_OUTCOMES = [
   'untrusted_identity',
   'malformed',
   'unsupported',
+  /** signed by a trusted key but named for another fleet than bundle.name */
+  'wrong_name',
+  /** issued_at more than the allowed clock skew ahead of this appliance */
+  'issued_in_future',
   'downgrade',
   'replayed_version',
   'expired',
   'schema_error',
   'fetch_failure',
+  /** STATE/bundle exists but cannot be read or parsed: the floor is unknown, so everything is denied */
+  'state_unreadable',
 ] as const;
 
 export type BundleOutcome = (typeof BUNDLE_OUTCOMES)[number];
