@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../src/obs/log.js';
 import { Metrics } from '../src/obs/metrics.js';
-import { BlocklistManager } from '../src/policy/blocklist/manager.js';
+import { BlocklistManager, type BlocklistManagerOptions } from '../src/policy/blocklist/manager.js';
 import { loadBlocklistConfig } from '../src/policy/blocklist/sources.js';
 import { BLOCKLIST_FIXTURES } from './support/blocklist-fixtures.js';
 import { startConnectProxy } from './support/connect-proxy.js';
 import { startFeedServer, type FeedServer } from './support/feed-server.js';
+import { ManualClock } from './support/manual-clock.js';
 
 interface Harness {
   readonly dir: string;
@@ -62,13 +63,13 @@ function sourcesYaml(prefix: string, oisdExtra = '', urlhausExtra = ''): string 
   ].join('\n');
 }
 
-async function harness(dir: string, yaml: string): Promise<Harness> {
+async function harness(dir: string, yaml: string, extra: Pick<BlocklistManagerOptions, 'clock' | 'random'> = {}): Promise<Harness> {
   await writeFile(join(dir, 'sources.yaml'), yaml);
   const logs: Array<Record<string, unknown>> = [];
   const logger = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
   const metrics = new Metrics({ processMetrics: false });
   const config = await loadBlocklistConfig(join(dir, 'sources.yaml'));
-  const manager = new BlocklistManager({ config, cacheDir: join(dir, 'cache'), metrics, logger });
+  const manager = new BlocklistManager({ config, cacheDir: join(dir, 'cache'), metrics, logger, ...extra });
   managers.push(manager);
   return { dir, manager, metrics, logs };
 }
@@ -243,18 +244,30 @@ describe('blocklist refresh', () => {
   it('refreshes again when its jittered interval has passed', async () => {
     server.set('/m/oisd', { body: oisd });
     server.set('/m/urlhaus', { body: urlhaus });
-    const { manager } = await harness(await freshDir(), sourcesYaml('m').replace('interval: 1h', 'interval: 1s'));
+    const clock = new ManualClock();
+    // random 0.75 stretches the 1 h interval by jitter 0.1 × (2 × 0.75 − 1): to 63 minutes
+    const { manager } = await harness(await freshDir(), sourcesYaml('m'), { clock, random: () => 0.75 });
+    const fetches = (): number => server.requests.filter((request) => request.path === '/m/oisd').length;
     await manager.load();
     await manager.refreshAll();
-    const before = server.requests.filter((request) => request.path === '/m/oisd').length;
+    const minute = 60_000;
+    clock.advance(10 * minute);
     await manager.start();
-    const started = Date.now();
-    while (server.requests.filter((request) => request.path === '/m/oisd').length === before) {
-      assert.ok(Date.now() - started < 5_000, 'no scheduled refresh within 5 s');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    assert.ok(Date.now() - started >= 500, 'the refresh waited for its interval');
+    assert.deepEqual(clock.delays(), [50 * minute, 50 * minute], 'due an interval after the copy on disk was checked');
+    const before = fetches();
+    clock.advance(50 * minute - 1);
+    assert.equal(fetches(), before);
+    clock.advance(1);
+    await clock.timersWaiting(2);
+    assert.equal(fetches(), before + 1);
+    assert.deepEqual(clock.delays(), [63 * minute, 63 * minute], 'the next wait is the jittered interval');
+    clock.advance(63 * minute - 1);
+    assert.equal(fetches(), before + 1);
+    clock.advance(1);
+    await clock.timersWaiting(2);
+    assert.equal(fetches(), before + 2);
     await manager.stop();
+    assert.deepEqual(clock.delays(), [], 'stop cancels every timer');
   });
 
   it('applies local.txt entries and allow.txt exceptions', async () => {
@@ -277,17 +290,14 @@ describe('blocklist refresh', () => {
   it('fetches a source with no disk copy as soon as it starts', async () => {
     server.set('/i/oisd', { body: oisd });
     server.set('/i/urlhaus', { body: urlhaus });
-    const { manager } = await harness(await freshDir(), sourcesYaml('i'));
-    const swapped = new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        if (manager.current.match('evil.example') !== null) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 10);
-    });
+    const clock = new ManualClock();
+    const { manager } = await harness(await freshDir(), sourcesYaml('i'), { clock });
     await manager.start();
-    await swapped;
+    assert.equal(manager.current.match('evil.example'), null);
+    assert.deepEqual(clock.delays(), [0, 0]);
+    clock.advance(0);
+    await clock.timersWaiting(2);
+    assert.notEqual(manager.current.match('evil.example'), null);
     await manager.stop();
   });
 });

@@ -3,9 +3,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { PUBLIC_GOOD_TRUSTED_ROOT } from '../src/policy/bundle/public-good-root.js';
-import { runSluice, SHARED_VECTORS } from './support/sluice-cli.js';
+import { CONFORMANCE_VECTORS as VECTORS, runSluice } from './support/sluice-cli.js';
 
-const VECTORS = join(SHARED_VECTORS, 'sigstore-conformance');
 const DEFAULT_IDENTITY =
   'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';
 const DEFAULT_ISSUER = 'https://token.actions.githubusercontent.com';

@@ -15,7 +15,7 @@ import { bundleYaml, makeKey, signBase64 } from './support/bundle-fixtures.js';
 import { cosignLegacyLayout } from './support/cosign-legacy-layout.js';
 import { Recorder } from './support/bundle-harness.js';
 import { makeTls, startServer, staticFiles, TestRegistry, type LocalServer, type TlsMaterial } from './support/bundle-servers.js';
-import { SHARED_VECTORS } from './support/sluice-cli.js';
+import { CONFORMANCE_VECTORS } from './support/sluice-cli.js';
 
 const key = makeKey('publisher.pub');
 let root: string;
@@ -195,14 +195,13 @@ describe('OCI registry bundle source', () => {
   });
 
   test('carries keyless cosign annotations (certificate, Rekor bundle) into verification with the identity pinned', async (t) => {
-    const vectors = join(SHARED_VECTORS, 'sigstore-conformance');
-    const legacy = cosignLegacyLayout(JSON.parse(await readFile(join(vectors, 'happy-path-v0.1', 'bundle.sigstore.json'), 'utf8')));
+    const legacy = cosignLegacyLayout(JSON.parse(await readFile(join(CONFORMANCE_VECTORS, 'happy-path-v0.1', 'bundle.sigstore.json'), 'utf8')));
     const digest = registry.push('keyless', bundleYaml({ version: 50 }), key);
     // A real keyless signature, but over the conformance artifact rather than a cosign payload:
     // verification must get through certificate, Rekor entry and signature, and stop at the payload.
     registry.signatureImage(digest, [
       {
-        payload: await readFile(join(vectors, 'a.txt')),
+        payload: await readFile(join(CONFORMANCE_VECTORS, 'a.txt')),
         annotations: {
           'dev.cosignproject.cosign/signature': String(legacy['base64Signature']),
           'dev.sigstore.cosign/certificate': Buffer.from(String(legacy['cert']), 'base64').toString('utf8'),

@@ -18,6 +18,7 @@ import { renderRuleset } from '../src/guard/render.js';
 import { guardSpecFromConfig } from '../src/guard/spec.js';
 import { createLogger } from '../src/obs/log.js';
 import type { Probe, ProbeOutcome } from './support/appliance-agent.js';
+import { runAsUser } from './support/as-user.js';
 import { Sluice } from '../src/app.js';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
 import { insideLoopbackNamespace } from './support/netns.js';
@@ -59,15 +60,9 @@ log: { level: silent }
 }
 
 /** Runs one probe as the agent's UID and returns what it saw. */
-function asAgent(probe: Probe): Promise<ProbeOutcome> {
+async function asAgent(probe: Probe): Promise<ProbeOutcome> {
   const script = fileURLToPath(new URL('./support/appliance-agent.js', import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, JSON.stringify(probe)], { uid: AGENT_UID, gid: AGENT_UID, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', () => resolve(JSON.parse(out) as ProbeOutcome));
-  });
+  return JSON.parse(await runAsUser({ uid: AGENT_UID, gid: AGENT_UID }, script, [JSON.stringify(probe)])) as ProbeOutcome;
 }
 
 if (insideLoopbackNamespace(import.meta.url)) {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import dnsPacket from 'dns-packet';
+import { becomeUser } from './as-user.js';
 
 export type Probe =
   | { readonly op: 'tcp' | 'udp'; readonly host: string; readonly port: number }
@@ -114,12 +115,15 @@ async function probe(spec: Probe): Promise<ProbeOutcome> {
   }
 }
 
-if (process.argv[2] !== undefined) {
+// Started by runAsUser: `UID:GID PROBE-JSON`.
+const [user, spec] = process.argv.slice(2);
+if (spec !== undefined) {
+  becomeUser(user);
   const timer = setTimeout(() => {
     process.stdout.write(JSON.stringify({ error: 'TIMEOUT' }));
     process.exit(0);
   }, 5000);
-  const outcome = await probe(JSON.parse(process.argv[2]) as Probe).catch((error: unknown) => ({ error: codeOf(error) }));
+  const outcome = await probe(JSON.parse(spec) as Probe).catch((error: unknown) => ({ error: codeOf(error) }));
   clearTimeout(timer);
   process.stdout.write(JSON.stringify(outcome));
   process.exit(0);

@@ -1,12 +1,13 @@
 // Runs inside a fresh network namespace (`unshare -n`): loads a guard ruleset, starts stand-in
 // listeners and probes them as other users, printing one JSON report for test/nft-guard.test.ts.
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
 import { promisify } from 'node:util';
 import { REMOVAL } from '../../src/guard/render.js';
 import { runNft } from '../../src/guard/apply.js';
+import { becomeUser, runAsUser } from './as-user.js';
 
 const run = promisify(execFile);
 
@@ -52,15 +53,9 @@ function probe(host: string, port: number, udp: boolean): Promise<ProbeResult> {
   });
 }
 
-function probeAs(target: Probe): Promise<ProbeResult> {
-  return new Promise((resolve, reject) => {
-    const args = [process.argv[1] ?? '', 'probe', target.host, String(target.port), target.udp === true ? 'udp' : 'tcp'];
-    const child = spawn(process.execPath, args, { uid: target.uid, gid: target.gid, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', () => resolve(JSON.parse(out) as ProbeResult));
-  });
+async function probeAs(target: Probe): Promise<ProbeResult> {
+  const args = [target.host, String(target.port), target.udp === true ? 'udp' : 'tcp'];
+  return JSON.parse(await runAsUser(target, process.argv[1] ?? '', args)) as ProbeResult;
 }
 
 function listen(port: number, name: string): Promise<Server[]> {
@@ -122,10 +117,12 @@ async function main(planFile: string): Promise<void> {
   process.stdout.write(JSON.stringify(report));
 }
 
+// `plan FILE` from the test; `UID:GID HOST PORT tcp|udp` from probeAs.
 const [mode, first, second, third] = process.argv.slice(2);
-if (mode === 'probe' && first !== undefined && second !== undefined) {
+if (mode === 'plan' && first !== undefined) {
+  await main(first);
+} else if (first !== undefined && second !== undefined) {
+  becomeUser(mode);
   process.stdout.write(JSON.stringify(await probe(first, Number(second), third === 'udp')));
   process.exit(0);
-} else if (mode === 'plan' && first !== undefined) {
-  await main(first);
 }

@@ -1,5 +1,5 @@
 // Runs the built `sluice` CLI as a child process, the way an operator would, and collects its
-// exit code and output; also locates the repository root and the shared test vectors.
+// exit code and output; also locates the repository root and the vendored sigstore test vectors.
 import { execFile } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 /** dist/test/support/sluice-cli.js → the repository root */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const CLI = resolve(REPO_ROOT, 'dist', 'src', 'cli', 'main.js');
-/** In CI the shared vectors sit beside the repository, at ../shared. */
-export const SHARED_VECTORS = resolve(REPO_ROOT, '..', 'shared', 'vectors');
+/** The sigstore conformance cases, vendored so a clone needs nothing beside it (see their README). */
+export const CONFORMANCE_VECTORS = resolve(REPO_ROOT, 'test', 'fixtures', 'sigstore-conformance');
 
 export interface CliResult {
   readonly code: number;

@@ -32,6 +32,21 @@ export interface SourceStatus {
   readonly lastDetail: string | null;
 }
 
+/** The time and timers the refresh schedule runs on; tests pass one they move by hand. */
+export interface RefreshClock {
+  now(): number;
+  /** runs `callback` once, `ms` from now, without holding the process open; returns its cancel */
+  after(ms: number, callback: () => void): () => void;
+}
+
+const SYSTEM_CLOCK: RefreshClock = {
+  now: () => Date.now(),
+  after: (ms, callback) => {
+    const timer = setTimeout(callback, ms).unref();
+    return () => clearTimeout(timer);
+  },
+};
+
 export interface BlocklistManagerOptions {
   readonly config: BlocklistConfig;
   /** where each source's last-known-good copy lives, e.g. STATE_DIR/blocklists */
@@ -41,6 +56,7 @@ export interface BlocklistManagerOptions {
   /** called after every swap of the active set */
   readonly onSwap?: (set: BlocklistSet) => void;
   readonly random?: () => number;
+  readonly clock?: RefreshClock;
   /** override the HTTP client (tests use a short-lived Agent) */
   readonly dispatcher?: Dispatcher;
 }
@@ -50,7 +66,7 @@ interface SourceState {
   list: CompiledList | null;
   record: CacheRecord | null;
   inflight: Promise<RefreshReport> | null;
-  timer: NodeJS.Timeout | null;
+  cancelTimer: (() => void) | null;
   lastOutcome: RefreshOutcome | null;
   lastDetail: string | null;
 }
@@ -65,11 +81,13 @@ export class BlocklistManager {
   private allow: CompiledList = EMPTY;
   private active = BlocklistSet.empty();
   private readonly dispatcher: Dispatcher;
+  private readonly clock: RefreshClock;
   private stopped = false;
 
   constructor(private readonly options: BlocklistManagerOptions) {
-    this.states = options.config.sources.map((settings) => ({ settings, list: null, record: null, inflight: null, timer: null, lastOutcome: null, lastDetail: null }));
+    this.states = options.config.sources.map((settings) => ({ settings, list: null, record: null, inflight: null, cancelTimer: null, lastOutcome: null, lastDetail: null }));
     this.dispatcher = options.dispatcher ?? feedDispatcher(options.config.proxy);
+    this.clock = options.clock ?? SYSTEM_CLOCK;
   }
 
   /** The active set; replaced as a whole, so a caller holding one sees a consistent snapshot. */
@@ -83,7 +101,7 @@ export class BlocklistManager {
     for (const state of this.states) {
       const { record, list, settings } = state;
       const current = record !== null && list !== null && record.url === settings.url && record.format === settings.format;
-      const due = current ? record.checkedAt + settings.intervalMs - Date.now() : 0;
+      const due = current ? record.checkedAt + settings.intervalMs - this.clock.now() : 0;
       this.schedule(state, Math.max(0, due));
     }
     return this.active;
@@ -130,7 +148,7 @@ export class BlocklistManager {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const state of this.states) if (state.timer !== null) clearTimeout(state.timer);
+    for (const state of this.states) state.cancelTimer?.();
     await Promise.allSettled(this.states.map((state) => state.inflight));
     if (this.options.dispatcher === undefined) await this.dispatcher.close();
   }
@@ -152,16 +170,15 @@ export class BlocklistManager {
 
   private schedule(state: SourceState, delayMs: number): void {
     if (this.stopped) return;
-    if (state.timer !== null) clearTimeout(state.timer);
-    state.timer = setTimeout(() => {
-      state.timer = null;
+    state.cancelTimer?.();
+    state.cancelTimer = this.clock.after(Math.min(delayMs, MAX_TIMER_MS), () => {
+      state.cancelTimer = null;
       void this.refreshState(state, false).then((report) => {
         this.publish();
         const failed = report.outcome !== 'updated' && report.outcome !== 'not_modified';
         this.schedule(state, this.jittered(state.settings, failed ? Math.min(state.settings.intervalMs, RETRY_AFTER_FAILURE_MS) : state.settings.intervalMs));
       });
-    }, Math.min(delayMs, MAX_TIMER_MS));
-    state.timer.unref();
+    });
   }
 
   private jittered(settings: SourceSettings, base: number): number {
@@ -187,7 +204,7 @@ export class BlocklistManager {
       state.lastOutcome = outcome;
       state.lastDetail = detail ?? null;
       this.options.metrics?.blocklistRefreshes.inc({ source: settings.name, outcome });
-      if (outcome === 'updated' || outcome === 'not_modified') this.options.metrics?.blocklistLastSuccess.set({ source: settings.name }, Math.floor(Date.now() / 1000));
+      if (outcome === 'updated' || outcome === 'not_modified') this.options.metrics?.blocklistLastSuccess.set({ source: settings.name }, Math.floor(this.clock.now() / 1000));
       const entries = state.list?.entries ?? 0;
       return detail === undefined ? { source: settings.name, outcome, entries } : { source: settings.name, outcome, entries, detail };
     };
@@ -202,7 +219,7 @@ export class BlocklistManager {
       });
       if (result.status === 'not_modified') {
         if (state.record !== null) {
-          state.record = { ...state.record, checkedAt: Date.now() };
+          state.record = { ...state.record, checkedAt: this.clock.now() };
           await writeRecord(cacheDir, settings.name, state.record);
         }
         return report('not_modified');
@@ -214,7 +231,7 @@ export class BlocklistManager {
         return report('shrink_refused', detail);
       }
       await rename(target, listPath(cacheDir, settings.name));
-      const now = Date.now();
+      const now = this.clock.now();
       state.record = { url: settings.url, format: settings.format, ...result.validators, fetchedAt: now, checkedAt: now, entries: list.entries, bytes: result.bytes };
       state.list = list;
       await writeRecord(cacheDir, settings.name, state.record);
