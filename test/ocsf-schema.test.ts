@@ -3,11 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ErrorObject } from 'ajv/dist/2020.js';
-import { OCSF_FIXTURES, ocsfValidator, readOcsfSchema, type OcsfValidate } from './support/ocsf-validator.js';
+import { ocsfValidator, readOcsfSchema, type OcsfValidate } from './support/ocsf-validator.js';
 
-const REPO_ROOT = join(OCSF_FIXTURES, '..', '..', '..', '..');
+const MAPPING_DOC = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'ocsf.md');
 
 const http = ocsfValidator(await readOcsfSchema('http_activity'));
 const network = ocsfValidator(await readOcsfSchema('network_activity'));
@@ -96,7 +97,7 @@ test('events mapped as docs/ocsf.md describes pass their class schema', () => {
 });
 
 test('the example event in docs/ocsf.md is valid HTTP Activity', async () => {
-  const doc = await readFile(join(REPO_ROOT, 'docs', 'ocsf.md'), 'utf8');
+  const doc = await readFile(MAPPING_DOC, 'utf8');
   const block = /```json\n([\s\S]*?)```/.exec(doc)?.[1];
   assert.ok(block !== undefined, 'docs/ocsf.md has a json example');
   const example = JSON.parse(block) as Event;

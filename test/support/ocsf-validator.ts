@@ -7,7 +7,7 @@ import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 
 /** dist/test/support → the committed schemas in the source tree */
-export const OCSF_FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures', 'ocsf', '1.8.0');
+const OCSF_FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'fixtures', 'ocsf', '1.8.0');
 
 export type OcsfValidate = (event: unknown) => readonly ErrorObject[];
 
