@@ -2,7 +2,7 @@
 // addresses in any spelling, and fail-closed handling of non-addresses.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { destinationFromName } from '../src/ingress/destination.js';
+import { destinationOf } from '../src/destination.js';
 import { compileText } from '../src/policy/blocklist/compile.js';
 import { BlocklistSet } from '../src/policy/blocklist/set.js';
 
@@ -20,7 +20,7 @@ const set = new BlocklistSet(
 );
 
 function hostOf(name: string): string {
-  return destinationFromName(name, 443).host;
+  return destinationOf(name, 443).host;
 }
 
 describe('BlocklistSet.match', () => {

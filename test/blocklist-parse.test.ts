@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { domainToASCII } from 'node:url';
 import { describe, it } from 'node:test';
-import { normaliseHost } from '../src/ingress/destination.js';
+import { normaliseHost } from '../src/destination.js';
 import { compileText, type CompiledList } from '../src/policy/blocklist/compile.js';
 import type { BlocklistFormat } from '../src/policy/blocklist/formats.js';
 import { normaliseEntry } from '../src/policy/blocklist/normalise.js';

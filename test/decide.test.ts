@@ -2,8 +2,8 @@
 // default ports, agents/groups, anonymous refusal, and method/path rules over CONNECT vs plain HTTP.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Agent } from '../src/identity/agent.js';
-import { parseAbsoluteTarget, parseConnectTarget } from '../src/ingress/destination.js';
+import type { Agent } from '../src/agent.js';
+import { parseAbsoluteTarget, parseConnectTarget } from '../src/ingress/request-target.js';
 import { decide, type DecideArgs, type Policy } from '../src/policy/decide.js';
 import type { Decision } from '../src/policy/decision.js';
 import { compileRules, parseRuleText } from '../src/policy/rules.js';

@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { errors as undiciErrors, Pool } from 'undici';
 import { AddressGuard, connectorFor, dial, errorCodeFor, resolveAndVet, ServerResolver, type VettedDestination } from '../src/connect/index.js';
 import { isSluiceError, SluiceError } from '../src/errors.js';
-import { parseConnectTarget } from '../src/ingress/destination.js';
+import { parseConnectTarget } from '../src/ingress/request-target.js';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
 import { insideLoopbackNamespace } from './support/netns.js';
 

@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
 import { AddressGuard } from '../src/connect/address-guard.js';
-import type { Agent } from '../src/identity/agent.js';
+import type { Agent } from '../src/agent.js';
 import { KeyedTokenBucket, MAX_PENDING_REPLIES, PolicyDnsServer, UpstreamResolver, type TcpBacklog } from '../src/ingress/dns/index.js';
 import { until } from './support/until.js';
 

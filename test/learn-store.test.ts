@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LearnStore, proposeRules } from '../src/policy/learn-store.js';
 import { compileRules, loadRuleFiles, parseRuleText } from '../src/policy/rules.js';
 import { decide } from '../src/policy/decide.js';
-import { parseConnectTarget } from '../src/ingress/destination.js';
+import { parseConnectTarget } from '../src/ingress/request-target.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 

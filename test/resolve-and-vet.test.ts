@@ -17,7 +17,7 @@ import {
   type Resolver,
 } from '../src/connect/index.js';
 import { isSluiceError } from '../src/errors.js';
-import { parseConnectTarget } from '../src/ingress/destination.js';
+import { parseConnectTarget } from '../src/ingress/request-target.js';
 import { Metrics } from '../src/obs/metrics.js';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
 import { insideLoopbackNamespace } from './support/netns.js';

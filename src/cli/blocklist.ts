@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { formatIssue, SourceError } from '../config/yaml.js';
-import { normaliseHost } from '../ingress/destination.js';
+import { normaliseHost } from '../destination.js';
 import { isSluiceError } from '../errors.js';
 import { createLogger } from '../obs/log.js';
 import { BlocklistManager } from '../policy/blocklist/manager.js';

@@ -1,7 +1,7 @@
 // Turns a Destination into the only thing the dialer accepts: a VettedDestination whose every
 // address was resolved once and passed the address guard. Denies the whole name on any bad answer.
 import { SluiceError } from '../errors.js';
-import type { Destination } from '../ingress/destination.js';
+import type { Destination } from '../destination.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { AddressClass } from './address-class.js';
 import type { AddressGuard } from './address-guard.js';

@@ -6,7 +6,7 @@ import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
 import type { ClientConnection } from '../identity/identify.js';
 import { readProxyCredential } from '../identity/proxy-credentials.js';
 import { newContext, pathWithoutQuery } from './context.js';
-import { parseAbsoluteTarget, type AbsoluteTarget } from './destination.js';
+import { parseAbsoluteTarget, type AbsoluteTarget } from './request-target.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './hop-by-hop.js';
 import { admit, recordBadRequest, recordClose, RefusedError, type PipelineDeps } from './pipeline.js';
 import { decisionHeader, refuseOnResponse } from './respond.js';

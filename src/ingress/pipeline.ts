@@ -12,7 +12,7 @@ import { decide, decideAddresses, type DecideArgs, type Policy } from '../policy
 import { DENY_ERROR, type Decision } from '../policy/decision.js';
 import type { LearnStore } from '../policy/learn-store.js';
 import type { RequestContext } from './context.js';
-import type { Destination } from './destination.js';
+import type { Destination } from '../destination.js';
 import type { Refusal } from './respond.js';
 
 export interface PipelineDeps {

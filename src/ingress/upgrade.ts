@@ -7,7 +7,7 @@ import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
 import type { ClientConnection } from '../identity/identify.js';
 import { readProxyCredential } from '../identity/proxy-credentials.js';
 import { newContext, pathWithoutQuery, type RequestContext } from './context.js';
-import { parseAbsoluteTarget, type AbsoluteTarget } from './destination.js';
+import { parseAbsoluteTarget, type AbsoluteTarget } from './request-target.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './hop-by-hop.js';
 import { recordBadRequest, recordClose, type PipelineDeps } from './pipeline.js';
 import { admitAndDial, relay, trackExchange } from './relay.js';

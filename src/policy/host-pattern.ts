@@ -2,7 +2,7 @@
 // pattern that would silently cover more than its author meant (public suffixes, loose regexes).
 import RE2 from 're2';
 import { parse as parseDomain } from 'tldts';
-import { normaliseHost } from '../ingress/destination.js';
+import { normaliseHost } from '../destination.js';
 import { isSluiceError } from '../errors.js';
 
 export type HostPattern =

@@ -3,7 +3,7 @@
 import dnsPacket from 'dns-packet';
 import type { AddressGuard } from '../../connect/address-guard.js';
 import { METADATA_HOST_NAMES } from '../../connect/address-guard.js';
-import type { Agent } from '../../identity/agent.js';
+import type { Agent } from '../../agent.js';
 import { normaliseQueryName, screenName, type NameLimits } from './name-screen.js';
 import type { KeyedTokenBucket } from './rate-limiter.js';
 import { RCODE, type AddressRecord, type Rcode } from './response.js';

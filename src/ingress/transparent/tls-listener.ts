@@ -5,7 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { addressWithPort, dial, errorCodeFor } from '../../connect/index.js';
 import { isSluiceError, SluiceError, type ErrorCode } from '../../errors.js';
 import { newContext, type RequestContext } from '../context.js';
-import { destinationFromName, type Destination } from '../destination.js';
+import { destinationOf, type Destination } from '../../destination.js';
 import { admit, recordBadRequest, recordClose, RefusedError, type PipelineDeps } from '../pipeline.js';
 import { relay } from '../relay.js';
 import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHello, type ClientHelloParse } from './client-hello.js';
@@ -86,7 +86,7 @@ async function handle(deps: PipelineDeps, options: TransparentTlsOptions, socket
   }
   let destination: Destination;
   try {
-    destination = destinationFromName(peeked.hello.sni, 443);
+    destination = destinationOf(peeked.hello.sni, 443);
   } catch (error) {
     return refuse(deps, context, socket, isSluiceError(error) ? error : new SluiceError('BAD_HOST'));
   }
