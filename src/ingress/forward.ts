@@ -9,7 +9,7 @@ import { newContext, pathWithoutQuery } from './context.js';
 import { parseAbsoluteTarget, type AbsoluteTarget } from './request-target.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './hop-by-hop.js';
 import { admit, recordBadRequest, recordClose, RefusedError, type PipelineDeps } from './pipeline.js';
-import { decisionHeader, refuseOnResponse } from './respond.js';
+import { admittedHeader, refusalFor, refuseOnResponse } from './respond.js';
 import { checkRequestHead, hasBody } from './strict.js';
 import type { UpstreamPools } from './upstream-pools.js';
 
@@ -49,7 +49,7 @@ export async function handleForward(
     });
   } catch (error) {
     if (error instanceof RefusedError) refuseOnResponse(response, error.refusal);
-    else refuseOnResponse(response, { code: 'INTERNAL', message: 'internal error', rule: null, requestId: context.id, verdict: 'error' });
+    else refuseOnResponse(response, refusalFor(context.id, 'INTERNAL'));
     return;
   }
   if (response.headersSent || response.writableEnded) {
@@ -65,8 +65,7 @@ export async function handleForward(
   };
   response.once('close', onClientGone);
   let outcome: ErrorCode | 'ok' = 'ok';
-  const decision = context.decision;
-  const sluiceHeader = decisionHeader(decision?.verdict ?? 'allow', decision?.reason ?? '-', decision?.ruleId ?? null, context.id);
+  const sluiceHeader = admittedHeader(context);
   const active = deps.metrics.connectionsActive.labels({ kind: 'forward' });
   active.inc();
   try {
@@ -86,9 +85,9 @@ export async function handleForward(
       },
     );
   } catch (error) {
-    outcome = abort.signal.aborted ? 'UPSTREAM_RESET' : isSluiceError(error) ? error.code : errorCodeFor(error);
+    outcome = abort.signal.aborted ? 'UPSTREAM_RESET' : errorCodeFor(error);
     if (!response.headersSent && !abort.signal.aborted) {
-      refuseOnResponse(response, { code: outcome, message: new SluiceError(outcome).message, rule: null, requestId: context.id, verdict: 'error' });
+      refuseOnResponse(response, refusalFor(context.id, outcome));
     } else {
       response.destroy();
     }

@@ -13,7 +13,7 @@ import { DENY_ERROR, type Decision } from '../policy/decision.js';
 import type { LearnStore } from '../policy/learn-store.js';
 import type { RequestContext } from './context.js';
 import type { Destination } from '../destination.js';
-import type { Refusal } from './respond.js';
+import { refusalFor, type Refusal } from './respond.js';
 
 export interface PipelineDeps {
   readonly identity: IdentityResolver;
@@ -46,10 +46,6 @@ export class RefusedError extends Error {
     super(refusal.message);
     this.name = 'RefusedError';
   }
-}
-
-function refusalFrom(context: RequestContext, code: ErrorCode, message: string, rule: string | null, verdict: Refusal['verdict']): Refusal {
-  return { code, message, rule, requestId: context.id, verdict };
 }
 
 /**
@@ -91,20 +87,17 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
   }
   if (decision !== undefined) context.decision = decision;
   await recordDecision(deps, context, failure, vetted?.addresses.map((entry) => entry.address), request.countLater === true);
-  if (failure !== undefined) throw new RefusedError(refusalFrom(context, failure.code, failure.message, null, 'error'));
+  if (failure !== undefined) throw new RefusedError(refusalFor(context.id, failure));
   if (decision === undefined || vetted === undefined || decision.verdict === 'deny') {
     const denied = decision?.verdict === 'deny' ? decision : undefined;
     const code = denied === undefined ? 'INTERNAL' : DENY_ERROR[denied.reason];
-    throw new RefusedError(refusalFrom(context, code, deniedMessage(code, request.destination), denied?.ruleId ?? null, 'deny'));
+    const { host, port } = request.destination;
+    throw new RefusedError(refusalFor(context.id, new SluiceError(code, `${host}:${port}`), 'deny', denied?.ruleId ?? null));
   }
   if (decision.verdict === 'learn' && context.agent !== undefined) {
     deps.learn.record({ agent: context.agent.name, host: request.destination.host, port: request.destination.port, at: new Date() });
   }
   return vetted;
-}
-
-function deniedMessage(code: ErrorCode, destination: Destination): string {
-  return new SluiceError(code, `${destination.host}:${destination.port}`).message;
 }
 
 async function recordDecision(
@@ -148,7 +141,7 @@ async function recordDecision(
     await deps.audit.append(record);
   } catch (error) {
     deps.log.error({ err: error, request_id: context.id }, 'audit append failed; refusing');
-    throw new RefusedError(refusalFrom(context, 'AUDIT_UNAVAILABLE', new SluiceError('AUDIT_UNAVAILABLE').message, null, 'error'));
+    throw new RefusedError(refusalFor(context.id, 'AUDIT_UNAVAILABLE'));
   }
 }
 
@@ -161,7 +154,7 @@ export async function recordBadRequest(deps: PipelineDeps, context: RequestConte
   } catch (auditError) {
     deps.log.error({ err: auditError, request_id: context.id }, 'audit append failed');
   }
-  return refusalFrom(context, error.code, error.message, null, 'error');
+  return refusalFor(context.id, error);
 }
 
 /**

@@ -9,8 +9,9 @@ import { newContext } from './context.js';
 import type { Destination } from '../destination.js';
 import { parseConnectTarget } from './request-target.js';
 import { recordBadRequest, type PipelineDeps } from './pipeline.js';
-import { admitAndDial, relay } from './relay.js';
-import { decisionHeader, refuseOnSocket } from './respond.js';
+import { admitAndDial } from './admit-and-dial.js';
+import { relay } from './relay.js';
+import { admittedHeader, refuseOnSocket } from './respond.js';
 import { checkRequestHead } from './strict.js';
 import { tunnelSniVerdict } from './transparent/tunnel-sni.js';
 
@@ -40,11 +41,9 @@ export async function handleConnect(
     return;
   }
   const credential = readProxyCredential(request.headers['proxy-authorization']);
-  const upstream = await admitAndDial(deps, context, client, { credential, connection, destination, countLater: options.verifyTunnelSni });
+  const upstream = await admitAndDial(deps, context, client, { credential, connection, destination, countLater: options.verifyTunnelSni }, refuseOnSocket);
   if (upstream === undefined) return;
-  const decision = context.decision;
-  const header = decisionHeader(decision?.verdict ?? 'allow', decision?.reason ?? '-', decision?.ruleId ?? null, context.id);
-  client.write(`HTTP/1.1 200 Connection Established\r\nSluice-Decision: ${header}\r\n\r\n`);
+  client.write(`HTTP/1.1 200 Connection Established\r\nSluice-Decision: ${admittedHeader(context)}\r\n\r\n`);
   const screen = options.verifyTunnelSni ? (bytes: Buffer) => tunnelSniVerdict(bytes, destination.host, destination.kind === 'name') : undefined;
   relay(deps, context, client, upstream, {
     idleTimeoutMs: options.idleTimeoutMs,
