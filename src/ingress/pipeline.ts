@@ -1,6 +1,6 @@
 // The stages every ingress path runs in order: identity → policy → connect (resolve and vet) →
 // audit. One durable decision record per request, written before Sluice acts on it.
-import type { AuditChain } from '../audit/chain.js';
+import { badRequestEntry, closeEntry, decisionEntry, type AuditLog } from '../audit/kinds.js';
 import type { AddressGuard, Resolver, VettedDestination } from '../connect/index.js';
 import { ForbiddenDestinationError, resolveAndVet } from '../connect/index.js';
 import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
@@ -23,7 +23,7 @@ export interface PipelineDeps {
   readonly guard: AddressGuard;
   readonly resolver: Resolver;
   readonly connectTimeoutMs: number;
-  readonly audit: AuditChain;
+  readonly audit: AuditLog;
   readonly metrics: Metrics;
   readonly log: Logger;
 }
@@ -113,29 +113,7 @@ async function recordDecision(
   if (countLater && verdict !== 'deny' && verdict !== 'error') context.uncounted = { verdict, reason };
   else deps.metrics.decisions.inc({ verdict, reason });
   if (decision?.shadow?.wouldDeny === true) deps.metrics.bundleShadowWouldDeny.inc({ reason: decision.shadow.reason });
-  const record = {
-    kind: 'decision',
-    request_id: context.id,
-    request_kind: context.kind,
-    client: context.client,
-    agent: context.agent?.name ?? null,
-    via: context.agent?.via ?? null,
-    method: context.method,
-    host: context.destination?.host ?? null,
-    port: context.destination?.port ?? null,
-    path: context.path ?? null,
-    verdict,
-    reason,
-    rule: decision?.ruleId ?? null,
-    mode: context.agent?.mode ?? null,
-    bundle_version: context.bundleVersion ?? null,
-    ...(decision?.listedBy === undefined ? {} : { blocklist_source: decision.listedBy.source, blocklist_entry: decision.listedBy.entry }),
-    ...(decision?.shadow === undefined
-      ? {}
-      : { shadow_version: decision.shadow.version, shadow_would_deny: decision.shadow.wouldDeny, shadow_reason: decision.shadow.reason, shadow_rule: decision.shadow.ruleId }),
-    ...(context.forbidden === undefined ? {} : { address_class: context.forbidden.addressClass, address: context.forbidden.address }),
-    ...(vettedAddresses === undefined ? {} : { addresses: vettedAddresses }),
-  };
+  const record = decisionEntry(context, verdict, reason, vettedAddresses);
   deps.log.info({ request_id: context.id, agent: record.agent, host: record.host, port: record.port, verdict, reason, rule: record.rule }, 'decision');
   try {
     await deps.audit.append(record);
@@ -150,7 +128,7 @@ export async function recordBadRequest(deps: PipelineDeps, context: RequestConte
   deps.metrics.decisions.inc({ verdict: 'error', reason: error.code.toLowerCase() });
   deps.log.warn({ request_id: context.id, client: context.client, code: error.code, detail: error.message }, 'bad request');
   try {
-    await deps.audit.append({ kind: 'bad_request', request_id: context.id, client: context.client, method: context.method, code: error.code, detail: error.message });
+    await deps.audit.append(badRequestEntry(context, error));
   } catch (auditError) {
     deps.log.error({ err: auditError, request_id: context.id }, 'audit append failed');
   }
@@ -176,14 +154,6 @@ export function recordClose(deps: PipelineDeps, context: RequestContext, outcome
   const durationMs = Math.round(performance.now() - context.startedAt);
   deps.log.debug({ request_id: context.id, upstream: context.upstream, bytes_up: context.bytesUp, bytes_down: context.bytesDown, duration_ms: durationMs, outcome }, 'close');
   deps.audit
-    .append({
-      kind: 'close',
-      request_id: context.id,
-      upstream: context.upstream ?? null,
-      bytes_up: context.bytesUp,
-      bytes_down: context.bytesDown,
-      duration_ms: durationMs,
-      outcome,
-    })
+    .append(closeEntry(context, durationMs, outcome))
     .catch((error: unknown) => deps.log.error({ err: error, request_id: context.id }, 'audit append of close record failed'));
 }

@@ -1,6 +1,7 @@
 // The byte relay every raw-socket path ends in (CONNECT tunnels, upgrades, transparent TLS): both
 // directions spliced with backpressure, the CONNECT SNI screen first, and one close record.
 import type { Socket } from 'node:net';
+import { tunnelScreenEntry } from '../audit/kinds.js';
 import { errorCodeFor } from '../connect/index.js';
 import { SluiceError, type ErrorCode } from '../errors.js';
 import type { TunnelSniVerdict } from './transparent/tunnel-sni.js';
@@ -83,7 +84,7 @@ export function relay(deps: PipelineDeps, context: RequestContext, client: Socke
     countDecision(deps, context, { verdict: 'deny', reason: error.code.toLowerCase() });
     deps.log.warn({ request_id: context.id, code: error.code, detail: error.message }, 'tunnel refused after CONNECT');
     deps.audit
-      .append({ kind: 'tunnel_screen', request_id: context.id, verdict: 'deny', reason: error.code.toLowerCase(), detail: error.message })
+      .append(tunnelScreenEntry(context.id, error))
       .catch((auditError: unknown) => deps.log.error({ err: auditError, request_id: context.id }, 'audit append failed'));
     alerting = true;
     sendTlsAlert(client, ALERT_ACCESS_DENIED);

@@ -6,5 +6,4 @@ export { PolicyDnsServer, type PolicyDnsOptions } from './server.js';
 export { UpstreamResolver } from './upstream.js';
 export { dnsVerdict } from './policy-verdict.js';
 export { startPolicyDns, type PolicyDnsSetup, type RunningPolicyDns } from './start.js';
-export { dnsAuditFields } from './query-audit.js';
 export { MAX_PENDING_REPLIES, type TcpBacklog } from './tcp-connection.js';

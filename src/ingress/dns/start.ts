@@ -1,6 +1,7 @@
 // Builds and starts the policy DNS server from the config: the listen.dns address (and its
 // loopback twin), upstreams, limits, identity by the querying socket's owner, and its auditing.
 import type { AuditChain } from '../../audit/chain.js';
+import type { AuditLog } from '../../audit/kinds.js';
 import type { Schedule } from '../../audit/schedule.js';
 import type { ConfigFile } from '../../config/schema.js';
 import type { AddressGuard } from '../../connect/address-guard.js';
@@ -23,7 +24,7 @@ export interface PolicyDnsSetup {
   readonly guard: Pick<AddressGuard, 'vet'>;
   readonly metrics?: Pick<Metrics, 'dnsQueries'>;
   /** screened refusals and Learn get a record each, the rest a periodic dns_summary */
-  readonly audit?: Pick<AuditChain, 'append' | 'failure'>;
+  readonly audit?: AuditLog & Pick<AuditChain, 'failure'>;
   /** when summaries are written; tests drive it by hand */
   readonly summarySchedule?: Schedule;
   readonly log?: Logger;
