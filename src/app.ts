@@ -19,19 +19,19 @@ import type { Schedule } from './audit/schedule.js';
 import { splitHostPort } from './config/host-port.js';
 import { PACKAGE_ROOT, type LoadedConfig } from './config/load.js';
 import type { ConfigFile } from './config/schema.js';
-import { startPolicyDns, type RunningPolicyDns } from './ingress/dns/start.js';
-import { startTransparentListeners, type RunningTransparent } from './ingress/transparent/index.js';
+import { dnsRateLimiters, startPolicyDns, type RunningPolicyDns } from './ingress/dns/index.js';
+import { startTransparentListeners, type RunningTransparent } from './ingress/transparent/start.js';
 import { BlocklistManager } from './policy/blocklist/manager.js';
 import { loadBlocklistConfig } from './policy/blocklist/sources.js';
 import { createBundleManager } from './policy/bundle/from-config.js';
 import type { BundleManager } from './policy/bundle/manager.js';
 import { LivePolicy } from './policy/live-policy.js';
-import { AddressGuard, createResolver, LocalAddresses } from './connect/index.js';
+import { AddressGuard, createResolver, LocalAddresses, UpstreamPools } from './connect/index.js';
 import { IdentityResolver } from './identity/identify.js';
+import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
 import type { PipelineDeps } from './ingress/pipeline.js';
-import { UpstreamPools } from './ingress/upstream-pools.js';
 import { createAdminServer } from './obs/admin.js';
 import type { Logger } from './obs/log.js';
 import { Metrics } from './obs/metrics.js';
@@ -196,7 +196,7 @@ export class Sluice {
       identity: new IdentityResolver(config),
       policy: () => live.current,
       learn,
-      guard: new AddressGuard(config.connect.allow_cidrs, localAddresses),
+      addressGuard: new AddressGuard(config.connect.allow_cidrs, localAddresses),
       resolver: createResolver({ resolvers: config.connect.resolvers, timeoutMs: config.connect.timeout_ms }),
       connectTimeoutMs: config.connect.timeout_ms,
       audit,
@@ -214,10 +214,15 @@ export class Sluice {
     const proxyAddress = await listen(proxy, config.listen.proxy);
     undo.push(() => closeNow(admin));
     const adminAddress = await listen(admin, config.listen.admin);
-    const confined = guardConfinesAgents(config);
-    const transparent = confined ? await startTransparentListeners(deps, config, pools) : undefined;
+    // Redirected sockets and DNS queries name their sender through the kernel's NAT and socket
+    // tables, so the transparent listeners and the DNS server share an identity of their own.
+    const redirected = guardConfinesAgents(config) ? new RedirectedIdentity(config) : undefined;
+    const transparent = redirected === undefined ? undefined : await startTransparentListeners({ ...deps, identity: redirected }, config, pools);
     undo.push(() => transparent?.close());
-    const dns = confined ? await startPolicyDns({ config, policy: deps.policy, guard: deps.guard, metrics, audit, log }) : undefined;
+    const dns =
+      redirected === undefined
+        ? undefined
+        : await startPolicyDns({ config, policy: deps.policy, addressGuard: deps.addressGuard, identity: redirected, ...dnsRateLimiters(config.dns), metrics, audit, log });
     undo.push(() => dns?.close());
     await audit.append(
       startEntry({
@@ -230,7 +235,7 @@ export class Sluice {
       }),
     );
     ready = true;
-    log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: confined }, 'sluice started');
+    log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
     const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }

@@ -67,7 +67,7 @@ if (insideLoopbackNamespace(import.meta.url, [SILENT_NET])) {
       { name: 'silent-net', cidr: '198.51.100.0/24' },
     ]);
     const vet = (target: string): Promise<VettedDestination> =>
-      resolveAndVet(parseConnectTarget(target), { guard, resolver: new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 }) });
+      resolveAndVet(parseConnectTarget(target), { addressGuard: guard, resolver: new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 }) });
 
     before(async () => {
       working = await listen('127.0.0.3');
@@ -176,7 +176,7 @@ if (insideLoopbackNamespace(import.meta.url, [SILENT_NET])) {
     let dir: string;
     const guard = new AddressGuard([{ name: 'test-loopback', cidr: '127.0.0.0/8' }]);
     const vet = (target: string): Promise<VettedDestination> =>
-      resolveAndVet(parseConnectTarget(target), { guard, resolver: new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 }) });
+      resolveAndVet(parseConnectTarget(target), { addressGuard: guard, resolver: new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 }) });
 
     before(async () => {
       dns = await startDnsServer({ 'origin.test': { A: ['127.0.0.4'] }, 'secure.test': { A: ['127.0.0.5'] } });

@@ -24,7 +24,7 @@ test('a client that pipelines and never reads is paused with bounded replies hel
     port: 0,
     identify: () => CODER,
     decide: () => 'refuse',
-    guard: new AddressGuard(),
+    addressGuard: new AddressGuard(),
     upstream,
     limiter: new KeyedTokenBucket(1_000_000, 1_000_000),
     peerLimiter: new KeyedTokenBucket(1_000_000, 1_000_000),

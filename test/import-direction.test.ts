@@ -3,7 +3,7 @@
 // they may use, so no module climbs back into a stage a connection has already left.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { importEdges, unitOf, type ImportEdge } from './support/import-graph.js';
+import { importCycles, importEdges, unitOf, type ImportEdge } from './support/import-graph.js';
 
 const STAGES = ['ingress', 'identity', 'policy', 'connect', 'meter', 'audit'];
 /** Wires the stages together; only the command line starts it. */
@@ -47,6 +47,11 @@ describe('import direction under src/', () => {
       return why === null ? [] : [`${edge.from} imports ${edge.to}: ${why}`];
     });
     assert.deepEqual(broken, []);
+  });
+
+  test('no modules import one another round a loop', async () => {
+    assert.deepEqual(importCycles(await importEdges()), []);
+    assert.deepEqual(importCycles([{ from: 'a.ts', to: 'b.ts' }, { from: 'b.ts', to: 'c.ts' }, { from: 'c.ts', to: 'a.ts' }, { from: 'c.ts', to: 'd.ts' }]), [['a.ts', 'b.ts', 'c.ts']]);
   });
 
   test('the rules refuse an upward import, so the check above can fail', () => {

@@ -33,7 +33,7 @@ async function policyServer(overrides: Partial<PolicyDnsOptions> = {}): Promise<
     port: 0,
     identify: () => CODER,
     decide,
-    guard: new AddressGuard(),
+    addressGuard: new AddressGuard(),
     upstream: resolver,
     limiter: new KeyedTokenBucket(100, 1000),
     peerLimiter: new KeyedTokenBucket(1000, 100_000),

@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { formatIssue, SourceError } from '../config/yaml.js';
-import { LEARN_STORE_FILE, LearnStore, proposeRules } from '../policy/learn-store.js';
+import { proposeRules } from '../policy/learn-proposal.js';
+import { LEARN_STORE_FILE, LearnStore } from '../policy/learn-store.js';
 import type { CliIo, Command } from './command.js';
 import { placementFrom } from './placement.js';
 

@@ -1,7 +1,7 @@
 // Absolute-form HTTP requests (`GET http://host/path`): admit, then stream the request body
 // upstream and the response back through a keep-alive pool, never buffering either.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorCodeFor } from '../connect/index.js';
+import { errorCodeFor, type UpstreamPools } from '../connect/index.js';
 import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
 import type { ClientConnection } from '../identity/identify.js';
 import { readProxyCredential } from '../identity/proxy-credentials.js';
@@ -11,7 +11,6 @@ import { forwardRequestHeaders, forwardResponseHeaders } from './hop-by-hop.js';
 import { admit, recordBadRequest, recordClose, RefusedError, type PipelineDeps } from './pipeline.js';
 import { admittedHeader, refusalFor, refuseOnResponse } from './respond.js';
 import { checkRequestHead, hasBody } from './strict.js';
-import type { UpstreamPools } from './upstream-pools.js';
 
 // Expect is answered here, after the decision (RFC 9110 §10.1.1), not passed on.
 const DROP_UPSTREAM = new Set(['expect']);

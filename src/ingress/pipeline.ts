@@ -20,7 +20,7 @@ export interface PipelineDeps {
   /** the policy in force now; a function so a later rule set can be swapped in atomically */
   readonly policy: () => Policy;
   readonly learn: LearnStore;
-  readonly guard: AddressGuard;
+  readonly addressGuard: AddressGuard;
   readonly resolver: Resolver;
   readonly connectTimeoutMs: number;
   readonly audit: AuditLog;
@@ -71,7 +71,7 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
     if (decision.verdict !== 'deny') {
       const started = performance.now();
       try {
-        vetted = await resolveAndVet(request.destination, { guard: deps.guard, resolver: deps.resolver, metrics: deps.metrics });
+        vetted = await resolveAndVet(request.destination, { addressGuard: deps.addressGuard, resolver: deps.resolver, metrics: deps.metrics });
       } finally {
         deps.metrics.upstreamConnectSeconds.observe((performance.now() - started) / 1000);
       }

@@ -4,8 +4,8 @@ import type { Socket } from 'node:net';
 import { tunnelScreenEntry } from '../audit/kinds.js';
 import { errorCodeFor } from '../connect/index.js';
 import { SluiceError, type ErrorCode } from '../errors.js';
-import type { TunnelSniVerdict } from './transparent/tunnel-sni.js';
-import { ALERT_ACCESS_DENIED, sendTlsAlert } from './transparent/tls-alert.js';
+import type { TunnelSniVerdict } from './tls/tunnel-sni.js';
+import { ALERT_ACCESS_DENIED, sendTlsAlert } from './tls/alert.js';
 import type { RequestContext } from './context.js';
 import { countDecision, recordClose, type PipelineDeps } from './pipeline.js';
 

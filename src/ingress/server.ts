@@ -13,7 +13,7 @@ import { trackConnections } from './shutdown.js';
 import { versionErrorCode } from './strict.js';
 import { handleConnect } from './tunnel.js';
 import { handleUpgrade } from './upgrade.js';
-import type { UpstreamPools } from './upstream-pools.js';
+import type { UpstreamPools } from '../connect/index.js';
 
 interface ConnectionState {
   readonly client: ClientConnection;

@@ -13,7 +13,7 @@ import { admitAndDial } from './admit-and-dial.js';
 import { relay } from './relay.js';
 import { admittedHeader, refuseOnSocket } from './respond.js';
 import { checkRequestHead } from './strict.js';
-import { tunnelSniVerdict } from './transparent/tunnel-sni.js';
+import { tunnelSniVerdict } from './tls/tunnel-sni.js';
 
 export interface TunnelOptions {
   readonly idleTimeoutMs: number;

@@ -52,3 +52,36 @@ export function unitOf(module: string): string {
   const slash = module.indexOf('/');
   return slash < 0 ? module : module.slice(0, slash);
 }
+
+/** Each set of modules that import one another round a loop (Tarjan's strongly connected components). */
+export function importCycles(edges: readonly ImportEdge[]): string[][] {
+  const next = new Map<string, string[]>();
+  for (const { from, to } of edges) next.set(from, [...(next.get(from) ?? []), to]);
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const cycles: string[][] = [];
+  const visit = (module: string): void => {
+    index.set(module, index.size);
+    low.set(module, index.get(module) ?? 0);
+    stack.push(module);
+    for (const target of next.get(module) ?? []) {
+      if (!index.has(target)) {
+        visit(target);
+        low.set(module, Math.min(low.get(module) ?? 0, low.get(target) ?? 0));
+      } else if (stack.includes(target)) {
+        low.set(module, Math.min(low.get(module) ?? 0, index.get(target) ?? 0));
+      }
+    }
+    if (low.get(module) !== index.get(module)) return;
+    const members: string[] = [];
+    let member: string | undefined;
+    do {
+      member = stack.pop();
+      if (member !== undefined) members.push(member);
+    } while (member !== undefined && member !== module);
+    if (members.length > 1) cycles.push(members.sort());
+  };
+  for (const module of next.keys()) if (!index.has(module)) visit(module);
+  return cycles;
+}

@@ -1,7 +1,7 @@
 // The policy DNS server's public surface, for the composition root.
 export { handleQuery, type DnsOutcome, type DnsPeer, type DnsQueryEvent, type DnsVerdict, type QueryDeps } from './handle-query.js';
 export { normaliseQueryName, screenName, type NameLimits } from './name-screen.js';
-export { KeyedTokenBucket } from './rate-limiter.js';
+export { dnsRateLimiters, KeyedTokenBucket } from './rate-limiter.js';
 export { PolicyDnsServer, type PolicyDnsOptions } from './server.js';
 export { UpstreamResolver } from './upstream.js';
 export { dnsVerdict } from './policy-verdict.js';

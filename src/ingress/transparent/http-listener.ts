@@ -10,7 +10,7 @@ import { parseHostHeader } from '../request-target.js';
 import { recordBadRequest, type PipelineDeps } from '../pipeline.js';
 import { refuseOnResponse, refuseOnSocket } from '../respond.js';
 import { createProxyServer } from '../server.js';
-import type { UpstreamPools } from '../upstream-pools.js';
+import type { UpstreamPools } from '../../connect/index.js';
 
 /**
  * Rewrites `GET /path` + `Host: name` into `GET http://name/path`, so policy decides on the Host

@@ -8,8 +8,8 @@ import { destinationOf, type Destination } from '../../destination.js';
 import { admitAndDial } from '../admit-and-dial.js';
 import { recordBadRequest, type PipelineDeps } from '../pipeline.js';
 import { relay } from '../relay.js';
-import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHello, type ClientHelloParse } from './client-hello.js';
-import { ALERT_ACCESS_DENIED, refuseWithTlsAlert, sendTlsAlert } from './tls-alert.js';
+import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHello, type ClientHelloParse } from '../tls/client-hello.js';
+import { ALERT_ACCESS_DENIED, refuseWithTlsAlert, sendTlsAlert } from '../tls/alert.js';
 import { trackConnections } from '../shutdown.js';
 
 /** The seam for terminating TLS to chosen hosts (metering inference APIs) instead of splicing. */

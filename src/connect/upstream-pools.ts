@@ -1,7 +1,9 @@
 // Keep-alive connection pools for forwarded HTTP, one undici Pool per (origin, vetted address
 // set): a pooled socket is only ever reused for the addresses it was vetted for.
 import { Pool } from 'undici';
-import { addressWithPort, connectorFor, type VettedDestination } from '../connect/index.js';
+import { connectorFor } from './connector.js';
+import { addressWithPort } from './dial.js';
+import type { VettedDestination } from './resolve-and-vet.js';
 import { formatAuthority } from '../destination.js';
 
 interface PoolEntry {
