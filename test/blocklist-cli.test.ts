@@ -95,12 +95,15 @@ describe('sluice blocklist', () => {
     assert.equal((await sluice('check', 'mozi-c2.test', '--sources', sources)).code, 1);
   });
 
-  it('rejects a bad sources file with file:line and a bad host or usage with exit 2', async () => {
+  it('rejects a bad sources file with file:line and exit 1, like every command given a bad config', async () => {
     const broken = join(dir, 'broken.yaml');
     await writeFile(broken, 'sources:\n  - name: x\n    url: http://127.0.0.1/\n    format: hostfile\n');
     const ran = await sluice('check', 'a.example', '--sources', broken);
-    assert.equal(ran.code, 2);
+    assert.equal(ran.code, 1);
     assert.match(ran.err, new RegExp(`^${broken}:4:13: sources\\.0\\.format: `));
+  });
+
+  it('rejects a bad host or bad usage with exit 2', async () => {
     assert.equal((await sluice('check', 'bad host', '--sources', sources)).code, 2);
     assert.equal((await sluice('check')).code, 2);
   });

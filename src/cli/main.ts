@@ -3,6 +3,7 @@
 // exit code. Subcommands register in COMMANDS below.
 import type { CliIo, Command } from './command.js';
 import { wantsHelp } from './command.js';
+import { usageFailure } from './exit.js';
 import { VERSION } from './version.js';
 import { runCommand } from './run.js';
 import { checkCommand } from './check.js';
@@ -40,10 +41,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return 0;
   }
   const command = COMMANDS.find((candidate) => candidate.name === name);
-  if (command === undefined) {
-    io.err(`sluice: unknown command "${name}"\n\n${overview()}`);
-    return 2;
-  }
+  if (command === undefined) return usageFailure(io, 'sluice', `unknown command "${name}"`, overview());
   if (wantsHelp(rest)) {
     io.out(command.usage);
     return 0;
