@@ -17,7 +17,8 @@ import {
 } from './audit/kinds.js';
 import type { Schedule } from './audit/schedule.js';
 import { splitHostPort } from './config/host-port.js';
-import { PACKAGE_ROOT, type LoadedConfig } from './config/load.js';
+import type { LoadedConfig } from './config/load.js';
+import { PACKAGE_ROOT } from './config/package-root.js';
 import type { ConfigFile } from './config/schema.js';
 import { dnsRateLimiters, startPolicyDns, type RunningPolicyDns } from './ingress/dns/index.js';
 import { startTransparentListeners, type RunningTransparent } from './ingress/transparent/start.js';

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { nftCommand } from '../src/cli/nft.js';
-import { PACKAGE_ROOT } from '../src/config/load.js';
+import { PACKAGE_ROOT } from '../src/config/package-root.js';
 import { loadYamlText } from '../src/config/yaml.js';
 import { configSchema } from '../src/config/schema.js';
 import { REMOVAL, renderRuleset } from '../src/guard/render.js';

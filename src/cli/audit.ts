@@ -33,8 +33,6 @@ interface VerifyArgs {
 const ANCHOR = /^(\d{1,15}):([0-9a-fA-F]{64})$/;
 
 export const auditCommand: Command = {
-  name: 'audit',
-  summary: 'verify the hash chain of an audit log',
   usage: USAGE,
   async run(argv, io) {
     const [action, ...rest] = argv;

@@ -122,8 +122,6 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 export const blocklistCommand: Command = {
-  name: 'blocklist',
-  summary: 'check whether a host is on a malicious-domain blocklist; refresh the feeds',
   usage: USAGE,
   run,
 };

@@ -30,8 +30,6 @@ verify exits 0 only when the artifact's signature verifies against a trusted anc
                        the keyless signer to accept (RE2 patterns are unanchored, like cosign's)`;
 
 export const bundleCommand: Command = {
-  name: 'bundle',
-  summary: 'verify, sign and make keys for signed allowlist bundles',
   usage: USAGE,
   async run(argv, io) {
     const [action, ...rest] = argv;

@@ -116,8 +116,6 @@ async function check(paths: readonly string[], io: CliIo): Promise<Outcome> {
 }
 
 export const checkCommand: Command = {
-  name: 'check',
-  summary: 'validate configuration and rule files, reporting every error with its line',
   usage: USAGE,
   async run(argv, io) {
     const option = argv.find((arg) => arg.startsWith('-'));

@@ -7,12 +7,20 @@ export interface CliIo {
 }
 
 export interface Command {
-  readonly name: string;
-  readonly summary: string;
   /** full help text, printed for `sluice NAME --help` */
   readonly usage: string;
   /** returns the process exit code */
   run(argv: readonly string[], io: CliIo): Promise<number>;
+}
+
+/**
+ * What the overview needs of a command without loading it: each command's module pulls in the
+ * stages it drives (the proxy, sigstore, nftables), so it is imported only when that command runs.
+ */
+export interface CommandEntry {
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<Command>;
 }
 
 /** True when argv asks for help; every subcommand honours -h/--help the same way. */

@@ -76,8 +76,6 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 export const learnCommand: Command = {
-  name: 'learn',
-  summary: 'list what Learn mode recorded, or propose allow rules from it',
   usage: USAGE,
   run,
 };

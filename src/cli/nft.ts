@@ -61,8 +61,6 @@ async function ruleset(configFile: string | null, io: CliIo): Promise<string> {
 }
 
 export const nftCommand: Command = {
-  name: 'nft',
-  summary: 'render, apply or remove the nftables guard for agent users',
   usage: USAGE,
   async run(argv, io) {
     const args = parseArgs(argv, io);

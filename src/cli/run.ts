@@ -63,4 +63,4 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   return EXIT.ok;
 }
 
-export const runCommand: Command = { name: 'run', summary: 'start the proxy (default config if no --config)', usage: USAGE, run };
+export const runCommand: Command = { usage: USAGE, run };
