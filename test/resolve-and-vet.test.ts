@@ -135,8 +135,9 @@ if (insideLoopbackNamespace(import.meta.url, [SYSTEM_DNS_ON_LOOPBACK])) {
         assert.equal(error.code, 'DNS_FAILURE');
         return true;
       });
+      // Never early, and bounded by the 300 ms budget rather than c-ares's defaults (5 s a try).
       const elapsed = performance.now() - started;
-      assert.ok(elapsed >= 290 && elapsed < 800, `took ${elapsed} ms`);
+      assert.ok(elapsed >= 290 && elapsed < 4_000, `took ${elapsed} ms`);
     });
 
     test('denies a metadata host name before asking DNS at all', async () => {
