@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { AUDIT_FIELDS, type AuditEntry, type AuditKind } from '../src/audit/kinds.js';
-import { REPO_ROOT } from './support/sluice-cli.js';
+import { REPO_ROOT } from './support/cli.js';
 
 type KeysOf<T> = T extends unknown ? keyof T : never;
 type FieldsOf<K extends AuditKind> = Exclude<KeysOf<Extract<AuditEntry, { kind: K }>>, 'kind'>;

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { curl } from './support/curl.js';
 import { startHttpOrigin, startHttpsOrigin, type Origin } from './support/origins.js';
 import { rawExchange } from './support/raw-http.js';
-import { runSluice } from './support/sluice-cli.js';
+import { runSluice } from './support/cli.js';
 import { ALLOW_LOOPBACK, startSluice, type RunningSluice, type SluiceSetup } from './support/sluice.js';
 import { makeTestCa, type TestCa } from './support/test-ca.js';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { cosignLegacyLayout } from './support/cosign-legacy-layout.js';
-import { CONFORMANCE_VECTORS as VECTORS, runSluice } from './support/sluice-cli.js';
+import { CONFORMANCE_VECTORS as VECTORS, runSluice } from './support/cli.js';
 
 const run = promisify(execFile);
 const ALLOWLIST = 'name: team-allowlist\nversion: 7\nissued_at: 2026-11-23T12:00:00Z\nenforce: enforce\nrules:\n  - id: openai\n    action: allow\n    hosts: [api.openai.com]\n';

@@ -15,7 +15,7 @@ import { bundleYaml, makeKey, signBase64 } from './support/bundle-fixtures.js';
 import { cosignLegacyLayout } from './support/cosign-legacy-layout.js';
 import { Recorder } from './support/bundle-harness.js';
 import { makeTls, startServer, staticFiles, TestRegistry, type LocalServer, type TlsMaterial } from './support/bundle-servers.js';
-import { CONFORMANCE_VECTORS } from './support/sluice-cli.js';
+import { CONFORMANCE_VECTORS } from './support/cli.js';
 
 const key = makeKey('publisher.pub');
 let root: string;

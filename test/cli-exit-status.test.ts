@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runSluice } from './support/sluice-cli.js';
+import { runSluice } from './support/cli.js';
 
 describe('sluice exit statuses', () => {
   let dir: string;

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { ERROR_CATALOGUE, OPERATOR_ERROR_CODES, SluiceError, type ErrorCode } from '../src/errors.js';
-import { REPO_ROOT } from './support/sluice-cli.js';
+import { REPO_ROOT } from './support/cli.js';
 
 interface DocumentedCode {
   readonly status: number;

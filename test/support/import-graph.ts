@@ -2,7 +2,7 @@
 // dynamic), so tests can hold the layout to its dependency rules.
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { REPO_ROOT } from './sluice-cli.js';
+import { REPO_ROOT } from './cli.js';
 
 export const SRC = join(REPO_ROOT, 'src');
 
