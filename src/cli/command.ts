@@ -1,4 +1,5 @@
-// The contract every `sluice` subcommand implements, so main.ts can list, route and document them.
+// The contract every `sluice` subcommand implements, so main.ts can list, route and document them,
+// and load each only when it runs.
 
 export interface CliIo {
   readonly out: (line: string) => void;

@@ -1,4 +1,5 @@
-// The version printed by `sluice --version`, read once from the package manifest.
+// The version printed by `sluice --version`, read once from the package manifest, with nothing
+// else loaded: the command line's cheapest path.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../config/package-root.js';

@@ -1,4 +1,5 @@
-// The policy DNS server's public surface, for the composition root.
+// The policy DNS server's public surface, for the composition root: everything outside
+// ingress/dns/ imports it from here.
 export { handleQuery, type DnsOutcome, type DnsPeer, type DnsQueryEvent, type DnsVerdict, type QueryDeps } from './handle-query.js';
 export { normaliseQueryName, screenName, type NameLimits } from './name-screen.js';
 export { dnsRateLimiters, KeyedTokenBucket } from './rate-limiter.js';
