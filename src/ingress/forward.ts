@@ -2,7 +2,7 @@
 // upstream and the response back through a keep-alive pool, never buffering either.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { errorCodeFor, type UpstreamPools } from '../connect/index.js';
-import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
+import { SluiceError, type ErrorCode } from '../errors.js';
 import type { ClientConnection } from '../identity/identify.js';
 import { readProxyCredential } from '../identity/proxy-credentials.js';
 import { newContext, pathWithoutQuery } from './context.js';
@@ -34,8 +34,7 @@ export async function handleForward(
     if (url.startsWith('/') || url === '*') throw new SluiceError('ORIGIN_FORM', 'send absolute-form requests (http://host/path) or use CONNECT');
     target = parseAbsoluteTarget(url);
   } catch (error) {
-    const failure = isSluiceError(error) ? error : new SluiceError('BAD_REQUEST');
-    refuseOnResponse(response, await recordBadRequest(deps, context, failure));
+    refuseOnResponse(response, await recordBadRequest(deps, context, error));
     return;
   }
   let vetted;

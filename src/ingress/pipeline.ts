@@ -123,8 +123,12 @@ async function recordDecision(
   }
 }
 
-/** Refusals before a destination was even parsed: malformed requests. */
-export async function recordBadRequest(deps: PipelineDeps, context: RequestContext, error: SluiceError): Promise<Refusal> {
+/**
+ * Refusals before a destination was even parsed: malformed requests. A parser's SluiceError says
+ * why; anything else thrown while reading the request counts as `fallback`.
+ */
+export async function recordBadRequest(deps: PipelineDeps, context: RequestContext, thrown: unknown, fallback: ErrorCode = 'BAD_REQUEST'): Promise<Refusal> {
+  const error = isSluiceError(thrown) ? thrown : new SluiceError(fallback);
   deps.metrics.decisions.inc({ verdict: 'error', reason: error.code.toLowerCase() });
   deps.log.warn({ request_id: context.id, client: context.client, code: error.code, detail: error.message }, 'bad request');
   try {

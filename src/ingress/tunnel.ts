@@ -2,7 +2,6 @@
 // and relay bytes both ways until either side closes or goes idle.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { isSluiceError, SluiceError } from '../errors.js';
 import type { ClientConnection } from '../identity/identify.js';
 import { readProxyCredential } from '../identity/proxy-credentials.js';
 import { newContext } from './context.js';
@@ -36,8 +35,7 @@ export async function handleConnect(
     checkRequestHead(request);
     destination = parseConnectTarget(request.url ?? '');
   } catch (error) {
-    const failure = isSluiceError(error) ? error : new SluiceError('BAD_REQUEST');
-    refuseOnSocket(client, await recordBadRequest(deps, context, failure));
+    refuseOnSocket(client, await recordBadRequest(deps, context, error));
     return;
   }
   const credential = readProxyCredential(request.headers['proxy-authorization']);

@@ -3,7 +3,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { errorCodeFor } from '../connect/index.js';
-import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
+import { SluiceError, type ErrorCode } from '../errors.js';
 import type { ClientConnection } from '../identity/identify.js';
 import { readProxyCredential } from '../identity/proxy-credentials.js';
 import { newContext, pathWithoutQuery, type RequestContext } from './context.js';
@@ -52,8 +52,7 @@ export async function handleUpgrade(
     target = parseAbsoluteTarget(request.url ?? '');
     if (target.scheme !== 'http') throw new SluiceError('BAD_TARGET', 'upgrade requests through the proxy must be http://; use CONNECT for TLS');
   } catch (error) {
-    const failure = isSluiceError(error) ? error : new SluiceError('BAD_REQUEST');
-    refuseOnSocket(client, await recordBadRequest(deps, context, failure));
+    refuseOnSocket(client, await recordBadRequest(deps, context, error));
     return;
   }
   const credential = readProxyCredential(request.headers['proxy-authorization']);

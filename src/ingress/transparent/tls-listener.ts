@@ -2,7 +2,7 @@
 // TLS, decides on its SNI, resolves and vets that name itself (never the address the agent
 // dialled), then replays the peeked bytes to the vetted upstream and splices.
 import { createServer, type Server, type Socket } from 'node:net';
-import { isSluiceError, SluiceError } from '../../errors.js';
+import { SluiceError } from '../../errors.js';
 import { newContext, type RequestContext } from '../context.js';
 import { destinationOf, type Destination } from '../../destination.js';
 import { admitAndDial } from '../admit-and-dial.js';
@@ -68,8 +68,8 @@ function unusable(hello: ClientHelloParse): SluiceError | null {
   }
 }
 
-async function refuse(deps: PipelineDeps, context: RequestContext, socket: Socket, error: SluiceError): Promise<void> {
-  await recordBadRequest(deps, context, error);
+async function refuse(deps: PipelineDeps, context: RequestContext, socket: Socket, error: unknown): Promise<void> {
+  await recordBadRequest(deps, context, error, 'BAD_HOST');
   sendTlsAlert(socket, ALERT_ACCESS_DENIED);
 }
 
@@ -88,7 +88,7 @@ async function handle(deps: PipelineDeps, options: TransparentTlsOptions, socket
   try {
     destination = destinationOf(peeked.hello.sni, 443);
   } catch (error) {
-    return refuse(deps, context, socket, isSluiceError(error) ? error : new SluiceError('BAD_HOST'));
+    return refuse(deps, context, socket, error);
   }
   const upstream = await admitAndDial(deps, context, socket, { credential: { kind: 'none' }, connection, destination }, refuseWithTlsAlert);
   if (upstream === undefined) return;
