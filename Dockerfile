@@ -4,13 +4,13 @@
 
 FROM node:24-bookworm-slim AS build
 # re2 compiles its native addon when no prebuilt binary fits the platform; Sluice's own sock_diag
-# addon (binding.gyp, native/) is always compiled, by npm ci's install step.
+# addon (binding.gyp, src/identity/sock-diag/) is always compiled, by npm ci's install step.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 COPY package.json package-lock.json binding.gyp ./
-COPY native ./native
+COPY src/identity/sock-diag ./src/identity/sock-diag
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src

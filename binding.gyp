@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "sock_diag",
-      "sources": ["native/sock_diag.c", "native/inet_diag.c"],
+      "sources": ["src/identity/sock-diag/sock_diag.c", "src/identity/sock-diag/inet_diag.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror"]
     }
   ]

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { normaliseHost } from '../src/ingress/destination.js';
+import { normaliseHost } from '../src/destination.js';
 import { BlocklistManager } from '../src/policy/blocklist/manager.js';
 import { normaliseEntry } from '../src/policy/blocklist/normalise.js';
 import type { BlocklistSet } from '../src/policy/blocklist/set.js';

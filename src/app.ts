@@ -5,25 +5,34 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { AuditChain } from './audit/chain.js';
+import {
+  bundlePolicyEntry,
+  bundleShadowEntry,
+  bundleVerificationEntry,
+  reloadAcceptedEntry,
+  reloadRejectedEntry,
+  startEntry,
+  stopEntry,
+  type AuditEntry,
+} from './audit/kinds.js';
 import type { Schedule } from './audit/schedule.js';
 import { splitHostPort } from './config/host-port.js';
-import { PACKAGE_ROOT, type LoadedConfig } from './config/load.js';
+import type { LoadedConfig } from './config/load.js';
+import { PACKAGE_ROOT } from './config/package-root.js';
 import type { ConfigFile } from './config/schema.js';
-import { startPolicyDns, type RunningPolicyDns } from './ingress/dns/start.js';
-import { startTransparentListeners, type RunningTransparent } from './ingress/transparent/index.js';
+import { dnsRateLimiters, startPolicyDns, type RunningPolicyDns } from './ingress/dns/index.js';
+import { startTransparentListeners, type RunningTransparent } from './ingress/transparent/start.js';
 import { BlocklistManager } from './policy/blocklist/manager.js';
 import { loadBlocklistConfig } from './policy/blocklist/sources.js';
-import { outcomeAuditFields, policyAuditFields, shadowAuditFields } from './policy/bundle/audit-fields.js';
 import { createBundleManager } from './policy/bundle/from-config.js';
 import type { BundleManager } from './policy/bundle/manager.js';
-import type { AuditFields } from './audit/record.js';
 import { LivePolicy } from './policy/live-policy.js';
-import { AddressGuard, createResolver, LocalAddresses } from './connect/index.js';
+import { AddressGuard, createResolver, LocalAddresses, UpstreamPools } from './connect/index.js';
 import { IdentityResolver } from './identity/identify.js';
+import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
 import type { PipelineDeps } from './ingress/pipeline.js';
-import { UpstreamPools } from './ingress/upstream-pools.js';
 import { createAdminServer } from './obs/admin.js';
 import type { Logger } from './obs/log.js';
 import { Metrics } from './obs/metrics.js';
@@ -116,8 +125,8 @@ export class Sluice {
     });
     undo.push(() => audit.close());
     if (audit.recovery !== null) log.error({ recovery: audit.recovery }, 'audit log had a torn last record; it was moved aside and recorded in the chain');
-    const record = (fields: AuditFields): void => {
-      audit.append(fields).catch((error: unknown) => log.error({ err: error, kind: fields.kind }, 'audit append failed'));
+    const record = (entry: AuditEntry): void => {
+      audit.append(entry).catch((error: unknown) => log.error({ err: error, kind: entry.kind }, 'audit append failed'));
     };
     const showRules = (): void => {
       metrics.rulesLoaded.set(live.ruleCount);
@@ -125,15 +134,15 @@ export class Sluice {
     showRules();
     // A change of governing policy takes effect only once its record is durable. Unrecorded, no
     // policy may govern: everything is denied and the manager offers the change again later.
-    const recordThen = async (fields: AuditFields, apply: () => void): Promise<void> => {
+    const recordThen = async (entry: AuditEntry, apply: () => void): Promise<void> => {
       try {
-        await audit.append(fields);
+        await audit.append(entry);
       } catch (error) {
-        if (fields.kind === 'bundle_policy') {
+        if (entry.kind === 'bundle_policy') {
           live.denyAll();
           showRules();
         }
-        log.error({ err: error, kind: fields.kind }, 'policy change could not be audited; it waits for the audit log to recover');
+        log.error({ err: error, kind: entry.kind }, 'policy change could not be audited; it waits for the audit log to recover');
         throw error;
       }
       apply();
@@ -159,21 +168,21 @@ export class Sluice {
       metrics,
       callbacks: {
         onActivate: (ruleSet, version) =>
-          recordThen(policyAuditFields({ kind: 'bundle', version, stale: false }), () => {
+          recordThen(bundlePolicyEntry({ kind: 'bundle', version, stale: false }), () => {
             live.useBundle(ruleSet, version);
             showRules();
             log.info({ version, rules: ruleSet.size }, 'allowlist bundle in force');
           }),
         onFallback: (fallback) =>
-          recordThen(policyAuditFields(fallback), () => {
+          recordThen(bundlePolicyEntry(fallback), () => {
             if (fallback.kind === 'default_policy') live.useLocalRules();
             else live.denyAll();
             showRules();
             log.warn({ fallback }, 'no valid allowlist bundle; offline mode applies');
           }),
         // A report-mode bundle never enforces: unrecorded, the shadow in use simply stays.
-        onShadow: (ruleSet, version) => recordThen(shadowAuditFields(version), () => live.setShadow(ruleSet, version)),
-        onOutcome: (event) => record(outcomeAuditFields(event)),
+        onShadow: (ruleSet, version) => recordThen(bundleShadowEntry(version), () => live.setShadow(ruleSet, version)),
+        onOutcome: (event) => record(bundleVerificationEntry(event)),
         onError: (error) => log.error({ err: error }, 'bundle state could not be saved; the policy in force is unchanged'),
       },
     });
@@ -188,7 +197,7 @@ export class Sluice {
       identity: new IdentityResolver(config),
       policy: () => live.current,
       learn,
-      guard: new AddressGuard(config.connect.allow_cidrs, localAddresses),
+      addressGuard: new AddressGuard(config.connect.allow_cidrs, localAddresses),
       resolver: createResolver({ resolvers: config.connect.resolvers, timeoutMs: config.connect.timeout_ms }),
       connectTimeoutMs: config.connect.timeout_ms,
       audit,
@@ -206,22 +215,28 @@ export class Sluice {
     const proxyAddress = await listen(proxy, config.listen.proxy);
     undo.push(() => closeNow(admin));
     const adminAddress = await listen(admin, config.listen.admin);
-    const confined = guardConfinesAgents(config);
-    const transparent = confined ? await startTransparentListeners(deps, config, pools) : undefined;
+    // Redirected sockets and DNS queries name their sender through the kernel's NAT and socket
+    // tables, so the transparent listeners and the DNS server share an identity of their own.
+    const redirected = guardConfinesAgents(config) ? new RedirectedIdentity(config) : undefined;
+    const transparent = redirected === undefined ? undefined : await startTransparentListeners({ ...deps, identity: redirected }, config, pools);
     undo.push(() => transparent?.close());
-    const dns = confined ? await startPolicyDns({ config, policy: deps.policy, guard: deps.guard, metrics, audit, log }) : undefined;
+    const dns =
+      redirected === undefined
+        ? undefined
+        : await startPolicyDns({ config, policy: deps.policy, addressGuard: deps.addressGuard, identity: redirected, ...dnsRateLimiters(config.dns), metrics, audit, log });
     undo.push(() => dns?.close());
-    await audit.append({
-      kind: 'start',
-      config: loaded.file,
-      mode: config.mode,
-      rules: rules.size,
-      rule_files: [...rules.files],
-      bundle_version: live.current.bundleVersion ?? null,
-      proxy: `${proxyAddress.address}:${proxyAddress.port}`,
-    });
+    await audit.append(
+      startEntry({
+        config: loaded.file,
+        mode: config.mode,
+        rules: rules.size,
+        rule_files: [...rules.files],
+        bundle_version: live.current.bundleVersion ?? null,
+        proxy: `${proxyAddress.address}:${proxyAddress.port}`,
+      }),
+    );
     ready = true;
-    log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: confined }, 'sluice started');
+    log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
     const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
@@ -236,12 +251,12 @@ export class Sluice {
       const rules = await loadRuleFiles(this.loaded.rulePaths);
       this.policy.replaceLocalRules(rules);
       this.metrics.rulesLoaded.set(this.policy.ruleCount);
-      await audit.append({ kind: 'reload', outcome: 'accepted', rules: rules.size, rule_files: [...rules.files] });
+      await audit.append(reloadAcceptedEntry(rules));
       this.log.info({ rules: rules.size }, 'rules reloaded');
     } catch (error) {
       const issues = error instanceof SourceError ? error.issues.map(formatIssue) : [error instanceof Error ? error.message : String(error)];
       this.log.error({ issues }, 'rule reload refused; the rules in force are unchanged');
-      await audit.append({ kind: 'reload', outcome: 'rejected', errors: issues }).catch(() => undefined);
+      await audit.append(reloadRejectedEntry(issues)).catch(() => undefined);
     }
     await blocklists.load();
   }
@@ -254,7 +269,7 @@ export class Sluice {
     await Promise.all([...servers.map(closeNow), transparent?.close(), dns?.close()]);
     await pools.close();
     await learn.close();
-    await audit.append({ kind: 'stop' }).catch((error: unknown) => this.log.error({ err: error }, 'could not record stop'));
+    await audit.append(stopEntry()).catch((error: unknown) => this.log.error({ err: error }, 'could not record stop'));
     await audit.close();
     this.log.info('sluice stopped');
   }

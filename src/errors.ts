@@ -1,5 +1,5 @@
 // The one catalogue of Sluice's failures: a stable code, the HTTP status an agent sees, which side
-// failed, and a message. Every deny, bad request and upstream failure is one of these codes.
+// failed, and a message; and the codes of the failures only an operator sees (OperatorError).
 
 export type FailingSide = 'downstream' | 'policy' | 'upstream' | 'internal';
 
@@ -73,4 +73,43 @@ export class SluiceError extends Error {
 
 export function isSluiceError(value: unknown): value is SluiceError {
   return value instanceof SluiceError;
+}
+
+/**
+ * Failures reported to the operator only (by `sluice run` and `sluice check`, in log lines and
+ * /status), never to an agent; docs/errors.md's second table lists each. Not HTTP errors, so they
+ * have no status or side.
+ */
+export const OPERATOR_ERROR_CODES = [
+  'CONFIG_INVALID',
+  'RULE_PATTERN_INVALID',
+  'BUNDLE_FETCH_FAILED',
+  'BLOCKLIST_ENTRY_CAP',
+  'BLOCKLIST_NETWORK',
+  'BLOCKLIST_TIMEOUT',
+  'BLOCKLIST_HTTP_STATUS',
+  'BLOCKLIST_TOO_LARGE',
+  'BLOCKLIST_COMPILE',
+] as const;
+
+export type OperatorErrorCode = (typeof OPERATOR_ERROR_CODES)[number];
+
+/** The one family of operator errors: a stable code and a message naming the file, field or URL at fault. */
+export class OperatorError extends Error {
+  readonly code: OperatorErrorCode;
+
+  constructor(code: OperatorErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OperatorError';
+    this.code = code;
+  }
+}
+
+/** An operator error, of the given code when one is named. */
+export function isOperatorError(value: unknown, code?: OperatorErrorCode): value is OperatorError {
+  return value instanceof OperatorError && (code === undefined || value.code === code);
+}
+
+export function isOperatorErrorCode(code: string): code is OperatorErrorCode {
+  return (OPERATOR_ERROR_CODES as readonly string[]).includes(code);
 }

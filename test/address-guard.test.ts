@@ -14,7 +14,7 @@ import {
   SPECIAL_RANGES_V6,
   type AddressClass,
 } from '../src/connect/index.js';
-import { normaliseHost } from '../src/ingress/destination.js';
+import { normaliseHost } from '../src/destination.js';
 
 // [address, class]: first and last address of each range where it matters, plus one inside.
 const V4_TABLE: readonly (readonly [string, AddressClass])[] = [

@@ -8,13 +8,14 @@ import { createHash } from 'node:crypto';
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { curl } from './support/curl.js';
-import { startHttpOrigin, startHttpsOrigin, type Origin } from './support/origins.js';
+import { startHttpOrigin, startHttpsOrigin } from './support/origins.js';
 import { rawExchange } from './support/raw-http.js';
-import { runSluice } from './support/sluice-cli.js';
-import { ALLOW_LOOPBACK, startSluice, type RunningSluice, type SluiceSetup } from './support/sluice.js';
-import { makeTestCa, type TestCa } from './support/test-ca.js';
+import { runSluice } from './support/cli.js';
+import { ALLOW_LOOPBACK, startSluice, type SluiceSetup } from './support/sluice.js';
+import { suiteFixture } from './support/suite-fixture.js';
+import { makeTestCa } from './support/test-ca.js';
 
 type AuditLine = Record<string, unknown> & { readonly seq: number; readonly kind: string; readonly hash: string; readonly prev: string };
 
@@ -44,31 +45,19 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 }
 
 describe('the audit chain through the running proxy', () => {
-  let ca: TestCa;
-  let http: Origin;
-  let https: Origin;
-  let first: RunningSluice;
-  let auditFile: string;
+  const fixture = suiteFixture(async (keep) => {
+    const ca = keep(await makeTestCa(), (made) => made.remove());
+    const http = keep(await startHttpOrigin());
+    const https = keep(await startHttpsOrigin(ca));
+    const first = keep(await startSluice(SETUP));
+    return { ca, http, https, first, auditFile: join(first.stateDir, 'audit.jsonl') };
+  });
   /** request id → what the agent was shown for it */
   const shown = new Map<string, string>();
 
-  before(async () => {
-    ca = await makeTestCa();
-    http = await startHttpOrigin();
-    https = await startHttpsOrigin(ca);
-    first = await startSluice(SETUP);
-    auditFile = join(first.stateDir, 'audit.jsonl');
-  });
-
-  after(async () => {
-    await first.close();
-    await http.close();
-    await https.close();
-    await ca.remove();
-  });
-
   test('allowed, denied, malformed and tunnelled requests each leave a record with the id the agent saw and a log line', async () => {
-    const proxyPort = Number(new URL(first.proxyUrl).port);
+    const { ca, http, https, first, auditFile } = fixture();
+    const proxyPort = first.proxyPort;
     const allowed = await curl(['-x', first.proxyUrl, `http://127.0.0.1:${http.port}/allowed`]);
     assert.equal(allowed.status, 200);
     const denied = await curl(['-x', first.proxyUrl, 'http://localhost:1/denied']);
@@ -121,6 +110,7 @@ describe('the audit chain through the running proxy', () => {
   });
 
   test('a restart on the same state directory continues seq and prev, and the whole file verifies', async () => {
+    const { http, first, auditFile } = fixture();
     const before = await readChain(auditFile);
     const second = await startSluice({ ...SETUP, dir: first.dir });
     try {
@@ -140,6 +130,7 @@ describe('the audit chain through the running proxy', () => {
   });
 
   test('a torn half line is moved aside at start, logged and recorded as audit_recovery, and the file still verifies', async () => {
+    const { first, auditFile } = fixture();
     const before = await readChain(auditFile);
     const torn = Buffer.from(`{"kind":"decision","prev":"${before.at(-1)?.hash}","request_id":"torn-`);
     await appendFile(auditFile, torn);
@@ -164,6 +155,7 @@ describe('the audit chain through the running proxy', () => {
   });
 
   test('a record edited with sed makes verify fail at that record\'s seq', async () => {
+    const { auditFile } = fixture();
     const chain = await readChain(auditFile);
     const denied = chain.find((record) => record.kind === 'decision' && record.verdict === 'deny');
     assert.ok(denied !== undefined);

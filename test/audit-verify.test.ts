@@ -2,20 +2,18 @@
 // seq and line with a reason that names it, in-process and through the real `sluice` CLI.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { AuditChain } from '../src/audit/chain.js';
 import { canonicalJson } from '../src/audit/canonical.js';
 import { sha256Hex, type AuditRecord } from '../src/audit/record.js';
 import { verifyChain, type BreakReason, type VerifyResult } from '../src/audit/verify.js';
 import { auditCommand } from '../src/cli/audit.js';
+import { runCommand, runSluice, type CliResult } from './support/cli.js';
 
 const root = await mkdtemp(join(tmpdir(), 'sluice-audit-verify-'));
 after(() => rm(root, { recursive: true, force: true }));
-const CLI = join(import.meta.dirname, '..', 'src', 'cli', 'main.js');
 
 let clean: string[] = [];
 let counter = 0;
@@ -147,38 +145,30 @@ test('detects an unparseable line and a record missing its chain fields', async 
 });
 
 test('the audit command reports usage errors with exit 2 and prints the break for scripts', async () => {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io = { out: (text: string) => out.push(text), err: (text: string) => err.push(text), env: {} };
-  assert.equal(await auditCommand.run([], io), 2);
-  assert.equal(await auditCommand.run(['verify'], io), 2);
-  assert.equal(await auditCommand.run(['verify', '--bogus', 'x'], io), 2);
-  assert.equal(await auditCommand.run(['verify', 'a', 'b'], io), 2);
-  assert.match(err.join('\n'), /missing FILE[\s\S]*unknown option --bogus[\s\S]*one FILE expected/);
+  const audit = (...args: string[]): ReturnType<typeof runCommand> => runCommand(auditCommand, args);
+  const usage = [await audit(), await audit('verify'), await audit('verify', '--bogus', 'x'), await audit('verify', 'a', 'b')];
+  assert.deepEqual(usage.map((result) => result.code), [2, 2, 2, 2]);
+  assert.match(usage.map((result) => result.stderr).join(''), /missing FILE[\s\S]*unknown option --bogus[\s\S]*one FILE expected/);
   const file = join(root, 'command.jsonl');
   await writeFile(file, [line(1), line(3)].map((text) => `${text}\n`).join(''));
-  assert.equal(await auditCommand.run(['verify', file], io), 1);
-  assert.equal(out.at(-1), 'broken at seq 2 (line 2): removed record (seq gap): seq 3 follows seq 1: 1 record(s) missing');
+  const gap = await audit('verify', file);
+  assert.equal(gap.code, 1);
+  assert.equal(gap.stdout, 'broken at seq 2 (line 2): removed record (seq gap): seq 3 follows seq 1: 1 record(s) missing\n');
   const head = JSON.parse(line(3)) as AuditRecord;
-  assert.equal(await auditCommand.run(['verify', '--continuation', `--anchor=${head.seq}:${head.hash.toUpperCase()}`, file], io), 1);
-  assert.match(out.at(-1) ?? '', /^broken at seq 2 \(line 2\): removed record/);
+  const anchored = await audit('verify', '--continuation', `--anchor=${head.seq}:${head.hash.toUpperCase()}`, file);
+  assert.equal(anchored.code, 1);
+  assert.match(anchored.stdout, /^broken at seq 2 \(line 2\): removed record/);
   await writeFile(file, [line(1), line(2)].map((text) => `${text}\n`).join(''));
-  assert.equal(await auditCommand.run(['verify', '--anchor', `${head.seq}:${head.hash}`, file], io), 1);
-  assert.match(out.at(-1) ?? '', /^broken at seq 3 \(line 3\): records cut off the end/);
-  assert.equal(await auditCommand.run(['verify', '--anchor', 'nonsense', file], io), 2);
-  assert.match(err.at(-1) ?? '', /--anchor expects SEQ:SHA256/);
+  const cut = await audit('verify', '--anchor', `${head.seq}:${head.hash}`, file);
+  assert.equal(cut.code, 1);
+  assert.match(cut.stdout, /^broken at seq 3 \(line 3\): records cut off the end/);
+  const nonsense = await audit('verify', '--anchor', 'nonsense', file);
+  assert.equal(nonsense.code, 2);
+  assert.match(nonsense.stderr, /--anchor expects SEQ:SHA256/);
 });
 
-const run = promisify(execFile);
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, 'audit', ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: unknown; stdout?: unknown; stderr?: unknown };
-    return { code: typeof failed.code === 'number' ? failed.code : -1, stdout: String(failed.stdout), stderr: String(failed.stderr) };
-  }
+function cli(...args: string[]): Promise<CliResult> {
+  return runSluice(['audit', ...args]);
 }
 
 test('sluice audit verify exits 0 on a clean chain, 1 with the break, 2 on a missing file', async () => {

@@ -14,7 +14,7 @@ import { curl } from './support/curl.js';
 import { ManualTimer } from './support/manual-timer.js';
 import { insideLoopbackNamespace } from './support/netns.js';
 import { startHttpOrigin } from './support/origins.js';
-import { runSluice } from './support/sluice-cli.js';
+import { runSluice } from './support/cli.js';
 import { ALLOW_LOOPBACK, startSluice } from './support/sluice.js';
 import { mountSmallDisk } from './support/small-disk.js';
 import { until } from './support/until.js';

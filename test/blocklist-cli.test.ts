@@ -1,36 +1,21 @@
 // `sluice blocklist check|refresh`: which source and entry block a host, exit codes, warnings,
 // failures kept visible, and registration with the sluice command.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
 import { blocklistCommand } from '../src/cli/blocklist.js';
-import type { CliIo } from '../src/cli/command.js';
 import { BLOCKLIST_FIXTURES } from './support/blocklist-fixtures.js';
+import { runCommand, runSluice, type CliResult } from './support/cli.js';
 import { startFeedServer, type FeedServer } from './support/feed-server.js';
-
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 let server: FeedServer;
 let dir: string;
 let sources: string;
 
-interface Ran {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
-
-async function sluice(...argv: string[]): Promise<Ran> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { out: (line) => void out.push(line), err: (line) => void err.push(line), env: { SLUICE_STATE_DIR: join(dir, 'state'), HOME: dir } };
-  const code = await blocklistCommand.run(argv, io);
-  return { code, out: out.join('\n'), err: err.join('\n') };
+function sluice(...argv: string[]): Promise<CliResult> {
+  return runCommand(blocklistCommand, argv, { SLUICE_STATE_DIR: join(dir, 'state'), HOME: dir });
 }
 
 before(async () => {
@@ -52,66 +37,67 @@ after(async () => {
 });
 
 describe('sluice blocklist', () => {
-  it('warns that no copy exists before the first refresh', async () => {
+  test('warns that no copy exists before the first refresh', async () => {
     const ran = await sluice('check', 'evil.example', '--sources', sources);
     assert.equal(ran.code, 0);
-    assert.match(ran.err, /source oisd-big has no copy on disk yet/);
+    assert.match(ran.stderr, /source oisd-big has no copy on disk yet/);
   });
 
-  it('refresh downloads every source and reports each outcome', async () => {
+  test('refresh downloads every source and reports each outcome', async () => {
     const ran = await sluice('refresh', '--sources', sources);
-    assert.equal(ran.code, 0, ran.err);
-    assert.equal(ran.out, 'oisd-big: updated, 8 entries\nurlhaus: updated, 4 entries');
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, 'oisd-big: updated, 8 entries\nurlhaus: updated, 4 entries\n');
   });
 
-  it('check names the source and the entry that block a host, and exits 1', async () => {
+  test('check names the source and the entry that block a host, and exits 1', async () => {
     const ran = await sluice('check', 'Login.Phish-Login.TEST', '--sources', sources);
     assert.equal(ran.code, 1);
-    assert.equal(ran.out, 'blocked: login.phish-login.test is listed by oisd-big (entry phish-login.test)');
+    assert.equal(ran.stdout, 'blocked: login.phish-login.test is listed by oisd-big (entry phish-login.test)\n');
   });
 
-  it('check finds a listed address written in another notation', async () => {
+  test('check finds a listed address written in another notation', async () => {
     const ran = await sluice('check', '3325256727', '--sources', sources);
     assert.equal(ran.code, 1);
-    assert.equal(ran.out, 'blocked: 198.51.100.23 is listed by urlhaus (entry 198.51.100.23)');
+    assert.equal(ran.stdout, 'blocked: 198.51.100.23 is listed by urlhaus (entry 198.51.100.23)\n');
   });
 
-  it('check says which allow-exception lets a listed name through', async () => {
+  test('check says which allow-exception lets a listed name through', async () => {
     const ran = await sluice('check', 'img.cdn.evil.example', '--sources', sources);
     assert.equal(ran.code, 0);
-    assert.equal(ran.out, 'not blocked: img.cdn.evil.example is covered by the allow-exception cdn.evil.example');
+    assert.equal(ran.stdout, 'not blocked: img.cdn.evil.example is covered by the allow-exception cdn.evil.example\n');
   });
 
-  it('check passes an unlisted host', async () => {
+  test('check passes an unlisted host', async () => {
     const ran = await sluice('check', 'example.org', '--sources', sources);
-    assert.deepEqual([ran.code, ran.out], [0, 'not blocked: example.org is on no blocklist']);
+    assert.deepEqual([ran.code, ran.stdout], [0, 'not blocked: example.org is on no blocklist\n']);
   });
 
-  it('refresh exits 1 and names the failure when a feed is down, keeping its copy', async () => {
+  test('refresh exits 1 and names the failure when a feed is down, keeping its copy', async () => {
     server.set('/urlhaus', { status: 500 });
     const ran = await sluice('refresh', '--sources', sources);
     assert.equal(ran.code, 1);
-    assert.match(ran.out, /^urlhaus: error, 4 entries: HTTP 500/m);
+    assert.match(ran.stdout, /^urlhaus: error, 4 entries: HTTP 500/m);
     assert.equal((await sluice('check', 'mozi-c2.test', '--sources', sources)).code, 1);
   });
 
-  it('rejects a bad sources file with file:line and a bad host or usage with exit 2', async () => {
+  test('rejects a bad sources file with file:line and exit 1, like every command given a bad config', async () => {
     const broken = join(dir, 'broken.yaml');
     await writeFile(broken, 'sources:\n  - name: x\n    url: http://127.0.0.1/\n    format: hostfile\n');
     const ran = await sluice('check', 'a.example', '--sources', broken);
-    assert.equal(ran.code, 2);
-    assert.match(ran.err, new RegExp(`^${broken}:4:13: sources\\.0\\.format: `));
+    assert.equal(ran.code, 1);
+    assert.match(ran.stderr, new RegExp(`^${broken}:4:13: sources\\.0\\.format: `));
+  });
+
+  test('rejects a bad host or bad usage with exit 2', async () => {
     assert.equal((await sluice('check', 'bad host', '--sources', sources)).code, 2);
     assert.equal((await sluice('check')).code, 2);
   });
 
-  it('is registered with the sluice command', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, [MAIN, 'blocklist', 'check', 'a.evil.example', '--sources', sources], {
+  test('is registered with the sluice command', async () => {
+    const ran = await runSluice(['blocklist', 'check', 'a.evil.example', '--sources', sources], {
       env: { SLUICE_STATE_DIR: join(dir, 'state'), HOME: dir, PATH: process.env.PATH ?? '' },
-    }).catch((error: { stdout: string; code: number }) => {
-      assert.equal(error.code, 1);
-      return { stdout: error.stdout };
     });
-    assert.equal(stdout.trim(), 'blocked: a.evil.example is listed by oisd-big (entry evil.example)');
+    assert.equal(ran.code, 1);
+    assert.equal(ran.stdout, 'blocked: a.evil.example is listed by oisd-big (entry evil.example)\n');
   });
 });

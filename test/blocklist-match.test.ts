@@ -1,8 +1,8 @@
 // BlocklistSet by table: exact and parent-domain matches, wildcards, allow-exception specificity,
 // addresses in any spelling, and fail-closed handling of non-addresses.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { destinationFromName } from '../src/ingress/destination.js';
+import { describe, test } from 'node:test';
+import { destinationOf } from '../src/destination.js';
 import { compileText } from '../src/policy/blocklist/compile.js';
 import { BlocklistSet } from '../src/policy/blocklist/set.js';
 
@@ -20,7 +20,7 @@ const set = new BlocklistSet(
 );
 
 function hostOf(name: string): string {
-  return destinationFromName(name, 443).host;
+  return destinationOf(name, 443).host;
 }
 
 describe('BlocklistSet.match', () => {
@@ -43,48 +43,48 @@ describe('BlocklistSet.match', () => {
     ['203.0.113.9', null],
   ];
   for (const [name, expected] of cases) {
-    it(`${expected === null ? 'passes' : 'blocks'} ${name}`, () => {
+    test(`${expected === null ? 'passes' : 'blocks'} ${name}`, () => {
       assert.deepEqual(set.match(hostOf(name)), expected);
     });
   }
 
-  it('names the first configured source when two list the same name', () => {
+  test('names the first configured source when two list the same name', () => {
     assert.equal(set.match('evil.example')?.source, 'oisd-big');
   });
 
-  it('lets a more specific listing beat a broader allow-exception', () => {
+  test('lets a more specific listing beat a broader allow-exception', () => {
     assert.deepEqual(set.match('x.drop.malware.example'), { source: 'urlhaus', entry: 'drop.malware.example' });
     assert.equal(set.exceptionFor('x.drop.malware.example'), 'malware.example');
   });
 
-  it('reports the allow-exception that lets a listed host through', () => {
+  test('reports the allow-exception that lets a listed host through', () => {
     assert.equal(set.exceptionFor('deep.good.evil.example'), 'good.evil.example');
   });
 
-  it('matches an empty set to nothing', () => {
+  test('matches an empty set to nothing', () => {
     assert.equal(BlocklistSet.empty().match('evil.example'), null);
   });
 });
 
 describe('BlocklistSet.matchAddress', () => {
-  it('blocks a listed address reached through an innocent name', () => {
+  test('blocks a listed address reached through an innocent name', () => {
     assert.deepEqual(set.matchAddress('198.51.100.23'), { source: 'urlhaus', entry: '198.51.100.23' });
   });
 
-  it('treats an IPv4-mapped IPv6 address as the IPv4 address', () => {
+  test('treats an IPv4-mapped IPv6 address as the IPv4 address', () => {
     assert.deepEqual(set.matchAddress('::ffff:198.51.100.23'), { source: 'urlhaus', entry: '198.51.100.23' });
   });
 
-  it('matches IPv6 whatever its spelling', () => {
+  test('matches IPv6 whatever its spelling', () => {
     assert.deepEqual(set.matchAddress('2001:0db8:0:0:0:0:0:0bad'), { source: 'urlhaus', entry: '2001:db8::bad' });
   });
 
-  it('passes unlisted and allow-excepted addresses', () => {
+  test('passes unlisted and allow-excepted addresses', () => {
     assert.equal(set.matchAddress('198.51.100.24'), null);
     assert.equal(set.matchAddress('203.0.113.9'), null);
   });
 
-  it('fails closed on something that is not an address', () => {
+  test('fails closed on something that is not an address', () => {
     assert.notEqual(set.matchAddress('not-an-address'), null);
   });
 });

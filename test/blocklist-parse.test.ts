@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { domainToASCII } from 'node:url';
-import { describe, it } from 'node:test';
-import { normaliseHost } from '../src/ingress/destination.js';
+import { describe, test } from 'node:test';
+import { normaliseHost } from '../src/destination.js';
 import { compileText, type CompiledList } from '../src/policy/blocklist/compile.js';
 import type { BlocklistFormat } from '../src/policy/blocklist/formats.js';
 import { normaliseEntry } from '../src/policy/blocklist/normalise.js';
@@ -20,7 +20,7 @@ function names(list: CompiledList): string[] {
 }
 
 describe('blocklist feed formats', () => {
-  it('reads OISD domainswild2: header skipped, names lower-cased and punycoded, bad line counted', async () => {
+  test('reads OISD domainswild2: header skipped, names lower-cased and punycoded, bad line counted', async () => {
     const list = await fixture('oisd-domainswild2.txt', 'wildcard');
     assert.deepEqual(names(list), [
       '0-0-0-ads.example',
@@ -38,14 +38,14 @@ describe('blocklist feed formats', () => {
     assert.equal(list.entries, 8);
   });
 
-  it('reads the URLhaus hostfile with CRLF endings and sends IP literals to the address set', async () => {
+  test('reads the URLhaus hostfile with CRLF endings and sends IP literals to the address set', async () => {
     const list = await fixture('urlhaus-hostfile.txt', 'hosts');
     assert.deepEqual(names(list), ['drop.malware.example', 'mozi-c2.test', 'payload.compromised-site.example']);
     assert.deepEqual([...list.ips], ['198.51.100.23']);
     assert.equal(list.malformed, 1, 'an address with no name is malformed');
   });
 
-  it('takes the host of the url column of a URLhaus CSV dump, IPv6 and userinfo included', async () => {
+  test('takes the host of the url column of a URLhaus CSV dump, IPv6 and userinfo included', async () => {
     const list = await fixture('urlhaus-csv.txt', 'urlhaus-csv');
     assert.deepEqual(names(list), ['loader.malware.example', 'stage2.dropper.test']);
     assert.deepEqual([...list.ips].sort(), ['198.51.100.7', '2001:db8::bad']);
@@ -53,40 +53,40 @@ describe('blocklist feed formats', () => {
     assert.match(list.malformedExamples[0]?.reason ?? '', /not an absolute URL/);
   });
 
-  it('normalises IPv4 in any spelling from a URL list, as a Destination would', async () => {
+  test('normalises IPv4 in any spelling from a URL list, as a Destination would', async () => {
     const list = await fixture('urlhaus-text-online.txt', 'urls');
     assert.deepEqual(names(list), ['gate.botnet.test', 'loader.malware.example']);
     assert.deepEqual([...list.ips].sort(), ['127.0.0.2', '203.0.113.45']);
     assert.equal(list.malformed, 1);
   });
 
-  it('keeps whole-domain adblock rules and counts path and cosmetic rules as malformed', async () => {
+  test('keeps whole-domain adblock rules and counts path and cosmetic rules as malformed', async () => {
     const list = await fixture('adblock.txt', 'adblock');
     assert.deepEqual(names(list), ['cryptominer.test', 'phishing.adblock.example', 'tracker.adblock.example']);
     assert.equal(list.malformed, 2);
   });
 
-  it('reads hosts files: self-mappings skipped, several names per line, inline comments dropped', async () => {
+  test('reads hosts files: self-mappings skipped, several names per line, inline comments dropped', async () => {
     const list = await fixture('hosts.txt', 'hosts');
     assert.deepEqual(names(list), ['ad.hosts.example', 'banner.hosts.example', 'spyware.test', 'track.hosts.example']);
     assert.equal(list.malformed, 1);
     assert.match(list.malformedExamples[0]?.reason ?? '', /must start with an address/);
   });
 
-  it('reads plain domains with *. and leading-dot wildcards and IDN names', async () => {
+  test('reads plain domains with *. and leading-dot wildcards and IDN names', async () => {
     const list = await fixture('domains.txt', 'domains');
     assert.deepEqual(names(list), ['dot-prefixed.example', 'scam-shop.example', 'wild.example', domainToASCII('münchen-phish.example')]);
     assert.equal(list.malformed, 1);
   });
 
-  it('drops duplicates so entries counts distinct names', () => {
+  test('drops duplicates so entries counts distinct names', () => {
     const list = compileText('a.example\nA.example\na.example.\nb.example\n', 'domains');
     assert.equal(list.entries, 2);
   });
 });
 
 describe('entry normalisation', () => {
-  it('agrees with normaliseHost on a large sample of ASCII names, valid and not', () => {
+  test('agrees with normaliseHost on a large sample of ASCII names, valid and not', () => {
     const alphabet = 'abcxyzAZ09-_.';
     let seed = 42;
     const random = (n: number): number => {

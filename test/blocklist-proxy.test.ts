@@ -2,44 +2,30 @@
 // Learn mode too, naming its source; a listed address cannot be reached through an innocent
 // name; only an override_blocklist allow rule passes, and that pass is audited.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { curl } from './support/curl.js';
-import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
-import { startFeedServer, type FeedServer } from './support/feed-server.js';
-import { startHttpOrigin, type Origin } from './support/origins.js';
-import { ALLOW_LOOPBACK, startSluice, type RunningSluice } from './support/sluice.js';
-
-interface Record {
-  kind: string;
-  host?: string;
-  verdict?: string;
-  reason?: string;
-  rule?: string | null;
-  blocklist_source?: string;
-  blocklist_entry?: string;
-}
+import { startDnsServer } from './support/dns-server.js';
+import { startFeedServer } from './support/feed-server.js';
+import { startHttpOrigin } from './support/origins.js';
+import { ALLOW_LOOPBACK, startSluice, type AuditLine } from './support/sluice.js';
+import { suiteFixture } from './support/suite-fixture.js';
 
 describe('blocklists in the running proxy', () => {
-  let origin: Origin;
-  let dns: TestDnsServer;
-  let feed: FeedServer;
-  let sluice: RunningSluice;
-
-  before(async () => {
-    origin = await startHttpOrigin();
-    feed = await startFeedServer();
+  const fixture = suiteFixture(async (keep) => {
+    const origin = keep(await startHttpOrigin());
+    const feed = keep(await startFeedServer());
     feed.set('/domainswild2', { body: '# OISD-style wildcard list\n*.malware.test\nphish.test\n' });
-    dns = await startDnsServer({
+    const dns = keep(await startDnsServer({
       'innocent.test': { A: ['127.0.0.9'] },
       'partner.malware.test': { A: ['127.0.0.1'] },
       'fine.test': { A: ['127.0.0.1'] },
-    });
+    }));
     const dir = await mkdtemp(join(tmpdir(), 'sluice-blocklist-proxy-'));
     await writeFile(join(dir, 'local.txt'), '# operators\nlocal-bad.test\n127.0.0.9\n');
-    sluice = await startSluice({
+    const sluice = keep(await startSluice({
       dir,
       config: `${ALLOW_LOOPBACK}\n  resolvers: ["127.0.0.1:${dns.port}"]\nmode: learn`,
       blocklists: `local: local.txt\nsources:\n  - name: test-oisd\n    url: ${feed.url('/domainswild2')}\n    format: wildcard\n`,
@@ -49,27 +35,22 @@ describe('blocklists in the running proxy', () => {
   - { id: phish-not-overridden, action: allow, hosts: [phish.test], ports: [${origin.port}] }
 `,
       },
-    });
+    }));
     // The feed is downloaded in the background right after start: wait until it is in force.
     const deadline = Date.now() + 10_000;
     while (!/sluice_blocklist_entries\{source="test-oisd"\} 2/.test(await (await fetch(`${sluice.adminUrl}/metrics`)).text())) {
       if (Date.now() > deadline) throw new Error('the test feed was never loaded');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    return { origin, sluice };
   });
 
-  after(async () => {
-    await sluice.close();
-    await origin.close();
-    await dns.close();
-    await feed.close();
-  });
-
-  async function records(): Promise<Record[]> {
-    return (await readFile(join(sluice.stateDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record);
+  function records(): Promise<AuditLine[]> {
+    return fixture().sluice.auditRecords();
   }
 
   function fetchThrough(host: string, connect = false): ReturnType<typeof curl> {
+    const { sluice, origin } = fixture();
     return curl(['-x', sluice.proxyUrl, ...(connect ? ['-p'] : []), `http://${host}:${origin.port}/`]);
   }
 
@@ -116,6 +97,7 @@ describe('blocklists in the running proxy', () => {
   });
 
   test('unlisted hosts still follow Learn mode, and blocked decisions are counted by reason', async () => {
+    const { sluice } = fixture();
     assert.equal((await fetchThrough('fine.test')).status, 200);
     const metrics = await (await fetch(`${sluice.adminUrl}/metrics`)).text();
     assert.match(metrics, /sluice_decisions_total\{verdict="deny",reason="blocklisted"\} [1-9]/);

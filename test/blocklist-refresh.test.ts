@@ -1,15 +1,15 @@
 // BlocklistManager against feeds served on 127.0.0.1: download and swap, ETag/304, start from the
 // disk copy, outage and shrink keep the last good copy, caps, upstream proxy, timers, local files.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../src/obs/log.js';
 import { Metrics } from '../src/obs/metrics.js';
 import { BlocklistManager, type BlocklistManagerOptions } from '../src/policy/blocklist/manager.js';
 import { loadBlocklistConfig } from '../src/policy/blocklist/sources.js';
 import { BLOCKLIST_FIXTURES } from './support/blocklist-fixtures.js';
+import { freshDir } from './support/cli.js';
 import { startConnectProxy } from './support/connect-proxy.js';
 import { startFeedServer, type FeedServer } from './support/feed-server.js';
 import { ManualClock } from './support/manual-clock.js';
@@ -24,7 +24,6 @@ interface Harness {
 let server: FeedServer;
 let oisd: string;
 let urlhaus: string;
-const dirs: string[] = [];
 const managers: BlocklistManager[] = [];
 
 before(async () => {
@@ -36,13 +35,13 @@ before(async () => {
 after(async () => {
   await Promise.all(managers.map((manager) => manager.stop()));
   await server.close();
-  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
-async function freshDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-blocklist-'));
-  dirs.push(dir);
-  return dir;
+// Removed after every manager above has stopped (after hooks run in the order they are registered).
+const root = await freshDir({ after }, 'sluice-blocklist-');
+
+function caseDir(): Promise<string> {
+  return mkdtemp(join(root, 'case-'));
 }
 
 function sourcesYaml(prefix: string, oisdExtra = '', urlhausExtra = ''): string {
@@ -75,10 +74,10 @@ async function harness(dir: string, yaml: string, extra: Pick<BlocklistManagerOp
 }
 
 describe('blocklist refresh', () => {
-  it('downloads each feed, swaps in the new set and writes the last-known-good copy', async () => {
+  test('downloads each feed, swaps in the new set and writes the last-known-good copy', async () => {
     server.set('/a/oisd', { body: oisd });
     server.set('/a/urlhaus', { body: urlhaus });
-    const { manager, metrics } = await harness(await freshDir(), sourcesYaml('a'));
+    const { manager, metrics } = await harness(await caseDir(), sourcesYaml('a'));
     assert.equal((await manager.load()).match('a.evil.example'), null);
     const reports = await manager.refreshAll();
     assert.deepEqual(reports.map((report) => [report.source, report.outcome, report.entries]), [
@@ -93,10 +92,10 @@ describe('blocklist refresh', () => {
     assert.match(exposition, /sluice_blocklist_last_success_timestamp_seconds\{source="oisd-big"\} [0-9]{10}/);
   });
 
-  it('revalidates with If-None-Match and If-Modified-Since and keeps the copy on 304', async () => {
+  test('revalidates with If-None-Match and If-Modified-Since and keeps the copy on 304', async () => {
     server.set('/b/oisd', { body: oisd });
     server.set('/b/urlhaus', { body: urlhaus });
-    const { manager } = await harness(await freshDir(), sourcesYaml('b'));
+    const { manager } = await harness(await caseDir(), sourcesYaml('b'));
     await manager.load();
     await manager.refreshAll();
     const reports = await manager.refreshAll();
@@ -107,10 +106,10 @@ describe('blocklist refresh', () => {
     assert.notEqual(manager.current.match('evil.example'), null);
   });
 
-  it('blocks from the on-disk copy at start, before any download', async () => {
+  test('blocks from the on-disk copy at start, before any download', async () => {
     server.set('/c/oisd', { body: oisd });
     server.set('/c/urlhaus', { body: urlhaus });
-    const dir = await freshDir();
+    const dir = await caseDir();
     const first = await harness(dir, sourcesYaml('c'));
     await first.manager.load();
     await first.manager.refreshAll();
@@ -122,10 +121,10 @@ describe('blocklist refresh', () => {
     assert.equal(server.requests.length, seen);
   });
 
-  it('keeps the last good entries through a feed outage', async () => {
+  test('keeps the last good entries through a feed outage', async () => {
     server.set('/d/oisd', { body: oisd });
     server.set('/d/urlhaus', { body: urlhaus });
-    const { manager, logs } = await harness(await freshDir(), sourcesYaml('d'));
+    const { manager, logs } = await harness(await caseDir(), sourcesYaml('d'));
     await manager.load();
     await manager.refreshAll();
     server.set('/d/oisd', { status: 503 });
@@ -138,10 +137,10 @@ describe('blocklist refresh', () => {
     assert.ok(logs.some((line) => line.msg === 'blocklist refresh failed; keeping the last good copy'));
   });
 
-  it('keeps the last good entries when the feed host refuses connections', async () => {
+  test('keeps the last good entries when the feed host refuses connections', async () => {
     server.set('/e/oisd', { body: oisd });
     server.set('/e/urlhaus', { body: urlhaus });
-    const dir = await freshDir();
+    const dir = await caseDir();
     const first = await harness(dir, sourcesYaml('e'));
     await first.manager.load();
     await first.manager.refreshAll();
@@ -153,10 +152,10 @@ describe('blocklist refresh', () => {
     assert.notEqual(manager.current.match('evil.example'), null);
   });
 
-  it('refuses and alerts on a download that shrinks a feed by more than max_shrink', async () => {
+  test('refuses and alerts on a download that shrinks a feed by more than max_shrink', async () => {
     server.set('/f/oisd', { body: oisd });
     server.set('/f/urlhaus', { body: urlhaus });
-    const dir = await freshDir();
+    const dir = await caseDir();
     const { manager, logs, metrics } = await harness(dir, sourcesYaml('f'));
     await manager.load();
     await manager.refreshAll();
@@ -174,10 +173,10 @@ describe('blocklist refresh', () => {
     assert.equal(manager.current.match('ads.tracker.example'), null);
   });
 
-  it('refuses a feed over its byte or entry cap and keeps the old copy', async () => {
+  test('refuses a feed over its byte or entry cap and keeps the old copy', async () => {
     server.set('/g/oisd', { body: oisd });
     server.set('/g/urlhaus', { body: urlhaus });
-    const { manager } = await harness(await freshDir(), sourcesYaml('g', '    max_entries: 8', '    max_bytes: 2048'));
+    const { manager } = await harness(await caseDir(), sourcesYaml('g', '    max_entries: 8', '    max_bytes: 2048'));
     await manager.load();
     await manager.refreshAll();
     server.set('/g/oisd', { body: `${oisd}one-more.example\n` });
@@ -192,10 +191,10 @@ describe('blocklist refresh', () => {
     assert.equal(manager.current.match('one-more.example'), null);
   });
 
-  it('counts a single-label line in a feed as malformed instead of blocking a whole TLD', async () => {
+  test('counts a single-label line in a feed as malformed instead of blocking a whole TLD', async () => {
     server.set('/n/oisd', { body: `${oisd}com\n` });
     server.set('/n/urlhaus', { body: `${urlhaus}127.0.0.1 zip\n` });
-    const { manager, logs } = await harness(await freshDir(), sourcesYaml('n'));
+    const { manager, logs } = await harness(await caseDir(), sourcesYaml('n'));
     await manager.load();
     const reports = await manager.refreshAll();
     assert.deepEqual(reports.map((report) => [report.outcome, report.entries]), [['updated', 8], ['updated', 4]]);
@@ -205,10 +204,10 @@ describe('blocklist refresh', () => {
     assert.match(JSON.stringify(warning?.examples), /single-label name would block a whole top-level domain/);
   });
 
-  it('enforces the byte cap while streaming a body that declares no length', async () => {
+  test('enforces the byte cap while streaming a body that declares no length', async () => {
     server.set('/j/oisd', { body: `${oisd}${'padding.example\n'.repeat(200)}`, chunked: true });
     server.set('/j/urlhaus', { body: urlhaus, chunked: true });
-    const { manager } = await harness(await freshDir(), sourcesYaml('j', '    max_bytes: 2048'));
+    const { manager } = await harness(await caseDir(), sourcesYaml('j', '    max_bytes: 2048'));
     await manager.load();
     const reports = await manager.refreshAll();
     assert.deepEqual(reports.map((report) => report.outcome), ['too_large', 'updated']);
@@ -216,12 +215,12 @@ describe('blocklist refresh', () => {
     assert.equal(manager.current.match('padding.example'), null);
   });
 
-  it('fetches through the configured upstream proxy', async (t) => {
+  test('fetches through the configured upstream proxy', async (t) => {
     const proxy = await startConnectProxy();
     t.after(() => proxy.close());
     server.set('/k/oisd', { body: oisd });
     server.set('/k/urlhaus', { body: urlhaus });
-    const { manager } = await harness(await freshDir(), `proxy: ${proxy.url}\n${sourcesYaml('k')}`);
+    const { manager } = await harness(await caseDir(), `proxy: ${proxy.url}\n${sourcesYaml('k')}`);
     await manager.load();
     const reports = await manager.refreshAll();
     assert.deepEqual(reports.map((report) => report.outcome), ['updated', 'updated']);
@@ -230,10 +229,10 @@ describe('blocklist refresh', () => {
     await manager.stop();
   });
 
-  it('loads a disk copy larger than a since-lowered entry cap rather than dropping it', async () => {
+  test('loads a disk copy larger than a since-lowered entry cap rather than dropping it', async () => {
     server.set('/l/oisd', { body: oisd });
     server.set('/l/urlhaus', { body: urlhaus });
-    const dir = await freshDir();
+    const dir = await caseDir();
     const first = await harness(dir, sourcesYaml('l'));
     await first.manager.load();
     await first.manager.refreshAll();
@@ -241,12 +240,12 @@ describe('blocklist refresh', () => {
     assert.notEqual((await lowered.manager.load()).match('ads.tracker.example'), null);
   });
 
-  it('refreshes again when its jittered interval has passed', async () => {
+  test('refreshes again when its jittered interval has passed', async () => {
     server.set('/m/oisd', { body: oisd });
     server.set('/m/urlhaus', { body: urlhaus });
     const clock = new ManualClock();
     // random 0.75 stretches the 1 h interval by jitter 0.1 × (2 × 0.75 − 1): to 63 minutes
-    const { manager } = await harness(await freshDir(), sourcesYaml('m'), { clock, random: () => 0.75 });
+    const { manager } = await harness(await caseDir(), sourcesYaml('m'), { clock, random: () => 0.75 });
     const fetches = (): number => server.requests.filter((request) => request.path === '/m/oisd').length;
     await manager.load();
     await manager.refreshAll();
@@ -270,10 +269,10 @@ describe('blocklist refresh', () => {
     assert.deepEqual(clock.delays(), [], 'stop cancels every timer');
   });
 
-  it('applies local.txt entries and allow.txt exceptions', async () => {
+  test('applies local.txt entries and allow.txt exceptions', async () => {
     server.set('/h/oisd', { body: oisd });
     server.set('/h/urlhaus', { body: urlhaus });
-    const dir = await freshDir();
+    const dir = await caseDir();
     await writeFile(join(dir, 'local.txt'), '# ours\ninternal-exfil.example\n203.0.113.66\nnot a name\nzip\n');
     await writeFile(join(dir, 'allow.txt'), 'cdn.evil.example\n');
     const { manager, logs } = await harness(dir, sourcesYaml('h'));
@@ -287,11 +286,11 @@ describe('blocklist refresh', () => {
     assert.ok(logs.some((line) => String(line.problem).includes('local.txt:4:1:')));
   });
 
-  it('fetches a source with no disk copy as soon as it starts', async () => {
+  test('fetches a source with no disk copy as soon as it starts', async () => {
     server.set('/i/oisd', { body: oisd });
     server.set('/i/urlhaus', { body: urlhaus });
     const clock = new ManualClock();
-    const { manager } = await harness(await freshDir(), sourcesYaml('i'), { clock });
+    const { manager } = await harness(await caseDir(), sourcesYaml('i'), { clock });
     await manager.start();
     assert.equal(manager.current.match('evil.example'), null);
     assert.deepEqual(clock.delays(), [0, 0]);

@@ -1,29 +1,17 @@
 // sources.yaml: every mistake reported with file:line:column, per-source overrides, and the
 // shipped defaults (OISD big and URLhaus enabled).
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, test } from 'node:test';
 import { SourceError } from '../src/config/yaml.js';
 import { loadBlocklistConfig } from '../src/policy/blocklist/sources.js';
 import { BLOCKLIST_FIXTURES } from './support/blocklist-fixtures.js';
-
-const dirs: string[] = [];
-
-after(async () => {
-  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-async function freshDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-blocklist-sources-'));
-  dirs.push(dir);
-  return dir;
-}
+import { freshDir } from './support/cli.js';
 
 describe('sources.yaml', () => {
-  it('names the file, line and key of every mistake', async () => {
-    const dir = await freshDir();
+  test('names the file, line and key of every mistake', async (t) => {
+    const dir = await freshDir(t, 'sluice-blocklist-sources-');
     const file = join(dir, 'sources.yaml');
     await writeFile(file, ['sources:', '  - name: a', '    url: http://127.0.0.1/x', '    format: domain', '  - name: a', '    url: ftp://x', '    format: hosts', '    intervall: 1h', ''].join('\n'));
     const error = await loadBlocklistConfig(file).then(
@@ -37,15 +25,15 @@ describe('sources.yaml', () => {
     assert.match(text, /:8:5: sources\.1\.intervall: unknown key "intervall" \(did you mean "interval"\?\)/);
   });
 
-  it('reports a duplicate source name at the second one', async () => {
-    const file = join(await freshDir(), 'sources.yaml');
+  test('reports a duplicate source name at the second one', async (t) => {
+    const file = join(await freshDir(t, 'sluice-blocklist-sources-'), 'sources.yaml');
     const source = (url: string): string[] => ['  - name: feed', `    url: ${url}`, '    format: domains'];
     await writeFile(file, ['sources:', ...source('http://127.0.0.1/a'), ...source('http://127.0.0.1/b'), ''].join('\n'));
     await assert.rejects(loadBlocklistConfig(file), (error: unknown) => error instanceof SourceError && error.message === `${file}:5:11: sources.1.name: duplicate source name "feed"`);
   });
 
-  it('resolves local and allow files next to sources.yaml and applies per-source overrides', async () => {
-    const dir = await freshDir();
+  test('resolves local and allow files next to sources.yaml and applies per-source overrides', async (t) => {
+    const dir = await freshDir(t, 'sluice-blocklist-sources-');
     const file = join(dir, 'sources.yaml');
     await writeFile(file, ['defaults:', '  interval: 2h', 'local: mine.txt', 'sources:', '  - name: feed', '    url: https://feeds.example/list', '    format: adblock', '    max_shrink: 0.9', ''].join('\n'));
     const config = await loadBlocklistConfig(file);
@@ -54,7 +42,7 @@ describe('sources.yaml', () => {
     assert.deepEqual([config.sources[0]?.intervalMs, config.sources[0]?.maxShrink, config.sources[0]?.timeoutMs], [7_200_000, 0.9, 120_000]);
   });
 
-  it('loads the shipped defaults: OISD big and URLhaus enabled, the others off', async () => {
+  test('loads the shipped defaults: OISD big and URLhaus enabled, the others off', async () => {
     const config = await loadBlocklistConfig(join(BLOCKLIST_FIXTURES, '..', '..', '..', 'blocklists', 'sources.yaml'));
     assert.deepEqual(config.sources.map((source) => [source.name, source.format, source.intervalMs]), [
       ['oisd-big', 'wildcard', 6 * 3_600_000],

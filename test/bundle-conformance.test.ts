@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { PUBLIC_GOOD_TRUSTED_ROOT } from '../src/policy/bundle/public-good-root.js';
-import { CONFORMANCE_VECTORS as VECTORS, runSluice } from './support/sluice-cli.js';
+import { CONFORMANCE_VECTORS as VECTORS, runSluice } from './support/cli.js';
 
 const DEFAULT_IDENTITY =
   'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';

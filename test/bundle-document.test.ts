@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { SourceError } from '../src/config/yaml.js';
 import { looksLikeBundle, parseBundleText } from '../src/policy/bundle/document.js';
 import { makeKey, signBase64 } from './support/bundle-fixtures.js';
-import { REPO_ROOT, runSluice } from './support/sluice-cli.js';
+import { REPO_ROOT, runSluice } from './support/cli.js';
 
 function issuesOf(text: string): string[] {
   try {

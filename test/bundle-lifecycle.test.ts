@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { outcomeAuditFields, policyAuditFields } from '../src/policy/bundle/audit-fields.js';
+import { bundlePolicyEntry, bundleVerificationEntry } from '../src/audit/kinds.js';
 import { FileBundleSource } from '../src/policy/bundle/file-source.js';
 import { Metrics } from '../src/obs/metrics.js';
 import { bundleYaml, makeKey, signBase64 } from './support/bundle-fixtures.js';
@@ -25,10 +25,10 @@ describe('bundle lifecycle from a local file', () => {
     assert.match(await metrics.registry.metrics(), /sluice_bundle_version 12\n[\s\S]*sluice_bundle_verifications_total\{outcome="accepted"\} 1/);
     const [event] = recorder.outcomes;
     assert.ok(event !== undefined);
-    const fields = outcomeAuditFields(event);
+    const fields = bundleVerificationEntry(event);
     assert.deepEqual(JSON.parse(JSON.stringify(fields)), fields, 'audit fields are plain JSON');
     assert.equal(fields.version, 12);
-    assert.deepEqual(policyAuditFields(manager.policy), { kind: 'bundle_policy', policy: 'bundle', version: 12, stale: false, reason: null });
+    assert.deepEqual(bundlePolicyEntry(manager.policy), { kind: 'bundle_policy', policy: 'bundle', version: 12, stale: false, reason: null });
   });
 
   test('hot-swaps to a newer version when the watched file changes', async (t) => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { outcomeAuditFields, policyAuditFields } from '../src/policy/bundle/audit-fields.js';
+import { bundlePolicyEntry, bundleVerificationEntry } from '../src/audit/kinds.js';
 import { loadYamlText } from '../src/config/yaml.js';
 import { configSchema } from '../src/config/schema.js';
 import { bundleFileFixture as fixture } from './support/bundle-file-fixture.js';
@@ -20,7 +20,7 @@ describe('bundle.name, bundle.min_version and issued_at', () => {
     const [event] = recorder.outcomes;
     assert.ok(event !== undefined);
     assert.match(event.detail, /named "staging-egress", this appliance takes "prod-egress" \(bundle\.name\)/);
-    assert.equal(outcomeAuditFields(event).outcome, 'wrong_name');
+    assert.equal(bundleVerificationEntry(event).outcome, 'wrong_name');
     assert.equal(manager.policy.kind, 'deny_all');
     // The refused bundle set no floor: this fleet's own lower version is still taken.
     await f.publish({ version: 3, name: 'prod-egress' });
@@ -101,7 +101,7 @@ describe('an unreadable bundle state directory', () => {
       const policy = manager.policy;
       assert.equal(policy.kind, 'deny_all');
       assert.deepEqual(recorder.seen, [{ kind: 'fallback', policy }]);
-      assert.match(String(policyAuditFields(policy).reason), /bundle state is unreadable/);
+      assert.match(String(bundlePolicyEntry(policy).reason), /bundle state is unreadable/);
     });
   }
 

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { cosignLegacyLayout } from './support/cosign-legacy-layout.js';
-import { CONFORMANCE_VECTORS as VECTORS, runSluice } from './support/sluice-cli.js';
+import { suiteFixture } from './support/suite-fixture.js';
+import { CONFORMANCE_VECTORS as VECTORS, runSluice } from './support/cli.js';
 
 const run = promisify(execFile);
 const ALLOWLIST = 'name: team-allowlist\nversion: 7\nissued_at: 2026-11-23T12:00:00Z\nenforce: enforce\nrules:\n  - id: openai\n    action: allow\n    hosts: [api.openai.com]\n';
@@ -116,20 +117,19 @@ describe('detached signatures with public keys, every algorithm', () => {
 });
 
 describe('tampering and key rotation', () => {
-  let pub: string;
-  let sig: string;
-  let otherPub: string;
-  let privateKey: KeyObject;
-
-  before(async () => {
-    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    privateKey = pair.privateKey;
-    pub = await writePublicKey('current', pair.publicKey);
-    sig = await writeSignature('current', sign('sha256', Buffer.from(ALLOWLIST), pair.privateKey));
-    otherPub = await writePublicKey('other', generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
+  // Files in the file's directory, removed with it: nothing of their own to close.
+  const fixture = suiteFixture(async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    return {
+      privateKey,
+      pub: await writePublicKey('current', publicKey),
+      sig: await writeSignature('current', sign('sha256', Buffer.from(ALLOWLIST), privateKey)),
+      otherPub: await writePublicKey('other', generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey),
+    };
   });
 
   test('refuses the signature over a body with one byte changed', async () => {
+    const { pub, sig } = fixture();
     const tampered = join(dir, 'tampered.yaml');
     await writeFile(tampered, ALLOWLIST.replace('version: 7', 'version: 8'));
     const result = await runSluice(['bundle', 'verify', tampered, '--signature', sig, '--key', pub]);
@@ -138,6 +138,7 @@ describe('tampering and key rotation', () => {
   });
 
   test('refuses a signature with one bit flipped', async () => {
+    const { pub, sig } = fixture();
     const bytes = Buffer.from((await readFile(sig, 'utf8')).trim(), 'base64');
     bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 1;
     const result = await verify(await writeSignature('flipped', bytes), pub);
@@ -146,6 +147,7 @@ describe('tampering and key rotation', () => {
   });
 
   test('refuses a signature file that is not base64', async () => {
+    const { pub } = fixture();
     const bad = join(dir, 'bad.sig');
     await writeFile(bad, 'not*base64!');
     const result = await verify(bad, pub);
@@ -154,18 +156,21 @@ describe('tampering and key rotation', () => {
   });
 
   test('refuses a valid signature checked against a different key', async () => {
+    const { sig, otherPub } = fixture();
     const result = await verify(sig, otherPub);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /bad signature/);
   });
 
   test('refuses when no key is given for a detached signature', async () => {
+    const { sig } = fixture();
     const result = await runSluice(['bundle', 'verify', artifact, '--signature', sig]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /needs the trusted public key/);
   });
 
   test('accepts signatures by either anchor during a key rotation and nothing else', async () => {
+    const { pub, sig } = fixture();
     const next = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const nextPub = await writePublicKey('next', next.publicKey);
     const nextSig = await writeSignature('next', sign('sha256', Buffer.from(ALLOWLIST), next.privateKey));
@@ -179,6 +184,7 @@ describe('tampering and key rotation', () => {
   });
 
   test('verifies a key-signed sigstore v0.3 bundle with no transparency-log entry and refuses its tampered digest', async () => {
+    const { pub, otherPub, privateKey } = fixture();
     const signature = sign('sha256', Buffer.from(ALLOWLIST), privateKey).toString('base64');
     const digest = createHash('sha256').update(ALLOWLIST).digest('base64');
     const bundle = {
@@ -199,6 +205,7 @@ describe('tampering and key rotation', () => {
   });
 
   test("verifies cosign's older bundle layout holding only base64Signature", async () => {
+    const { pub, sig } = fixture();
     const path = join(dir, 'legacy.bundle');
     await writeFile(path, JSON.stringify({ base64Signature: (await readFile(sig, 'utf8')).trim() }));
     const result = await runSluice(['bundle', 'verify', artifact, '--bundle', path, '--key', pub]);

@@ -1,36 +1,18 @@
 // `sluice check` through the real CLI: the shipped rules pass, every error of every file is
 // printed as file:line:column with exit 1, configs pull in their rule files.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { freshDir, REPO_ROOT, runSluice, type CliResult } from './support/cli.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const FIXTURES = join(ROOT, 'test', 'fixtures', 'rules');
+const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'rules');
+// `check` never writes state, but a config without state_dir still resolves one: keep it out of the checkout.
+const ENV = { ...process.env, SLUICE_STATE_DIR: tmpdir() };
 
-interface Result {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function sluice(args: readonly string[], cwd = ROOT): Promise<Result> {
-  return new Promise((done) => {
-    execFile(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, SLUICE_STATE_DIR: tmpdir() }, timeout: 20_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      done({ code, stdout, stderr });
-    });
-  });
-}
-
-async function freshDir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-check-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+function sluice(args: readonly string[], cwd = REPO_ROOT): Promise<CliResult> {
+  return runSluice(args, { cwd, env: ENV });
 }
 
 describe('sluice check', () => {
@@ -55,7 +37,7 @@ describe('sluice check', () => {
   });
 
   test('checks a config together with the rule files it names, reporting errors of both', async (t) => {
-    const dir = await freshDir(t);
+    const dir = await freshDir(t, 'sluice-check-');
     const config = join(dir, 'sluice.yaml');
     await writeFile(config, `mode: strictt\nrules: [${JSON.stringify(join(FIXTURES, 'broken', 'public-suffix.yaml'))}]\n`);
     const result = await sluice(['check', config]);
@@ -69,7 +51,7 @@ describe('sluice check', () => {
   });
 
   test('counts a rule file reached directly and through a config once', async (t) => {
-    const dir = await freshDir(t);
+    const dir = await freshDir(t, 'sluice-check-');
     await mkdir(join(dir, 'rules'));
     await writeFile(join(dir, 'rules', 'a.yaml'), 'rules:\n  - {id: a, action: allow, hosts: [a.example.com]}\n  - {id: b, action: deny, hosts: [b.example.com]}\n');
     await writeFile(join(dir, 'sluice.yaml'), 'mode: strict\nblocklists: sources.yaml\n');
@@ -81,7 +63,7 @@ describe('sluice check', () => {
   });
 
   test('reports a path that does not exist and a directory without YAML files', async (t) => {
-    const dir = await freshDir(t);
+    const dir = await freshDir(t, 'sluice-check-');
     const result = await sluice(['check', join(dir, 'missing.yaml'), dir]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, new RegExp(`^${escape(join(dir, 'missing.yaml'))}:1:1: cannot read: ENOENT`, 'm'));
@@ -96,7 +78,7 @@ describe('sluice check', () => {
   });
 
   test('reports a blocklist sources file error through the config that names it', async (t) => {
-    const dir = await freshDir(t);
+    const dir = await freshDir(t, 'sluice-check-');
     await mkdir(join(dir, 'rules'));
     await writeFile(join(dir, 'rules', 'a.yaml'), 'rules: []\n');
     await writeFile(join(dir, 'sluice.yaml'), 'blocklists: sources.yaml\n');

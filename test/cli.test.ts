@@ -5,23 +5,16 @@
 // the real blocklist feeds, and no packet of this test may leave the machine.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { VERSION } from '../src/cli/version.js';
 import { curl } from './support/curl.js';
 import { insideLoopbackNamespace } from './support/netns.js';
 import { startHttpOrigin, type Origin } from './support/origins.js';
-import { REPO_ROOT, runSluice } from './support/sluice-cli.js';
+import { freshDir, REPO_ROOT, runSluice } from './support/cli.js';
 import { freePort, portIsFree, spawnSluice, type SluiceProcess } from './support/sluice-process.js';
-
-async function freshDir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-cli-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** Starts `sluice run` and makes sure the test never leaves it behind. */
 function launch(t: TestContext, args: readonly string[], env: NodeJS.ProcessEnv = process.env): SluiceProcess {
@@ -98,7 +91,7 @@ if (insideLoopbackNamespace(import.meta.url)) {
     });
 
     test('serves admin endpoints, proxies a request, keeps tokens out of logs and exits 0 on SIGTERM with a stop record', async (t) => {
-      const dir = await freshDir(t);
+      const dir = await freshDir(t, 'sluice-cli-');
       const token = `tok-${randomBytes(12).toString('hex')}`;
       const wrongToken = `wrong-${token}`;
       const proxyPort = await freePort();
@@ -195,7 +188,7 @@ if (insideLoopbackNamespace(import.meta.url)) {
     ];
     for (const { what, config, rules, expected } of broken) {
       test(`exits 1 on ${what}, printing file:line:column: message`, async (t) => {
-        const dir = await freshDir(t);
+        const dir = await freshDir(t, 'sluice-cli-');
         await mkdir(join(dir, 'rules'));
         if (rules !== undefined) await writeFile(join(dir, 'rules', 'bad.yaml'), rules);
         await writeFile(join(dir, 'blocklists.yaml'), 'sources: []\n');
@@ -223,7 +216,7 @@ if (insideLoopbackNamespace(import.meta.url)) {
     }
 
     test('listens on 127.0.0.1:3128 and 127.0.0.1:9090, keeps state in SLUICE_STATE_DIR, refuses loopback and stops on SIGINT', async (t) => {
-      const dir = await freshDir(t);
+      const dir = await freshDir(t, 'sluice-cli-');
       const free = (await portIsFree(DEFAULT_PROXY)) && (await portIsFree(DEFAULT_ADMIN));
       const sluice = launch(t, ['run'], { ...process.env, SLUICE_STATE_DIR: dir });
       if (!free) {
@@ -253,7 +246,7 @@ if (insideLoopbackNamespace(import.meta.url)) {
 
     for (const [what, port] of [['proxy', DEFAULT_PROXY], ['admin', DEFAULT_ADMIN]] as const) {
       test(`exits 1 with "address already in use" when the default ${what} port is taken`, async (t) => {
-        const dir = await freshDir(t);
+        const dir = await freshDir(t, 'sluice-cli-');
         if (await portIsFree(port)) await occupy(t, port);
         const sluice = launch(t, ['run'], { ...process.env, SLUICE_STATE_DIR: dir });
         assert.deepEqual(await sluice.exitWithin(10_000), { code: 1, signal: null });

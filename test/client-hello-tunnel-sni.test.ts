@@ -1,7 +1,7 @@
 // The CONNECT-tunnel SNI check: a ClientHello inside a tunnel must name the CONNECT host.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { tunnelSniVerdict } from '../src/ingress/transparent/tunnel-sni.js';
+import { tunnelSniVerdict } from '../src/ingress/tls/tunnel-sni.js';
 import { clientHelloMessage, echExtension, records, serverNameExtension } from './support/client-hello-builder.js';
 
 const hello = (...names: string[]): Buffer => records(clientHelloMessage(names.length === 0 ? [] : [serverNameExtension(...names)]));

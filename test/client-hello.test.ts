@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
-import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHelloParse } from '../src/ingress/transparent/client-hello.js';
+import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHelloParse } from '../src/ingress/tls/client-hello.js';
 import { alpnExtension, clientHelloMessage, echExtension, records, serverNameExtension, vector16 } from './support/client-hello-builder.js';
 
 const captured = new Map<string, Buffer>();

@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { z } from 'zod';
 import { configSchema } from '../src/config/schema.js';
 import { loadYamlText } from '../src/config/yaml.js';
-import { REPO_ROOT } from './support/sluice-cli.js';
+import { REPO_ROOT } from './support/cli.js';
 
 /** The parts of a JSON Schema (as zod writes it) that name keys and defaults. */
 interface SchemaNode {

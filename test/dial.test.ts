@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { errors as undiciErrors, Pool } from 'undici';
 import { AddressGuard, connectorFor, dial, errorCodeFor, resolveAndVet, ServerResolver, type VettedDestination } from '../src/connect/index.js';
 import { isSluiceError, SluiceError } from '../src/errors.js';
-import { parseConnectTarget } from '../src/ingress/destination.js';
+import { parseConnectTarget } from '../src/ingress/request-target.js';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
 import { insideLoopbackNamespace } from './support/netns.js';
 
@@ -67,7 +67,7 @@ if (insideLoopbackNamespace(import.meta.url, [SILENT_NET])) {
       { name: 'silent-net', cidr: '198.51.100.0/24' },
     ]);
     const vet = (target: string): Promise<VettedDestination> =>
-      resolveAndVet(parseConnectTarget(target), { guard, resolver: new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 }) });
+      resolveAndVet(parseConnectTarget(target), { addressGuard: guard, resolver: new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 }) });
 
     before(async () => {
       working = await listen('127.0.0.3');
@@ -95,22 +95,22 @@ if (insideLoopbackNamespace(import.meta.url, [SILENT_NET])) {
 
     test('maps a refused port to UPSTREAM_REFUSED without waiting', async () => {
       const started = performance.now();
-      await assert.rejects(dial(await vet(`127.0.0.1:${closedPort}`), { timeoutMs: 5_000 }), (error: unknown) => {
+      await assert.rejects(dial(await vet(`127.0.0.1:${closedPort}`), { timeoutMs: 30_000 }), (error: unknown) => {
         assert.ok(isSluiceError(error));
         assert.equal(error.code, 'UPSTREAM_REFUSED');
         assert.equal(error.status, 502);
         return true;
       });
-      assert.ok(performance.now() - started < 500);
+      // Far below the 30 s timeout however busy the machine: the refusal itself ended the dial.
+      assert.ok(performance.now() - started < 10_000);
     });
 
     test('falls back from a refused first address to a working second one at once', async () => {
       const vetted = await vet(`refused-then-working.test:${portOf(working)}`);
-      const dialled = await dial(vetted, { timeoutMs: 5_000 });
+      // A stagger longer than the whole dial: only the refusal itself can start the second attempt.
+      const dialled = await dial(vetted, { timeoutMs: 5_000, attemptDelayMs: 60_000 });
       dialled.socket.destroy();
       assert.equal(dialled.address, '127.0.0.3');
-      // the refusal starts the next attempt immediately instead of after the 250 ms stagger
-      assert.ok(dialled.connectMs < 200, `took ${dialled.connectMs} ms`);
     });
 
     test('tries IPv6 first and falls back to IPv4 when the IPv6 port is closed', async (t) => {
@@ -137,7 +137,8 @@ if (insideLoopbackNamespace(import.meta.url, [SILENT_NET])) {
       const dialled = await dial(vetted, { timeoutMs: 5_000 });
       dialled.socket.destroy();
       assert.equal(dialled.address, '127.0.0.3');
-      assert.ok(dialled.connectMs >= 240 && dialled.connectMs < 1_000, `took ${dialled.connectMs} ms`);
+      // Not before the 250 ms delay; only the delay can start it, as the first address never answers.
+      assert.ok(dialled.connectMs >= 240, `took ${dialled.connectMs} ms`);
       assert.ok(await eventually(async () => (await synSentTo('198.51.100.7')) === 0), 'losing attempt still open');
     });
 
@@ -152,10 +153,13 @@ if (insideLoopbackNamespace(import.meta.url, [SILENT_NET])) {
         assert.ok(isSluiceError(error));
         assert.equal(error.code, 'UPSTREAM_TIMEOUT');
         assert.equal(error.status, 504);
+        // The one overall timer ended it, after the stagger had started the second address too.
+        assert.match(error.message, /via 198\.51\.100\.[89], 198\.51\.100\.[89] after 600 ms$/);
         return true;
       });
+      // Never early; and the kernel's own SYN retries (minutes) cannot be what ended it.
       const elapsed = performance.now() - started;
-      assert.ok(elapsed >= 590 && elapsed < 1_200, `took ${elapsed} ms`);
+      assert.ok(elapsed >= 590 && elapsed < 10_000, `took ${elapsed} ms`);
       for (const address of ['198.51.100.8', '198.51.100.9']) {
         assert.ok(await eventually(async () => (await synSentTo(address)) === 0), `${address} attempt still open`);
       }
@@ -176,7 +180,7 @@ if (insideLoopbackNamespace(import.meta.url, [SILENT_NET])) {
     let dir: string;
     const guard = new AddressGuard([{ name: 'test-loopback', cidr: '127.0.0.0/8' }]);
     const vet = (target: string): Promise<VettedDestination> =>
-      resolveAndVet(parseConnectTarget(target), { guard, resolver: new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 }) });
+      resolveAndVet(parseConnectTarget(target), { addressGuard: guard, resolver: new ServerResolver({ servers: [dns.server], timeoutMs: 500, tries: 1 }) });
 
     before(async () => {
       dns = await startDnsServer({ 'origin.test': { A: ['127.0.0.4'] }, 'secure.test': { A: ['127.0.0.5'] } });

@@ -12,13 +12,12 @@ import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
 import { AuditChain } from '../src/audit/chain.js';
 import { verifyChain } from '../src/audit/verify.js';
-import { AddressGuard } from '../src/connect/address-guard.js';
 import { startPolicyDns } from '../src/ingress/dns/index.js';
 import { Metrics } from '../src/obs/metrics.js';
 import { startDnsServer } from './support/dns-server.js';
 import { ManualTimer } from './support/manual-timer.js';
 import { insideLoopbackNamespace } from './support/netns.js';
-import { DOCS_POLICY, policyDnsConfig } from './support/policy-dns-config.js';
+import { policyDnsConfig, policyDnsSetup } from './support/policy-dns-config.js';
 import { mountSmallDisk } from './support/small-disk.js';
 import { until } from './support/until.js';
 
@@ -32,7 +31,7 @@ if (insideLoopbackNamespace(import.meta.url)) {
     const summaries = new ManualTimer();
     const audit = await AuditChain.open(file, { fsync: true, retry: { schedule: retries.schedule } });
     const metrics = new Metrics({ processMetrics: false });
-    const dns = await startPolicyDns({ config: policyDnsConfig(upstream.server), policy: () => DOCS_POLICY, guard: new AddressGuard(), audit, metrics, summarySchedule: summaries.schedule });
+    const dns = await startPolicyDns({ ...policyDnsSetup(policyDnsConfig(upstream.server)), audit, metrics, summarySchedule: summaries.schedule });
     const socket = createSocket('udp4');
     let id = 0;
     /** The reply's rcode, and whether the audit file named the query when the reply arrived. */

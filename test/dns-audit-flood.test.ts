@@ -10,12 +10,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import dnsPacket from 'dns-packet';
 import { AuditChain } from '../src/audit/chain.js';
-import { AddressGuard } from '../src/connect/address-guard.js';
 import { startPolicyDns, type RunningPolicyDns } from '../src/ingress/dns/index.js';
 import { Metrics } from '../src/obs/metrics.js';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
 import { ManualTimer } from './support/manual-timer.js';
-import { DOCS_POLICY, policyDnsConfig } from './support/policy-dns-config.js';
+import { policyDnsConfig, policyDnsSetup } from './support/policy-dns-config.js';
 
 let upstream: TestDnsServer;
 let root = '';
@@ -37,7 +36,7 @@ async function startInstance(dnsConfig = ''): Promise<Instance> {
   const summaries = new ManualTimer();
   const metrics = new Metrics({ processMetrics: false });
   const config = policyDnsConfig(upstream.server, dnsConfig);
-  const dns = await startPolicyDns({ config, policy: () => DOCS_POLICY, guard: new AddressGuard(), audit, metrics, summarySchedule: summaries.schedule });
+  const dns = await startPolicyDns({ ...policyDnsSetup(config), audit, metrics, summarySchedule: summaries.schedule });
   const text = (): Promise<string> => readFile(file, 'utf8');
   return {
     dns,

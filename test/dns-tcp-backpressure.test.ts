@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { test } from 'node:test';
 import dnsPacket from 'dns-packet';
 import { AddressGuard } from '../src/connect/address-guard.js';
-import type { Agent } from '../src/identity/agent.js';
+import type { Agent } from '../src/agent.js';
 import { KeyedTokenBucket, MAX_PENDING_REPLIES, PolicyDnsServer, UpstreamResolver, type TcpBacklog } from '../src/ingress/dns/index.js';
 import { until } from './support/until.js';
 
@@ -24,7 +24,7 @@ test('a client that pipelines and never reads is paused with bounded replies hel
     port: 0,
     identify: () => CODER,
     decide: () => 'refuse',
-    guard: new AddressGuard(),
+    addressGuard: new AddressGuard(),
     upstream,
     limiter: new KeyedTokenBucket(1_000_000, 1_000_000),
     peerLimiter: new KeyedTokenBucket(1_000_000, 1_000_000),

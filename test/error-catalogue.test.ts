@@ -1,11 +1,12 @@
 // docs/errors.md and the catalogue in src/errors.ts must not drift: every code is documented with
-// its status and side, no documented code is stale, and each row says what it means and what to do.
+// its status and side, no documented code is stale, and each row says what it means and what to do;
+// the operator errors' table lists exactly the codes an OperatorError can carry.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { ERROR_CATALOGUE, SluiceError, type ErrorCode } from '../src/errors.js';
-import { REPO_ROOT } from './support/sluice-cli.js';
+import { ERROR_CATALOGUE, OPERATOR_ERROR_CODES, SluiceError, type ErrorCode } from '../src/errors.js';
+import { REPO_ROOT } from './support/cli.js';
 
 interface DocumentedCode {
   readonly status: number;
@@ -16,6 +17,7 @@ interface DocumentedCode {
 }
 
 const CATALOGUE_HEADER = '| code | status | side | meaning | what to do |';
+const OPERATOR_HEADER = '| code | where | meaning |';
 
 /** Rows of the catalogue table: the one whose header is CATALOGUE_HEADER, up to the first non-row line. */
 function documentedCodes(markdown: string): Map<string, DocumentedCode[]> {
@@ -76,5 +78,31 @@ describe('docs/errors.md matches the error catalogue', () => {
   test('keeps the table in catalogue order, so a new code has an obvious place', () => {
     const order = [...documented.keys()].filter((code) => Object.hasOwn(ERROR_CATALOGUE, code));
     assert.deepEqual(order, codes.filter((code) => documented.has(code)));
+  });
+});
+
+/** Each code of the operator table (a row may name several) with the line it is on. */
+function operatorCodes(markdown: string): { code: string; line: number }[] {
+  const lines = markdown.split('\n');
+  const start = lines.indexOf(OPERATOR_HEADER);
+  assert.ok(start >= 0, `docs/errors.md has a table headed ${OPERATOR_HEADER}`);
+  const codes: { code: string; line: number }[] = [];
+  for (let index = start + 2; index < lines.length && (lines[index] ?? '').startsWith('|'); index += 1) {
+    const cells = (lines[index] ?? '').split('|').slice(1, -1).map((cell) => cell.trim());
+    assert.equal(cells.length, 3, `docs/errors.md:${index + 1}: three cells`);
+    assert.ok((cells[2] ?? '').length >= 20, `docs/errors.md:${index + 1}: says what the error means`);
+    const named = [...(cells[0] ?? '').matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((match) => match[1] ?? '');
+    assert.ok(named.length > 0, `docs/errors.md:${index + 1}: the first cell names codes in backticks`);
+    for (const code of named) codes.push({ code, line: index + 1 });
+  }
+  return codes;
+}
+
+describe('docs/errors.md lists the operator errors', () => {
+  test('names every OperatorError code once, and no other', async () => {
+    const documented = operatorCodes(await readFile(join(REPO_ROOT, 'docs', 'errors.md'), 'utf8'));
+    const names = documented.map((entry) => entry.code);
+    assert.deepEqual([...names].sort(), [...OPERATOR_ERROR_CODES].sort());
+    for (const code of names) assert.ok(!Object.hasOwn(ERROR_CATALOGUE, code), `${code} is in both tables`);
   });
 });

@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { EnvHttpProxyAgent, ProxyAgent, fetch as undiciFetch, request } from 'undici';
 import { curl } from './support/curl.js';
-import { startHttpOrigin, startHttpsOrigin, type EchoReport, type Origin } from './support/origins.js';
+import { startHttpOrigin, startHttpsOrigin, type EchoReport } from './support/origins.js';
 import { rawExchange } from './support/raw-http.js';
-import { ALLOW_LOOPBACK, startSluice, type RunningSluice } from './support/sluice.js';
-import { makeTestCa, type TestCa } from './support/test-ca.js';
+import { ALLOW_LOOPBACK, startSluice } from './support/sluice.js';
+import { suiteFixture } from './support/suite-fixture.js';
+import { makeTestCa } from './support/test-ca.js';
 
 const DENY_RULES = `rules:
   - id: no-forbidden-port
@@ -19,28 +20,16 @@ const DENY_RULES = `rules:
 `;
 
 describe('forward proxy with real clients', () => {
-  let ca: TestCa;
-  let http: Origin;
-  let https: Origin;
-  let sluice: RunningSluice;
-  let proxyPort: number;
-
-  before(async () => {
-    ca = await makeTestCa();
-    http = await startHttpOrigin();
-    https = await startHttpsOrigin(ca);
-    sluice = await startSluice({ config: ALLOW_LOOPBACK, rules: { 'deny.yaml': DENY_RULES } });
-    proxyPort = Number(new URL(sluice.proxyUrl).port);
-  });
-
-  after(async () => {
-    await sluice.close();
-    await http.close();
-    await https.close();
-    await ca.remove();
+  const fixture = suiteFixture(async (keep) => {
+    const ca = keep(await makeTestCa(), (made) => made.remove());
+    const http = keep(await startHttpOrigin());
+    const https = keep(await startHttpsOrigin(ca));
+    const sluice = keep(await startSluice({ config: ALLOW_LOOPBACK, rules: { 'deny.yaml': DENY_RULES } }));
+    return { ca, http, https, sluice, proxyPort: sluice.proxyPort };
   });
 
   test('curl fetches plain HTTP through the proxy with Host rewritten and proxy headers removed', async () => {
+    const { http, sluice } = fixture();
     const result = await curl(['-x', sluice.proxyUrl, '-U', 'someone:secret-token-value', '-H', 'Connection: x-private', '-H', 'X-Private: 1', `http://127.0.0.1:${http.port}/hello?q=1`]);
     assert.equal(result.status, 407, 'an unknown proxy token is refused, never downgraded to anonymous');
     const ok = await curl(['-x', sluice.proxyUrl, '-H', 'Connection: x-private', '-H', 'X-Private: 1', `http://127.0.0.1:${http.port}/hello?q=1`]);
@@ -55,12 +44,14 @@ describe('forward proxy with real clients', () => {
   });
 
   test('curl tunnels HTTPS with CONNECT and real TLS to the origin', async () => {
+    const { ca, https, sluice } = fixture();
     const result = await curl(['-x', sluice.proxyUrl, '--cacert', ca.caFile, `https://localhost:${https.port}/secure`]);
     assert.equal(result.status, 200, result.stderr);
     assert.equal((JSON.parse(result.body) as EchoReport).url, '/secure');
   });
 
   test('undici ProxyAgent works for http and https origins', async () => {
+    const { ca, http, https, sluice } = fixture();
     const agent = new ProxyAgent({ uri: sluice.proxyUrl, requestTls: { ca: ca.caCert } });
     try {
       const plain = await request(`http://127.0.0.1:${http.port}/undici`, { dispatcher: agent });
@@ -75,6 +66,7 @@ describe('forward proxy with real clients', () => {
   });
 
   test('fetch through EnvHttpProxyAgent, and Node global fetch with a proxy dispatcher', async () => {
+    const { ca, http, https, sluice } = fixture();
     const env = new EnvHttpProxyAgent({ httpProxy: sluice.proxyUrl, httpsProxy: sluice.proxyUrl, noProxy: '', requestTls: { ca: ca.caCert } });
     try {
       const response = await undiciFetch(`https://localhost:${https.port}/fetch`, { dispatcher: env });
@@ -96,6 +88,7 @@ describe('forward proxy with real clients', () => {
   });
 
   test('keep-alive requests on one client connection reuse one upstream connection', async () => {
+    const { http, sluice } = fixture();
     const agent = new ProxyAgent({ uri: sluice.proxyUrl });
     const before = http.requests.length;
     const sockets = new Set<string>();
@@ -113,6 +106,7 @@ describe('forward proxy with real clients', () => {
   });
 
   test('streams a large upload and download without changing a byte', async () => {
+    const { http, sluice } = fixture();
     const agent = new ProxyAgent({ uri: sluice.proxyUrl });
     try {
       const size = 8 * 1024 * 1024;
@@ -131,6 +125,7 @@ describe('forward proxy with real clients', () => {
   });
 
   test('Expect: 100-continue is answered only after the decision, then the body flows', async () => {
+    const { http, sluice, proxyPort } = fixture();
     const allowed = await rawExchange(proxyPort, [
       `POST http://127.0.0.1:${http.port}/continue HTTP/1.1\r\nHost: 127.0.0.1:${http.port}\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n`,
     ], { waitMs: 1000 });
@@ -147,6 +142,7 @@ describe('forward proxy with real clients', () => {
   });
 
   test('a WebSocket upgrade over plain HTTP is relayed both ways', async () => {
+    const { http, proxyPort } = fixture();
     const socket = connect(proxyPort, '127.0.0.1');
     const received: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => received.push(chunk));
@@ -162,6 +158,7 @@ describe('forward proxy with real clients', () => {
   });
 
   test('an origin-form request to the proxy port is a 400, audited', async () => {
+    const { proxyPort } = fixture();
     const reply = await rawExchange(proxyPort, ['GET /index.html HTTP/1.1\r\nHost: example.org\r\n\r\n']);
     assert.equal(reply.status, 400);
     assert.match(reply.text, /ORIGIN_FORM/);
@@ -169,6 +166,7 @@ describe('forward proxy with real clients', () => {
   });
 
   test('upstream refusals are 502 with the JSON error shape', async () => {
+    const { sluice, proxyPort } = fixture();
     const closed = await rawExchange(proxyPort, [`GET http://127.0.0.1:9/ HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n`]);
     assert.equal(closed.status, 502);
     const body = JSON.parse(closed.text.slice(closed.text.indexOf('\r\n\r\n') + 4)) as { error: { code: string; request_id: string } };

@@ -138,7 +138,7 @@ agents:
   /** An absolute-form request through the explicit proxy. */
   function viaProxy(path: string, mode: 'close' | 'end', options: { waitMs?: number; holdSluice?: boolean }): Promise<string> {
     const request = `GET http://127.0.0.1:${origin.port}${path} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`;
-    return asDev(Number(new URL(sluice.proxyUrl).port), request, mode, options);
+    return asDev(sluice.proxyPort, request, mode, options);
   }
 
   /**
@@ -181,7 +181,7 @@ agents:
     // A CONNECT, because Node's HTTP server drops a half-closed client's absolute-form request
     // unanswered; the tunnel path owns the socket and can still reply.
     const request = `CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\n\r\n`;
-    const reply = await asDev(Number(new URL(sluice.proxyUrl).port), request, 'end', { holdSluice: true });
+    const reply = await asDev(sluice.proxyPort, request, 'end', { holdSluice: true });
     assert.match(reply, /^HTTP\/1\.1 403 Refused by Sluice: identity_unavailable\r\n/);
     assert.match(reply, /"code":"IDENTITY_UNAVAILABLE"/);
     const refused = await decision((record) => record.request_kind === 'tunnel');

@@ -3,32 +3,20 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { curl } from './support/curl.js';
-import { startHttpOrigin, type Origin } from './support/origins.js';
-import { ALLOW_LOOPBACK, startSluice, type RunningSluice } from './support/sluice.js';
+import { startHttpOrigin } from './support/origins.js';
+import { ALLOW_LOOPBACK, startSluice, type AuditLine } from './support/sluice.js';
+import { suiteFixture } from './support/suite-fixture.js';
 
 const TOKEN = 'tok-builder-3f9a1c';
 const NOBODY = 65534;
 
-interface DecisionRecord {
-  kind: string;
-  agent: string;
-  via: string;
-  verdict: string;
-  rule: string | null;
-  path: string | null;
-}
-
 describe('identity', () => {
-  let origin: Origin;
-  let sluice: RunningSluice;
-
-  before(async () => {
-    origin = await startHttpOrigin();
+  const fixture = suiteFixture(async (keep) => {
+    const origin = keep(await startHttpOrigin());
     const sha = createHash('sha256').update(TOKEN).digest('hex');
-    sluice = await startSluice({
+    const sluice = keep(await startSluice({
       config: `${ALLOW_LOOPBACK}
 mode: strict
 agents:
@@ -43,24 +31,16 @@ agents:
   - { id: lab-origin, action: allow, hosts: [127.0.0.1], ports: [${origin.port}], agents: [lab] }
 `,
       },
-    });
+    }));
+    return { origin, sluice };
   });
 
-  after(async () => {
-    await sluice.close();
-    await origin.close();
-  });
-
-  async function decisions(): Promise<DecisionRecord[]> {
-    const text = await readFile(join(sluice.stateDir, 'audit.jsonl'), 'utf8');
-    return text.trim().split('\n').map((line) => JSON.parse(line) as DecisionRecord).filter((record) => record.kind === 'decision');
-  }
-
-  async function lastDecisionFor(path: string): Promise<DecisionRecord | undefined> {
-    return (await decisions()).filter((record) => record.path === path).at(-1);
+  async function lastDecisionFor(path: string): Promise<AuditLine | undefined> {
+    return (await fixture().sluice.auditRecords()).filter((record) => record.kind === 'decision' && record.path === path).at(-1);
   }
 
   test('a Bearer or Basic proxy token names its agent; the config holds only its hash', async () => {
+    const { origin, sluice } = fixture();
     const basic = await curl(['-x', sluice.proxyUrl, '-U', `builder:${TOKEN}`, `http://127.0.0.1:${origin.port}/by-basic`]);
     assert.equal(basic.status, 200, basic.headers);
     assert.match(basic.headers, /rule=builder-origin/);
@@ -75,12 +55,14 @@ agents:
   });
 
   test('a wrong token is 407, never a fall back to another identity', async () => {
+    const { origin, sluice } = fixture();
     const wrong = await curl(['-x', sluice.proxyUrl, '-U', 'builder:not-the-token', `http://127.0.0.1:${origin.port}/wrong`]);
     assert.equal(wrong.status, 407);
     assert.match(wrong.headers, /proxy-authenticate/i);
   });
 
   test('with no token, the UID owning the client socket names the agent', async () => {
+    const { origin, sluice } = fixture();
     const result = await curl(['-x', sluice.proxyUrl, `http://127.0.0.1:${origin.port}/by-uid`], { uid: NOBODY });
     assert.equal(result.status, 200, result.headers);
     const record = await lastDecisionFor('/by-uid');
@@ -89,6 +71,7 @@ agents:
   });
 
   test('the source address names the agent when no token or known UID does', async () => {
+    const { origin, sluice } = fixture();
     const result = await curl(['-x', sluice.proxyUrl, '--interface', '127.0.0.2', `http://127.0.0.1:${origin.port}/by-cidr`]);
     assert.equal(result.status, 200, result.headers);
     const record = await lastDecisionFor('/by-cidr');
@@ -97,6 +80,7 @@ agents:
   });
 
   test('headers the agent sets (X-Forwarded-For, Forwarded) do not change who it is', async () => {
+    const { origin, sluice } = fixture();
     const result = await curl(['-x', sluice.proxyUrl, '-H', 'X-Forwarded-For: 127.0.0.2', '-H', 'Forwarded: for=127.0.0.2', `http://127.0.0.1:${origin.port}/spoof`]);
     assert.equal(result.status, 403, 'anonymous in strict mode with no rule for it');
     assert.match(result.headers, /no_matching_rule/);

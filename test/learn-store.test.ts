@@ -1,40 +1,23 @@
 // The Learn store survives a reopen, writes on its own after the debounce, keeps a corrupt file
 // aside; its proposals load back as rules; `sluice learn` reads it without changing it.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { describe, test, type TestContext } from 'node:test';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LearnStore, proposeRules } from '../src/policy/learn-store.js';
+import { proposeRules } from '../src/policy/learn-proposal.js';
+import { LearnStore } from '../src/policy/learn-store.js';
 import { compileRules, loadRuleFiles, parseRuleText } from '../src/policy/rules.js';
 import { decide } from '../src/policy/decide.js';
-import { parseConnectTarget } from '../src/ingress/destination.js';
-
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
-
-function sluice(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [CLI, ...args], { timeout: 20_000 }, (error, stdout, stderr) => {
-      done({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
-    });
-  });
-}
-
-async function freshDir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-learn-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { parseConnectTarget } from '../src/ingress/request-target.js';
+import { freshDir, runSluice } from './support/cli.js';
 
 const T0 = new Date('2026-11-01T10:00:00.000Z');
 const T1 = new Date('2026-11-02T10:00:00.000Z');
 
 describe('LearnStore', () => {
   test('keeps first_seen, last_seen and count per (host, port, agent) across a reopen', async (t) => {
-    const file = join(await freshDir(t), 'learn.json');
+    const file = join(await freshDir(t, 'sluice-learn-'), 'learn.json');
     const store = await LearnStore.open(file);
     store.record({ agent: 'builder', host: 'api.example.com', port: 443, at: T1 });
     store.record({ agent: 'builder', host: 'api.example.com', port: 443, at: T0 });
@@ -53,7 +36,7 @@ describe('LearnStore', () => {
   });
 
   test('writes on its own after the debounce interval, without close()', async (t) => {
-    const file = join(await freshDir(t), 'learn.json');
+    const file = join(await freshDir(t, 'sluice-learn-'), 'learn.json');
     const store = await LearnStore.open(file, { flushMs: 50 });
     t.after(() => store.close());
     store.record({ agent: 'a', host: 'x.example.com', port: 443, at: T0 });
@@ -70,7 +53,7 @@ describe('LearnStore', () => {
   });
 
   test('moves a corrupt file aside, reports it and starts empty', async (t) => {
-    const dir = await freshDir(t);
+    const dir = await freshDir(t, 'sluice-learn-');
     const file = join(dir, 'learn.json');
     await writeFile(file, '{"version": 1, "entries": [ truncated');
     const store = await LearnStore.open(file);
@@ -85,7 +68,7 @@ describe('LearnStore', () => {
   });
 
   test('a read-only open leaves a corrupt file where it is', async (t) => {
-    const file = join(await freshDir(t), 'learn.json');
+    const file = join(await freshDir(t, 'sluice-learn-'), 'learn.json');
     await writeFile(file, '{"version": 1, "entries": [{"host": 3}]}');
     const store = await LearnStore.open(file, { readOnly: true });
     assert.deepEqual(store.corrupt, { movedTo: null, reason: 'entry 0 is malformed' });
@@ -94,7 +77,7 @@ describe('LearnStore', () => {
   });
 
   test('stops adding triples at maxEntries and counts what it dropped', async (t) => {
-    const file = join(await freshDir(t), 'learn.json');
+    const file = join(await freshDir(t, 'sluice-learn-'), 'learn.json');
     const store = await LearnStore.open(file, { maxEntries: 2 });
     for (const host of ['a.example.com', 'b.example.com', 'c.example.com', 'a.example.com']) store.record({ agent: 'a', host, port: 443, at: T0 });
     assert.equal(store.entries().length, 2);
@@ -105,7 +88,7 @@ describe('LearnStore', () => {
 
 describe('proposeRules', () => {
   test('proposes one allow rule per host that loads back and allows only the ports and agents seen', async (t) => {
-    const dir = await freshDir(t);
+    const dir = await freshDir(t, 'sluice-learn-');
     const store = await LearnStore.open(join(dir, 'learn.json'));
     store.record({ agent: 'builder', host: 'api.example.com', port: 443, at: T0 });
     store.record({ agent: 'tester', host: 'api.example.com', port: 8443, at: T1 });
@@ -141,7 +124,7 @@ describe('proposeRules', () => {
 
 describe('sluice learn', () => {
   test('lists and proposes from a state directory without changing the store', async (t) => {
-    const dir = await freshDir(t);
+    const dir = await freshDir(t, 'sluice-learn-');
     const file = join(dir, 'learn.json');
     const store = await LearnStore.open(file);
     store.record({ agent: 'builder', host: 'api.example.com', port: 443, at: T0 });
@@ -149,32 +132,32 @@ describe('sluice learn', () => {
     await store.close();
     const before = await readFile(file, 'utf8');
 
-    const list = await sluice(['learn', 'list', '--state-dir', dir]);
+    const list = await runSluice(['learn', 'list', '--state-dir', dir]);
     assert.equal(list.code, 0);
     assert.deepEqual(list.stdout.trimEnd().split('\n'), [
       'HOST             PORT  AGENT    COUNT  FIRST_SEEN                LAST_SEEN',
       'api.example.com  443   builder  2      2026-11-01T10:00:00.000Z  2026-11-02T10:00:00.000Z',
     ]);
 
-    const propose = await sluice(['learn', 'propose', '--state-dir', dir]);
+    const propose = await runSluice(['learn', 'propose', '--state-dir', dir]);
     assert.equal(propose.code, 0);
     assert.deepEqual(parseRuleText('proposed.yaml', propose.stdout).spec.rules.map((rule) => rule.id), ['learned.api.example.com']);
     assert.equal(await readFile(file, 'utf8'), before);
   });
 
   test('finds the store through --config and reports a corrupt one without moving it', async (t) => {
-    const dir = await freshDir(t);
+    const dir = await freshDir(t, 'sluice-learn-');
     await writeFile(join(dir, 'sluice.yaml'), 'state_dir: state\n');
     await mkdir(join(dir, 'state'));
     await writeFile(join(dir, 'state', 'learn.json'), 'not json');
-    const result = await sluice(['learn', 'list', '--config', join(dir, 'sluice.yaml')]);
+    const result = await runSluice(['learn', 'list', '--config', join(dir, 'sluice.yaml')]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /state\/learn\.json is not a readable Learn store/);
     assert.deepEqual(await readdir(join(dir, 'state')), ['learn.json']);
   });
 
   test('rejects an unknown action', async () => {
-    const result = await sluice(['learn', 'forget']);
+    const result = await runSluice(['learn', 'forget']);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /expected "list" or "propose"/);
   });

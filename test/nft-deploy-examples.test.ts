@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { PACKAGE_ROOT } from '../src/config/load.js';
+import { PACKAGE_ROOT } from '../src/config/package-root.js';
 import { configSchema } from '../src/config/schema.js';
 import { loadYamlText } from '../src/config/yaml.js';
 import { guardSpecFromConfig } from '../src/guard/spec.js';

@@ -9,11 +9,12 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { nftCommand } from '../src/cli/nft.js';
-import { PACKAGE_ROOT } from '../src/config/load.js';
+import { PACKAGE_ROOT } from '../src/config/package-root.js';
 import { loadYamlText } from '../src/config/yaml.js';
 import { configSchema } from '../src/config/schema.js';
 import { REMOVAL, renderRuleset } from '../src/guard/render.js';
 import { guardSpecFromConfig } from '../src/guard/spec.js';
+import { freshDir, runCommand } from './support/cli.js';
 import type { Probe, ProbeResult } from './support/nft-namespace.js';
 
 const run = promisify(execFile);
@@ -49,41 +50,29 @@ describe('nft ruleset rendering', () => {
   });
 
   test('sluice nft render prints the ruleset of the given config', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-nft-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await freshDir(t, 'sluice-nft-');
     const file = join(dir, 'sluice.yaml');
     await writeFile(file, CONFIG);
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await nftCommand.run(['render', '--config', file], { out: (line) => out.push(line), err: (line) => err.push(line), env: {} });
-    assert.equal(code, 0);
-    assert.equal(`${out.join('\n')}\n`, renderRuleset(specOf(CONFIG)));
-    assert.deepEqual(err, []);
+    assert.deepEqual(await runCommand(nftCommand, ['render', '--config', file]), { code: 0, stdout: renderRuleset(specOf(CONFIG)), stderr: '' });
   });
 
   test('sluice nft reports a bad config with its file and line', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-nft-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await freshDir(t, 'sluice-nft-');
     const file = join(dir, 'sluice.yaml');
     await writeFile(file, 'guard:\n  agent_uid: [1]\n');
-    const err: string[] = [];
-    const code = await nftCommand.run(['render', '--config', file], { out: () => undefined, err: (line) => err.push(line), env: {} });
+    const { code, stderr } = await runCommand(nftCommand, ['render', '--config', file]);
     assert.equal(code, 1);
-    assert.match(err.join('\n'), /sluice\.yaml:2:3/);
+    assert.match(stderr, /sluice\.yaml:2:3/);
   });
 
   test('render and apply name a sluice_user this host does not have, and say how to fix it', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-nft-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await freshDir(t, 'sluice-nft-');
     const file = join(dir, 'sluice.yaml');
     await writeFile(file, 'guard: { agent_uids: [65534], sluice_user: no-such-sluice }\n');
     for (const argv of [['render'], ['apply', '--check']]) {
-      const out: string[] = [];
-      const err: string[] = [];
-      const code = await nftCommand.run([...argv, '--config', file], { out: (line) => out.push(line), err: (line) => err.push(line), env: {} });
-      const said = err.join('\n');
+      const { code, stdout, stderr: said } = await runCommand(nftCommand, [...argv, '--config', file]);
       assert.equal(code, 1, `${argv.join(' ')}: ${said}`);
-      assert.deepEqual(out, [], 'no ruleset is printed');
+      assert.equal(stdout, '', 'no ruleset is printed');
       assert.match(said, /sluice\.yaml: guard\.sluice_user "no-such-sluice" is not a user on this host/);
       assert.match(said, /useradd --system no-such-sluice\b.*numeric uid/);
       assert.doesNotMatch(said, /User does not exist/);
@@ -91,15 +80,13 @@ describe('nft ruleset rendering', () => {
   });
 
   test('render accepts a sluice_user that exists here, and any numeric uid without looking it up', async (t) => {
-    const dir = await mkdtemp(join(tmpdir(), 'sluice-nft-'));
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await freshDir(t, 'sluice-nft-');
     for (const user of ['root', '4000000000']) {
       const file = join(dir, `${user}.yaml`);
       await writeFile(file, `guard: { agent_uids: [65534], sluice_user: ${user} }\n`);
-      const out: string[] = [];
-      const code = await nftCommand.run(['render', '--config', file], { out: (line) => out.push(line), err: () => undefined, env: {} });
+      const { code, stdout } = await runCommand(nftCommand, ['render', '--config', file]);
       assert.equal(code, 0, user);
-      assert.match(out.join('\n'), new RegExp(`meta skuid ${user === 'root' ? '"root"' : user} accept`));
+      assert.match(stdout, new RegExp(`meta skuid ${user === 'root' ? '"root"' : user} accept`));
     }
   });
 

@@ -9,11 +9,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditChain } from '../src/audit/chain.js';
-import { AddressGuard } from '../src/connect/address-guard.js';
 import { startPolicyDns, type RunningPolicyDns } from '../src/ingress/dns/index.js';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
 import { ManualTimer } from './support/manual-timer.js';
-import { DOCS_POLICY, policyDnsConfig } from './support/policy-dns-config.js';
+import { policyDnsConfig, policyDnsSetup } from './support/policy-dns-config.js';
 
 let upstream: TestDnsServer;
 let dns: RunningPolicyDns;
@@ -37,9 +36,7 @@ before(async () => {
   audit = await AuditChain.open(join(dir, 'audit.jsonl'), { fsync: false });
   upstream = await startDnsServer({ 'docs.example.test': { A: ['93.184.216.34'] } });
   dns = await startPolicyDns({
-    config: policyDnsConfig(upstream.server, ', queries_per_second: 0.01, burst: 3'),
-    policy: () => DOCS_POLICY,
-    guard: new AddressGuard(),
+    ...policyDnsSetup(policyDnsConfig(upstream.server, ', queries_per_second: 0.01, burst: 3')),
     audit,
     summarySchedule: summaries.schedule,
   });

@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import dnsPacket from 'dns-packet';
 import { AddressGuard } from '../src/connect/address-guard.js';
-import type { Agent } from '../src/identity/agent.js';
+import type { Agent } from '../src/agent.js';
 import { KeyedTokenBucket, PolicyDnsServer, UpstreamResolver, type DnsQueryEvent, type DnsVerdict, type PolicyDnsOptions } from '../src/ingress/dns/index.js';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
 
@@ -33,7 +33,7 @@ async function policyServer(overrides: Partial<PolicyDnsOptions> = {}): Promise<
     port: 0,
     identify: () => CODER,
     decide,
-    guard: new AddressGuard(),
+    addressGuard: new AddressGuard(),
     upstream: resolver,
     limiter: new KeyedTokenBucket(100, 1000),
     peerLimiter: new KeyedTokenBucket(1000, 100_000),

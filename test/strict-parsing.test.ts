@@ -1,31 +1,17 @@
 // The proxy refuses what RFC 9112 calls ambiguous, never forwarding it: framing conflicts, bad
 // versions, control characters, a second Host, malformed CONNECT targets; limits answer cleanly.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { startHttpOrigin, type Origin } from './support/origins.js';
+import { describe, test } from 'node:test';
+import { startHttpOrigin } from './support/origins.js';
+import { suiteFixture } from './support/suite-fixture.js';
 import { rawExchange } from './support/raw-http.js';
-import { ALLOW_LOOPBACK, startSluice, type RunningSluice } from './support/sluice.js';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { ALLOW_LOOPBACK, startSluice } from './support/sluice.js';
 
 describe('strict request parsing', () => {
-  let origin: Origin;
-  let sluice: RunningSluice;
-  let port: number;
-  let target: string;
-
-  before(async () => {
-    origin = await startHttpOrigin();
-    sluice = await startSluice({
-      config: `${ALLOW_LOOPBACK}\nlimits:\n  max_header_bytes: 2048\n  header_timeout_ms: 400\n  max_connections: 20\n`,
-    });
-    port = Number(new URL(sluice.proxyUrl).port);
-    target = `http://127.0.0.1:${origin.port}`;
-  });
-
-  after(async () => {
-    await sluice.close();
-    await origin.close();
+  const fixture = suiteFixture(async (keep) => {
+    const origin = keep(await startHttpOrigin());
+    const sluice = keep(await startSluice({ config: `${ALLOW_LOOPBACK}\nlimits:\n  max_header_bytes: 2048\n  header_timeout_ms: 400\n  max_connections: 20\n` }));
+    return { origin, sluice, port: sluice.proxyPort, target: `http://127.0.0.1:${origin.port}` };
   });
 
   const refused: { name: string; request: string; status: number; code: string }[] = [
@@ -58,6 +44,7 @@ describe('strict request parsing', () => {
 
   for (const entry of refused) {
     test(`refuses ${entry.name} and never forwards it`, async () => {
+      const { origin, port, target } = fixture();
       const before = origin.requests.length;
       const reply = await rawExchange(port, [entry.request.replace('{T}', target)]);
       if (entry.status !== 0) assert.equal(reply.status, entry.status, reply.text);
@@ -69,6 +56,7 @@ describe('strict request parsing', () => {
   }
 
   test('a bare-LF request line pipelined behind a good request is a 400 too, never forwarded', async () => {
+    const { origin, port, target } = fixture();
     const reply = await rawExchange(port, [`GET ${target}/first HTTP/1.1\r\nHost: h\r\n\r\nGET ${target}/second HTTP/1.1\nHost: h\n\n`]);
     assert.match(reply.text, /^HTTP\/1\.1 400 .*\r\n[^]*"code":"BAD_REQUEST"/m, reply.text);
     assert.doesNotMatch(reply.text, /HTTP\/1\.1 505/);
@@ -76,17 +64,20 @@ describe('strict request parsing', () => {
   });
 
   test('headers over the size limit get 431', async () => {
+    const { port, target } = fixture();
     const reply = await rawExchange(port, [`GET ${target}/ HTTP/1.1\r\nHost: h\r\nX-Big: ${'a'.repeat(4096)}\r\n\r\n`]);
     assert.equal(reply.status, 431);
   });
 
   test('a client that never finishes its headers (slowloris) gets 408 and is disconnected', async () => {
+    const { port, target } = fixture();
     const reply = await rawExchange(port, [`GET ${target}/ HTTP/1.1\r\n`, 'X-Slow: 1\r\n'], { pauseMs: 200, waitMs: 3000 });
     assert.equal(reply.status, 408);
     assert.ok(reply.closed);
   });
 
   test('connections over the limit get a clean 503, and the proxy keeps serving', async () => {
+    const { port, target } = fixture();
     const { connect } = await import('node:net');
     const held = await Promise.all(
       Array.from({ length: 20 }, () => new Promise<import('node:net').Socket>((resolve) => {
@@ -106,9 +97,10 @@ describe('strict request parsing', () => {
   });
 
   test('every refusal is in the audit chain as a bad_request record', async () => {
+    const { sluice, port, target } = fixture();
     await rawExchange(port, [`GET ${target}/a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n`]);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const lines = (await readFile(join(sluice.stateDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { kind: string; code?: string });
+    const lines = await sluice.auditRecords();
     assert.ok(lines.some((record) => record.kind === 'bad_request' && record.code === 'DUPLICATE_HOST'));
     assert.ok(lines.some((record) => record.kind === 'bad_request' && record.code === 'BAD_FRAMING'));
   });

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { PACKAGE_ROOT } from '../src/config/load.js';
+import { PACKAGE_ROOT } from '../src/config/package-root.js';
 
 const run = promisify(execFile);
 const UNIT = join(PACKAGE_ROOT, 'systemd', 'sluice.service');

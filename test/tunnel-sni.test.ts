@@ -4,11 +4,12 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
-import { startHttpsOrigin, type Origin } from './support/origins.js';
-import { ALLOW_LOOPBACK, startSluice, type RunningSluice } from './support/sluice.js';
-import { makeTestCa, type TestCa } from './support/test-ca.js';
+import { startHttpsOrigin } from './support/origins.js';
+import { ALLOW_LOOPBACK, startSluice } from './support/sluice.js';
+import { suiteFixture } from './support/suite-fixture.js';
+import { makeTestCa } from './support/test-ca.js';
 
 /** Opens a CONNECT tunnel to `target` and resolves with the raw socket once the proxy said 200. */
 function openTunnel(proxyPort: number, target: string): Promise<Socket> {
@@ -35,42 +36,37 @@ function handshake(socket: Socket, servername: string, ca: string): Promise<'ok'
 }
 
 describe('SNI check inside CONNECT tunnels', () => {
-  let ca: TestCa;
-  let origin: Origin;
-
-  before(async () => {
-    ca = await makeTestCa(['localhost', 'origin.test']);
-    origin = await startHttpsOrigin(ca);
-  });
-
-  after(async () => {
-    await origin.close();
-    await ca.remove();
+  const origins = suiteFixture(async (keep) => {
+    const ca = keep(await makeTestCa(['localhost', 'origin.test']), (made) => made.remove());
+    return { ca, origin: keep(await startHttpsOrigin(ca)) };
   });
 
   describe('on by default', () => {
-    let sluice: RunningSluice;
-    let port: number;
-    before(async () => {
-      sluice = await startSluice({ config: ALLOW_LOOPBACK });
-      port = Number(new URL(sluice.proxyUrl).port);
+    const proxy = suiteFixture(async (keep) => {
+      const sluice = keep(await startSluice({ config: ALLOW_LOOPBACK }));
+      return { sluice, port: sluice.proxyPort };
     });
-    after(() => sluice.close());
 
     test('a ClientHello for the CONNECT host passes', async () => {
+      const { ca, origin } = origins();
+      const { port } = proxy();
       assert.equal(await handshake(await openTunnel(port, `localhost:${origin.port}`), 'localhost', ca.caCert), 'ok');
     });
 
     test('a ClientHello naming another host is refused with an access_denied alert and audited', async () => {
+      const { ca, origin } = origins();
+      const { sluice, port } = proxy();
       const outcome = await handshake(await openTunnel(port, `localhost:${origin.port}`), 'origin.test', ca.caCert);
       assert.match(outcome, /access denied|alert number 49/i);
       await new Promise((resolve) => setTimeout(resolve, 100));
-      const records = (await readFile(join(sluice.stateDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      const records = await sluice.auditRecords();
       assert.ok(records.some((record) => record.kind === 'tunnel_screen' && record.reason === 'sni_mismatch'), 'the refusal is in the audit chain');
       assert.ok(records.some((record) => record.kind === 'close' && record.outcome === 'SNI_MISMATCH'));
     });
 
     test('a screened tunnel is counted once in sluice_decisions_total: a refused one as its deny, a passed one as admitted', async () => {
+      const { ca, origin } = origins();
+      const { sluice, port } = proxy();
       // No rules here, so Learn mode admits the tunnel (verdict learn); allow would count the same.
       const counts = async (): Promise<{ admitted: number; deny: number }> => {
         const text = await (await fetch(`${sluice.adminUrl}/metrics`)).text();
@@ -91,10 +87,11 @@ describe('SNI check inside CONNECT tunnels', () => {
   });
 
   test('a tunnel the agent closes before sending anything ends at once, and stopping Sluice does not wait for open tunnels', async (t) => {
+    const { origin } = origins();
     const sluice = await startSluice({ config: ALLOW_LOOPBACK });
     let stopped = false;
     t.after(() => (stopped ? undefined : sluice.close()));
-    const port = Number(new URL(sluice.proxyUrl).port);
+    const port = sluice.proxyPort;
     const quiet = await openTunnel(port, `localhost:${origin.port}`);
     quiet.end();
     const auditFile = join(sluice.stateDir, 'audit.jsonl');
@@ -111,9 +108,10 @@ describe('SNI check inside CONNECT tunnels', () => {
   });
 
   test('can be switched off with connect.verify_tunnel_sni: false', async (t) => {
+    const { ca, origin } = origins();
     const sluice = await startSluice({ config: `${ALLOW_LOOPBACK}\n  verify_tunnel_sni: false` });
     t.after(() => sluice.close());
-    const port = Number(new URL(sluice.proxyUrl).port);
+    const port = sluice.proxyPort;
     assert.equal(await handshake(await openTunnel(port, `localhost:${origin.port}`), 'origin.test', ca.caCert), 'ok');
   });
 });

@@ -3,21 +3,13 @@
 // closes, so a request pipelined behind the upgrade can never reach it undecided (a deny rule on
 // /admin bypassed through an allowed /public upgrade), on the explicit proxy and on port 80.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { listening, startHttpOrigin, type EchoReport, type Origin } from './support/origins.js';
 import { rawExchange } from './support/raw-http.js';
-import { ALLOW_LOOPBACK, startSluice, type RunningSluice } from './support/sluice.js';
-
-interface Decision {
-  kind: string;
-  path: string | null;
-  verdict: string;
-  rule: string | null;
-}
+import { ALLOW_LOOPBACK, startSluice, type AuditLine } from './support/sluice.js';
+import { suiteFixture } from './support/suite-fixture.js';
 
 /**
  * An origin like most: it answers an upgrade request as an ordinary one and keeps reading the
@@ -57,19 +49,12 @@ async function startWrongSwitch(): Promise<{ server: TcpServer; port: number }> 
 }
 
 describe('upgrades switch to raw bytes only when the origin switched', () => {
-  let ignoring: Origin;
-  let switching: Origin;
-  let wrong: { server: TcpServer; port: number };
-  let sluice: RunningSluice;
-  let proxyPort = 0;
-  let transparentPort = 0;
-
-  before(async () => {
-    ignoring = await startIgnoringOrigin();
-    switching = await startHttpOrigin();
-    wrong = await startWrongSwitch();
+  const fixture = suiteFixture(async (keep) => {
+    const ignoring = keep(await startIgnoringOrigin());
+    const switching = keep(await startHttpOrigin());
+    const wrong = keep(await startWrongSwitch(), (started) => new Promise((resolve) => started.server.close(resolve)));
     const ports = `[${ignoring.port}, ${switching.port}, ${wrong.port}]`;
-    sluice = await startSluice({
+    const sluice = keep(await startSluice({
       // A confined uid opens the transparent listeners; no agent is named by uid.
       config: `${ALLOW_LOOPBACK}\nmode: strict\nanonymous: { allow: true }\nguard: { agent_uids: [65533] }\n`,
       listen: { transparent_http: '127.0.0.1:0', transparent_tls: '127.0.0.1:0', dns: '127.0.0.1:0' },
@@ -79,19 +64,12 @@ describe('upgrades switch to raw bytes only when the origin switched', () => {
   - { id: no-admin, action: deny, hosts: [127.0.0.1], ports: ${ports}, paths: [/admin] }
 `,
       },
-    });
-    proxyPort = Number(new URL(sluice.proxyUrl).port);
-    transparentPort = sluice.sluice.transparentHttpPort ?? 0;
+    }));
+    return { ignoring, switching, wrong, sluice, proxyPort: sluice.proxyPort, transparentPort: sluice.sluice.transparentHttpPort ?? 0 };
   });
 
-  after(async () => {
-    await sluice.close();
-    await Promise.all([ignoring.close(), switching.close(), new Promise((resolve) => wrong.server.close(resolve))]);
-  });
-
-  async function decisions(): Promise<Decision[]> {
-    const text = await readFile(join(sluice.stateDir, 'audit.jsonl'), 'utf8');
-    return text.trim().split('\n').map((line) => JSON.parse(line) as Decision).filter((record) => record.kind === 'decision');
+  async function decisions(): Promise<AuditLine[]> {
+    return (await fixture().sluice.auditRecords()).filter((record) => record.kind === 'decision');
   }
 
   /** The upgrade request for /public/x and, in the same write, a POST /admin/delete behind it. */
@@ -106,6 +84,7 @@ describe('upgrades switch to raw bytes only when the origin switched', () => {
 
   for (const listener of ['explicit proxy', 'transparent port 80'] as const) {
     test(`${listener}: a request pipelined behind an upgrade the origin ignores never reaches it`, async () => {
+      const { ignoring, proxyPort, transparentPort } = fixture();
       const before = ignoring.requests.length;
       const port = listener === 'explicit proxy' ? proxyPort : transparentPort;
       const reply = await rawExchange(port, [smuggling(ignoring.port, listener === 'explicit proxy')], { waitMs: 3000 });
@@ -125,6 +104,7 @@ describe('upgrades switch to raw bytes only when the origin switched', () => {
     });
 
     test(`${listener}: a real 101 switches to raw bytes both ways, bytes sent with the handshake included`, async () => {
+      const { switching, proxyPort, transparentPort } = fixture();
       const port = listener === 'explicit proxy' ? proxyPort : transparentPort;
       const authority = `127.0.0.1:${switching.port}`;
       const target = listener === 'explicit proxy' ? `http://${authority}/ws` : '/ws';
@@ -137,6 +117,7 @@ describe('upgrades switch to raw bytes only when the origin switched', () => {
   }
 
   test('an origin that switches to a protocol the agent did not offer is refused UPSTREAM_PROTOCOL', async () => {
+    const { wrong, proxyPort } = fixture();
     const authority = `127.0.0.1:${wrong.port}`;
     const reply = await rawExchange(proxyPort, [`GET http://${authority}/ws HTTP/1.1\r\nHost: ${authority}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`]);
     assert.equal(reply.status, 502);
@@ -145,6 +126,7 @@ describe('upgrades switch to raw bytes only when the origin switched', () => {
   });
 
   test('an upgrade request with a body is refused BAD_FRAMING before anything is dialled', async () => {
+    const { switching, proxyPort } = fixture();
     const authority = `127.0.0.1:${switching.port}`;
     const before = switching.requests.length;
     const reply = await rawExchange(proxyPort, [`GET http://${authority}/ws HTTP/1.1\r\nHost: ${authority}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 5\r\n\r\nhello`]);

@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { isSluiceError, SluiceError } from '../errors.js';
 import { realTimer, type Schedule, type Scheduled } from './schedule.js';
 import { lockWriter, type WriterLock } from './writer-lock.js';
+import type { AuditRecoveryEntry } from './kinds.js';
 import { sealRecord, type AuditFields, type AuditRecord, type ChainHead, type SealedRecord } from './record.js';
 import { findResumePoint, moveTornTail, recoveryFields, syncDirectory, writeAll, type MovedTail } from './recovery.js';
 
@@ -236,7 +237,7 @@ export class AuditChain {
         failed_at: failure.since.toISOString(),
         refused_appends: failure.refused,
         truncated_bytes: size - this.#size,
-      });
+      } satisfies AuditRecoveryEntry);
       await this.#write(Buffer.from(sealed.line));
       this.#head = this.#durable = { seq: sealed.record.seq, hash: sealed.record.hash };
     } catch (error) {

@@ -3,6 +3,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { SluiceError } from '../errors.js';
+import type { AuditRecoveryEntry } from './kinds.js';
 import { checkLine, GENESIS_PREV, sha256Hex, type AuditRecord, type ChainHead } from './record.js';
 import { readTail } from './tail.js';
 
@@ -87,7 +88,7 @@ export async function moveTornTail(handle: FileHandle, file: string, torn: TornT
 }
 
 /** The record appended after a recovery; the sibling is named relative to the log's directory. */
-export function recoveryFields(moved: MovedTail): { kind: string; torn_bytes: number; torn_sha256: string; torn_file: string; reason: string } {
+export function recoveryFields(moved: MovedTail): AuditRecoveryEntry {
   return {
     kind: 'audit_recovery',
     torn_bytes: moved.tornBytes,

@@ -3,6 +3,7 @@
 import type { ChainHead } from '../audit/record.js';
 import { BREAK_REASONS, verifyChain, type VerifyOptions, type VerifyResult } from '../audit/verify.js';
 import type { CliIo, Command } from './command.js';
+import { EXIT, usageFailure } from './exit.js';
 
 const USAGE = [
   'Usage: sluice audit verify [--json] [--continuation] [--anchor SEQ:SHA256] FILE',
@@ -32,29 +33,26 @@ interface VerifyArgs {
 const ANCHOR = /^(\d{1,15}):([0-9a-fA-F]{64})$/;
 
 export const auditCommand: Command = {
-  name: 'audit',
-  summary: 'verify the hash chain of an audit log',
   usage: USAGE,
   async run(argv, io) {
     const [action, ...rest] = argv;
-    if (action !== 'verify') {
-      io.err(action === undefined ? USAGE : `sluice audit: unknown action "${action}"\n\n${USAGE}`);
-      return 2;
+    if (action === undefined) {
+      io.err(USAGE);
+      return EXIT.usage;
     }
+    if (action !== 'verify') return usageFailure(io, 'sluice audit', `unknown action "${action}"`, USAGE);
     const args = parseVerifyArgs(rest);
-    if (typeof args === 'string') {
-      io.err(`sluice audit verify: ${args}\n\n${USAGE}`);
-      return 2;
-    }
+    if (typeof args === 'string') return usageFailure(io, 'sluice audit verify', args, USAGE);
     let result: VerifyResult;
     try {
       result = await verifyChain(args.file, args.options);
     } catch (error) {
+      // Not 1, which says the chain is broken: a file that cannot be read says nothing of its chain.
       io.err(`sluice audit verify: cannot read ${args.file}: ${error instanceof Error ? error.message : String(error)}`);
-      return 2;
+      return EXIT.usage;
     }
     report(result, args.json, io);
-    return result.ok ? 0 : 1;
+    return result.ok ? EXIT.ok : EXIT.failed;
   },
 };
 

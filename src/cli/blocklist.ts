@@ -3,13 +3,13 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
-import { formatIssue, SourceError } from '../config/yaml.js';
-import { normaliseHost } from '../ingress/destination.js';
+import { normaliseHost } from '../destination.js';
 import { isSluiceError } from '../errors.js';
 import { createLogger } from '../obs/log.js';
 import { BlocklistManager } from '../policy/blocklist/manager.js';
 import { loadBlocklistConfig } from '../policy/blocklist/sources.js';
 import type { CliIo, Command } from './command.js';
+import { EXIT, failure, usageFailure } from './exit.js';
 import { placementFrom } from './placement.js';
 
 const USAGE = `Usage: sluice blocklist check HOST [options]
@@ -31,7 +31,8 @@ Options:
   -h, --help            this help
 
 Exit status: check 0 = not blocked, 1 = blocked; refresh 0 = every source updated or unchanged,
-1 = some source failed or was refused; 2 = bad usage or unreadable configuration.`;
+1 = some source failed or was refused; both 1 = unreadable configuration (stderr says which),
+2 = bad usage or a HOST that is not a host name or address.`;
 
 interface Options {
   readonly config?: string | undefined;
@@ -60,8 +61,7 @@ async function check(manager: BlocklistManager, host: string, io: CliIo): Promis
     normalised = normaliseHost(host).host;
   } catch (error) {
     if (!isSluiceError(error)) throw error;
-    io.err(`sluice blocklist: ${error.message}`);
-    return 2;
+    return usageFailure(io, 'sluice blocklist', error, USAGE);
   }
   const set = await manager.load();
   for (const source of manager.status()) {
@@ -70,11 +70,11 @@ async function check(manager: BlocklistManager, host: string, io: CliIo): Promis
   const match = set.match(normalised);
   if (match !== null) {
     io.out(`blocked: ${normalised} is listed by ${match.source} (entry ${match.entry})`);
-    return 1;
+    return EXIT.failed;
   }
   const exception = set.exceptionFor(normalised);
   io.out(exception === null ? `not blocked: ${normalised} is on no blocklist` : `not blocked: ${normalised} is covered by the allow-exception ${exception}`);
-  return 0;
+  return EXIT.ok;
 }
 
 async function refresh(manager: BlocklistManager, acceptShrink: boolean, io: CliIo): Promise<number> {
@@ -84,7 +84,7 @@ async function refresh(manager: BlocklistManager, acceptShrink: boolean, io: Cli
     const detail = report.detail === undefined ? '' : `: ${report.detail}`;
     io.out(`${report.source}: ${report.outcome.replace('_', ' ')}, ${report.entries} entries${detail}`);
   }
-  return reports.every((report) => report.outcome === 'updated' || report.outcome === 'not_modified') ? 0 : 1;
+  return reports.every((report) => report.outcome === 'updated' || report.outcome === 'not_modified') ? EXIT.ok : EXIT.failed;
 }
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
@@ -102,23 +102,17 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       strict: true,
     });
   } catch (error) {
-    io.err(`sluice blocklist: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
-    return 2;
+    return usageFailure(io, 'sluice blocklist', error, USAGE);
   }
   const { values, positionals } = parsed;
   const [action, host] = positionals;
   const valid = (action === 'check' && positionals.length === 2) || (action === 'refresh' && positionals.length === 1);
-  if (!valid || host === '') {
-    io.err(`sluice blocklist: expected "check HOST" or "refresh"\n\n${USAGE}`);
-    return 2;
-  }
+  if (!valid || host === '') return usageFailure(io, 'sluice blocklist', 'expected "check HOST" or "refresh"', USAGE);
   let manager: BlocklistManager;
   try {
     manager = await open(values, io);
   } catch (error) {
-    if (!(error instanceof SourceError)) throw error;
-    for (const issue of error.issues) io.err(formatIssue(issue));
-    return 2;
+    return failure(io, 'sluice blocklist', error);
   }
   try {
     return action === 'check' && host !== undefined ? await check(manager, host, io) : await refresh(manager, values['accept-shrink'] === true, io);
@@ -128,8 +122,6 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
 }
 
 export const blocklistCommand: Command = {
-  name: 'blocklist',
-  summary: 'check whether a host is on a malicious-domain blocklist; refresh the feeds',
   usage: USAGE,
   run,
 };

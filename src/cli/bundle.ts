@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { CliIo, Command } from './command.js';
+import { EXIT, failure, usageFailure } from './exit.js';
 import { compileIdentityPolicy } from '../policy/bundle/identity-policy.js';
 import { loadKeyAnchor } from '../policy/bundle/public-key.js';
 import { isBundleRejection } from '../policy/bundle/rejection.js';
@@ -29,8 +30,6 @@ verify exits 0 only when the artifact's signature verifies against a trusted anc
                        the keyless signer to accept (RE2 patterns are unanchored, like cosign's)`;
 
 export const bundleCommand: Command = {
-  name: 'bundle',
-  summary: 'verify, sign and make keys for signed allowlist bundles',
   usage: USAGE,
   async run(argv, io) {
     const [action, ...rest] = argv;
@@ -43,21 +42,14 @@ export const bundleCommand: Command = {
         case 'sign':
           return await signFile(rest, io);
         default:
-          io.err(`sluice bundle: unknown action ${JSON.stringify(action ?? '')}\n\n${USAGE}`);
-          return 2;
+          return usageFailure(io, 'sluice bundle', `unknown action ${JSON.stringify(action ?? '')}`, USAGE);
       }
     } catch (error) {
-      if (isBundleRejection(error)) {
-        io.err(`sluice bundle ${action ?? ''}: refused: ${error.message}`);
-        return 1;
-      }
-      if (isUsageError(error)) {
-        io.err(`sluice bundle ${action ?? ''}: ${error.message}\n\n${USAGE}`);
-        return 2;
-      }
-      const code = typeof error === 'object' && error !== null && 'code' in error ? ` [${String(error.code)}]` : '';
-      io.err(`sluice bundle ${action ?? ''}: ${error instanceof Error ? error.message : String(error)}${code}`);
-      return 1;
+      const who = `sluice bundle ${action ?? ''}`;
+      if (isUsageError(error)) return usageFailure(io, who, error, USAGE);
+      if (!isBundleRejection(error)) return failure(io, who, error);
+      io.err(`${who}: refused: ${error.message}`);
+      return EXIT.failed;
     }
   },
 };
@@ -104,7 +96,7 @@ async function verify(argv: readonly string[], io: CliIo): Promise<number> {
   io.out(`signer: ${describeSigner(signer)}`);
   const described = describeBundleArtifact(artifact, artifactPath);
   if (described !== undefined) io.out(described);
-  return 0;
+  return EXIT.ok;
 }
 
 async function keygen(argv: readonly string[], io: CliIo): Promise<number> {
@@ -119,7 +111,7 @@ async function keygen(argv: readonly string[], io: CliIo): Promise<number> {
   const anchor = loadKeyAnchor(pair.publicKeyPem, `${name}.pub`);
   io.out(`Private key written to ${name}.key (keep it offline), public key to ${name}.pub`);
   io.out(`key id: ${anchor.keyId}`);
-  return 0;
+  return EXIT.ok;
 }
 
 async function signFile(argv: readonly string[], io: CliIo): Promise<number> {
@@ -136,7 +128,7 @@ async function signFile(argv: readonly string[], io: CliIo): Promise<number> {
     identity: undefined,
   });
   io.out(signature.toString('base64'));
-  return 0;
+  return EXIT.ok;
 }
 
 class UsageError extends Error {}

@@ -10,6 +10,7 @@ import { looksLikeBundle, parseBundleText } from '../policy/bundle/document.js';
 import { loadRuleFiles } from '../policy/rules.js';
 import type { RuleSet } from '../policy/rule-set.js';
 import type { CliIo, Command } from './command.js';
+import { EXIT, usageFailure } from './exit.js';
 import { placementFrom } from './placement.js';
 
 const USAGE = `Usage: sluice check FILE_OR_DIR...
@@ -115,14 +116,11 @@ async function check(paths: readonly string[], io: CliIo): Promise<Outcome> {
 }
 
 export const checkCommand: Command = {
-  name: 'check',
-  summary: 'validate configuration and rule files, reporting every error with its line',
   usage: USAGE,
   async run(argv, io) {
     const option = argv.find((arg) => arg.startsWith('-'));
     if (argv.length === 0 || option !== undefined) {
-      io.err(`sluice check: ${option === undefined ? 'name at least one file or directory' : `unknown option "${option}"`}\n\n${USAGE}`);
-      return 2;
+      return usageFailure(io, 'sluice check', option === undefined ? 'name at least one file or directory' : `unknown option "${option}"`, USAGE);
     }
     const outcome = await check(argv, io);
     // A rule file reached both directly and through a config reports its problems once.
@@ -130,12 +128,12 @@ export const checkCommand: Command = {
     if (lines.length > 0) {
       for (const line of lines) io.err(line);
       io.err(`sluice check: ${lines.length} error${lines.length === 1 ? '' : 's'}`);
-      return 1;
+      return EXIT.failed;
     }
     let rules = 0;
     for (const ids of outcome.rules.values()) rules += ids.size;
     const files = outcome.files.size;
     io.out(`ok: ${files} file${files === 1 ? '' : 's'}, ${rules} rule${rules === 1 ? '' : 's'}`);
-    return 0;
+    return EXIT.ok;
   },
 };

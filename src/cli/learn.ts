@@ -3,9 +3,10 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
-import { formatIssue, SourceError } from '../config/yaml.js';
-import { LEARN_STORE_FILE, LearnStore, proposeRules } from '../policy/learn-store.js';
+import { proposeRules } from '../policy/learn-proposal.js';
+import { LEARN_STORE_FILE, LearnStore } from '../policy/learn-store.js';
 import type { CliIo, Command } from './command.js';
+import { EXIT, failure, usageFailure } from './exit.js';
 import { placementFrom } from './placement.js';
 
 const USAGE = `Usage: sluice learn list|propose [--config FILE | --state-dir DIR]
@@ -41,46 +42,40 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       strict: true,
     });
   } catch (error) {
-    io.err(`sluice learn: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
-    return 2;
+    return usageFailure(io, 'sluice learn', error, USAGE);
   }
   const { values, positionals } = parsed;
   const action = positionals[0];
   if (positionals.length !== 1 || (action !== 'list' && action !== 'propose') || (values.config !== undefined && values['state-dir'] !== undefined)) {
-    io.err(`sluice learn: expected "list" or "propose" and at most one of --config, --state-dir\n\n${USAGE}`);
-    return 2;
+    return usageFailure(io, 'sluice learn', 'expected "list" or "propose" and at most one of --config, --state-dir', USAGE);
   }
   let file: string;
   try {
     file = await storeFile(values, io);
   } catch (error) {
-    if (!(error instanceof SourceError)) throw error;
-    for (const issue of error.issues) io.err(formatIssue(issue));
-    return 1;
+    return failure(io, 'sluice learn', error);
   }
   const store = await LearnStore.open(file, { readOnly: true });
   await store.close();
   if (store.corrupt !== null) {
     io.err(`sluice learn: ${file} is not a readable Learn store (${store.corrupt.reason})`);
-    return 1;
+    return EXIT.failed;
   }
   const entries = store.entries();
   if (action === 'propose') {
     io.out(proposeRules(entries).trimEnd());
-    return 0;
+    return EXIT.ok;
   }
   if (entries.length === 0) {
     io.err(`sluice learn: nothing recorded yet in ${file}`);
-    return 0;
+    return EXIT.ok;
   }
   const rows = entries.map((entry) => [entry.host, String(entry.port), entry.agent, String(entry.count), entry.firstSeen.toISOString(), entry.lastSeen.toISOString()]);
   for (const line of table([['HOST', 'PORT', 'AGENT', 'COUNT', 'FIRST_SEEN', 'LAST_SEEN'], ...rows])) io.out(line);
-  return 0;
+  return EXIT.ok;
 }
 
 export const learnCommand: Command = {
-  name: 'learn',
-  summary: 'list what Learn mode recorded, or propose allow rules from it',
   usage: USAGE,
   run,
 };

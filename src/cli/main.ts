@@ -1,18 +1,24 @@
 #!/usr/bin/env node
 // Entry point of the `sluice` command: routes to a subcommand and turns its result into an
-// exit code. Subcommands register in COMMANDS below.
-import type { CliIo, Command } from './command.js';
+// exit code. Subcommands register in COMMANDS below; each module is loaded only to run it.
+import type { CliIo, CommandEntry } from './command.js';
 import { wantsHelp } from './command.js';
+import { EXIT, usageFailure } from './exit.js';
 import { VERSION } from './version.js';
-import { runCommand } from './run.js';
-import { checkCommand } from './check.js';
-import { auditCommand } from './audit.js';
-import { nftCommand } from './nft.js';
-import { bundleCommand } from './bundle.js';
-import { learnCommand } from './learn.js';
-import { blocklistCommand } from './blocklist.js';
 
-const COMMANDS: readonly Command[] = [runCommand, checkCommand, auditCommand, bundleCommand, nftCommand, learnCommand, blocklistCommand];
+const COMMANDS: readonly CommandEntry[] = [
+  { name: 'run', summary: 'start the proxy (default config if no --config)', load: async () => (await import('./run.js')).runCommand },
+  { name: 'check', summary: 'validate configuration and rule files, reporting every error with its line', load: async () => (await import('./check.js')).checkCommand },
+  { name: 'audit', summary: 'verify the hash chain of an audit log', load: async () => (await import('./audit.js')).auditCommand },
+  { name: 'bundle', summary: 'verify, sign and make keys for signed allowlist bundles', load: async () => (await import('./bundle.js')).bundleCommand },
+  { name: 'nft', summary: 'render, apply or remove the nftables guard for agent users', load: async () => (await import('./nft.js')).nftCommand },
+  { name: 'learn', summary: 'list what Learn mode recorded, or propose allow rules from it', load: async () => (await import('./learn.js')).learnCommand },
+  {
+    name: 'blocklist',
+    summary: 'check whether a host is on a malicious-domain blocklist; refresh the feeds',
+    load: async () => (await import('./blocklist.js')).blocklistCommand,
+  },
+];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));
@@ -33,20 +39,18 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.out(overview());
-    return name === undefined ? 2 : 0;
+    return name === undefined ? EXIT.usage : EXIT.ok;
   }
   if (argv.includes('--version') || argv.includes('-V')) {
     io.out(VERSION);
-    return 0;
+    return EXIT.ok;
   }
-  const command = COMMANDS.find((candidate) => candidate.name === name);
-  if (command === undefined) {
-    io.err(`sluice: unknown command "${name}"\n\n${overview()}`);
-    return 2;
-  }
+  const entry = COMMANDS.find((candidate) => candidate.name === name);
+  if (entry === undefined) return usageFailure(io, 'sluice', `unknown command "${name}"`, overview());
+  const command = await entry.load();
   if (wantsHelp(rest)) {
     io.out(command.usage);
-    return 0;
+    return EXIT.ok;
   }
   return command.run(rest, io);
 }

@@ -1,13 +1,12 @@
 // `sluice nft render|apply|remove`: prints, loads or removes the nftables guard that confines
 // agent users to Sluice.
 import { loadConfig } from '../config/load.js';
-import { SourceError } from '../config/yaml.js';
-import { isSluiceError } from '../errors.js';
 import { runNft } from '../guard/apply.js';
 import { REMOVAL, renderRuleset } from '../guard/render.js';
 import { guardSpecFromConfig } from '../guard/spec.js';
 import { requireSluiceUser } from '../guard/user.js';
 import type { CliIo, Command } from './command.js';
+import { EXIT, failure, usageFailure } from './exit.js';
 import { placementFrom } from './placement.js';
 
 const USAGE = `Usage: sluice nft render|apply|remove [-c FILE] [--check] [--nft PATH]
@@ -62,38 +61,28 @@ async function ruleset(configFile: string | null, io: CliIo): Promise<string> {
 }
 
 export const nftCommand: Command = {
-  name: 'nft',
-  summary: 'render, apply or remove the nftables guard for agent users',
   usage: USAGE,
   async run(argv, io) {
     const args = parseArgs(argv, io);
-    if (typeof args === 'string') {
-      io.err(`sluice nft: ${args}\n\n${USAGE}`);
-      return 2;
-    }
+    if (typeof args === 'string') return usageFailure(io, 'sluice nft', args, USAGE);
     try {
       switch (args.action) {
         case 'render':
           io.out((await ruleset(args.config, io)).trimEnd());
-          return 0;
+          return EXIT.ok;
         case 'apply':
           await runNft(await ruleset(args.config, io), { binary: args.binary, checkOnly: args.check });
           io.err(args.check ? 'sluice nft: ruleset is valid' : 'sluice nft: table inet sluice loaded');
-          return 0;
+          return EXIT.ok;
         case 'remove':
           await runNft(REMOVAL, { binary: args.binary, checkOnly: args.check });
           io.err('sluice nft: table inet sluice removed');
-          return 0;
+          return EXIT.ok;
         default:
-          io.err(`sluice nft: unknown action "${args.action}"\n\n${USAGE}`);
-          return 2;
+          return usageFailure(io, 'sluice nft', `unknown action "${args.action}"`, USAGE);
       }
     } catch (error) {
-      if (error instanceof SourceError || isSluiceError(error)) {
-        io.err(`sluice nft: ${error.message}`);
-        return 1;
-      }
-      throw error;
+      return failure(io, 'sluice nft', error);
     }
   },
 };

@@ -3,9 +3,9 @@
 import { parseArgs } from 'node:util';
 import { Sluice } from '../app.js';
 import { loadConfig } from '../config/load.js';
-import { formatIssue, SourceError } from '../config/yaml.js';
 import { createLogger } from '../obs/log.js';
 import type { CliIo, Command } from './command.js';
+import { EXIT, failure, usageFailure } from './exit.js';
 import { placementFrom } from './placement.js';
 
 const USAGE = `Usage: sluice run [--config FILE]
@@ -26,30 +26,20 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   try {
     ({ values } = parseArgs({ args: [...argv], options: { config: { type: 'string', short: 'c' } }, strict: true }));
   } catch (error) {
-    io.err(`sluice run: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
-    return 2;
+    return usageFailure(io, 'sluice run', error, USAGE);
   }
   let loaded;
   try {
     loaded = await loadConfig(values.config ?? null, placementFrom(io));
   } catch (error) {
-    if (error instanceof SourceError) {
-      for (const issue of error.issues) io.err(formatIssue(issue));
-      return 1;
-    }
-    throw error;
+    return failure(io, 'sluice run', error);
   }
   const log = createLogger(loaded.config.log.level);
   let sluice: Sluice;
   try {
     sluice = await Sluice.start(loaded, { log });
   } catch (error) {
-    if (error instanceof SourceError) {
-      for (const issue of error.issues) io.err(formatIssue(issue));
-      return 1;
-    }
-    io.err(`sluice: cannot start: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
+    return failure(io, 'sluice: cannot start', error);
   }
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
@@ -70,7 +60,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   process.on('SIGHUP', () => {
     sluice.reload().catch((error: unknown) => log.error({ err: error }, 'reload failed'));
   });
-  return 0;
+  return EXIT.ok;
 }
 
-export const runCommand: Command = { name: 'run', summary: 'start the proxy (default config if no --config)', usage: USAGE, run };
+export const runCommand: Command = { usage: USAGE, run };

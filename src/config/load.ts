@@ -2,12 +2,10 @@
 // sees one frozen, absolute-path configuration.
 import { access, constants } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { configSchema, type ConfigFile } from './schema.js';
+import { PACKAGE_ROOT } from './package-root.js';
 import { loadYamlFile, loadYamlText } from './yaml.js';
 
-/** The installed package's root: dist/src/config/load.js sits three levels below it. */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export interface LoadedConfig {
   /** the file it came from, or null for the embedded default */

@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isPair, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
+import { OperatorError } from '../errors.js';
 
 export interface SourceIssue {
   readonly file: string;
@@ -16,12 +17,11 @@ export function formatIssue(issue: SourceIssue): string {
 }
 
 /** Thrown when a file does not parse or validate; carries every issue, not just the first. */
-export class SourceError extends Error {
-  readonly code = 'CONFIG_INVALID';
+export class SourceError extends OperatorError {
   readonly issues: readonly SourceIssue[];
 
   constructor(issues: readonly SourceIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
+    super('CONFIG_INVALID', issues.map(formatIssue).join('\n'));
     this.name = 'SourceError';
     this.issues = issues;
   }

@@ -4,7 +4,7 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import { isIP, type Socket } from 'node:net';
 import type { buildConnector } from 'undici';
 import { SluiceError } from '../errors.js';
-import { formatAuthority } from '../ingress/destination.js';
+import { formatAuthority } from '../destination.js';
 import { dial } from './dial.js';
 import type { VettedDestination } from './resolve-and-vet.js';
 

@@ -2,7 +2,7 @@
 // Happy Eyeballs attempts (RFC 8305), keeps the first that connects and destroys the rest.
 import { connect, type Socket } from 'node:net';
 import { SluiceError } from '../errors.js';
-import { formatAuthority } from '../ingress/destination.js';
+import { formatAuthority } from '../destination.js';
 import { isVetted, type VettedDestination } from './resolve-and-vet.js';
 import { upstreamErrorFrom } from './upstream-errors.js';
 

@@ -9,3 +9,4 @@ export { addressWithPort, CONNECTION_ATTEMPT_DELAY_MS, dial, type Dialled, type 
 export { createResolver, ServerResolver, SystemResolver, type ResolvedAddress, type Resolver } from './resolve.js';
 export { ForbiddenDestinationError, resolveAndVet, type ResolveAndVetDeps, type VettedAddress, type VettedDestination } from './resolve-and-vet.js';
 export { errorCodeFor, UPSTREAM_ERROR_CODES, upstreamErrorFrom } from './upstream-errors.js';
+export { UpstreamPools, type PooledUpstream, type UpstreamPoolOptions } from './upstream-pools.js';

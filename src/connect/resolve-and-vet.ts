@@ -1,7 +1,7 @@
 // Turns a Destination into the only thing the dialer accepts: a VettedDestination whose every
 // address was resolved once and passed the address guard. Denies the whole name on any bad answer.
 import { SluiceError } from '../errors.js';
-import type { Destination } from '../ingress/destination.js';
+import type { Destination } from '../destination.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { AddressClass } from './address-class.js';
 import type { AddressGuard } from './address-guard.js';
@@ -37,7 +37,7 @@ export class ForbiddenDestinationError extends SluiceError {
 }
 
 export interface ResolveAndVetDeps {
-  readonly guard: AddressGuard;
+  readonly addressGuard: AddressGuard;
   readonly resolver: Resolver;
   /** counts refusals by class; optional so pure callers and tests need no registry */
   readonly metrics?: Pick<Metrics, 'forbiddenDestinations'>;
@@ -92,11 +92,11 @@ export function isVetted(value: object): value is VettedDestination {
  */
 export async function resolveAndVet(destination: Destination, deps: ResolveAndVetDeps): Promise<VettedDestination> {
   try {
-    if (destination.kind !== 'name') return brand(destination, vetAll(destination, deps.guard, [destination.host]));
-    if (deps.guard.isMetadataName(destination.host)) throw new ForbiddenDestinationError(destination, 'metadata', destination.host);
+    if (destination.kind !== 'name') return brand(destination, vetAll(destination, deps.addressGuard, [destination.host]));
+    if (deps.addressGuard.isMetadataName(destination.host)) throw new ForbiddenDestinationError(destination, 'metadata', destination.host);
     const answers = await deps.resolver.resolveAll(destination.host);
     if (answers.length === 0) throw new SluiceError('DNS_FAILURE', `${destination.host} has no A or AAAA records`);
-    return brand(destination, interleave(vetAll(destination, deps.guard, answers.map((answer) => answer.address))));
+    return brand(destination, interleave(vetAll(destination, deps.addressGuard, answers.map((answer) => answer.address))));
   } catch (error) {
     if (error instanceof ForbiddenDestinationError) deps.metrics?.forbiddenDestinations.inc({ class: error.addressClass });
     throw error;

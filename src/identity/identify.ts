@@ -6,7 +6,7 @@ import { networkInterfaces } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import type { ConfigFile } from '../config/schema.js';
 import { SluiceError } from '../errors.js';
-import { ANONYMOUS_AGENT_NAME, type Agent, type IdentitySource, type Mode } from './agent.js';
+import { ANONYMOUS_AGENT_NAME, type Agent, type IdentitySource, type Mode } from '../agent.js';
 import type { PresentedCredential } from './proxy-credentials.js';
 import { loadSockDiag } from './sock-diag.js';
 import { connectedOwner, OWNER_UNUSED, socketPair, type SocketOwner, type SocketPair } from './socket-owner.js';

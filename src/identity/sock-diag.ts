@@ -1,4 +1,4 @@
-// The kernel's socket table through the sock_diag addon built from native/sock_diag.c: who owns a
+// The kernel's socket table through the sock_diag addon built from sock-diag/sock_diag.c: who owns a
 // TCP or UDP socket, found by exact tuple or filtered inside the kernel, with no /proc text to parse.
 import { createRequire } from 'node:module';
 import ipaddr from 'ipaddr.js';

@@ -1,8 +1,8 @@
 // Per-request state carried through the pipeline in one object: who, where, what was decided,
 // timings and byte counts. Audit records and log lines are built from it.
-import type { Agent } from '../identity/agent.js';
+import type { Agent } from '../agent.js';
 import type { Decision } from '../policy/decision.js';
-import type { Destination } from './destination.js';
+import type { Destination } from '../destination.js';
 
 export type RequestKind = 'tunnel' | 'forward' | 'upgrade';
 

@@ -1,17 +1,16 @@
 // Absolute-form HTTP requests (`GET http://host/path`): admit, then stream the request body
 // upstream and the response back through a keep-alive pool, never buffering either.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorCodeFor } from '../connect/index.js';
-import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
+import { errorCodeFor, type UpstreamPools } from '../connect/index.js';
+import { SluiceError, type ErrorCode } from '../errors.js';
 import type { ClientConnection } from '../identity/identify.js';
 import { readProxyCredential } from '../identity/proxy-credentials.js';
 import { newContext, pathWithoutQuery } from './context.js';
-import { parseAbsoluteTarget, type AbsoluteTarget } from './destination.js';
+import { parseAbsoluteTarget, type AbsoluteTarget } from './request-target.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './hop-by-hop.js';
 import { admit, recordBadRequest, recordClose, RefusedError, type PipelineDeps } from './pipeline.js';
-import { decisionHeader, refuseOnResponse } from './respond.js';
+import { admittedHeader, refusalFor, refuseOnResponse } from './respond.js';
 import { checkRequestHead, hasBody } from './strict.js';
-import type { UpstreamPools } from './upstream-pools.js';
 
 // Expect is answered here, after the decision (RFC 9110 §10.1.1), not passed on.
 const DROP_UPSTREAM = new Set(['expect']);
@@ -35,8 +34,7 @@ export async function handleForward(
     if (url.startsWith('/') || url === '*') throw new SluiceError('ORIGIN_FORM', 'send absolute-form requests (http://host/path) or use CONNECT');
     target = parseAbsoluteTarget(url);
   } catch (error) {
-    const failure = isSluiceError(error) ? error : new SluiceError('BAD_REQUEST');
-    refuseOnResponse(response, await recordBadRequest(deps, context, failure));
+    refuseOnResponse(response, await recordBadRequest(deps, context, error));
     return;
   }
   let vetted;
@@ -49,7 +47,7 @@ export async function handleForward(
     });
   } catch (error) {
     if (error instanceof RefusedError) refuseOnResponse(response, error.refusal);
-    else refuseOnResponse(response, { code: 'INTERNAL', message: 'internal error', rule: null, requestId: context.id, verdict: 'error' });
+    else refuseOnResponse(response, refusalFor(context.id, 'INTERNAL'));
     return;
   }
   if (response.headersSent || response.writableEnded) {
@@ -65,8 +63,7 @@ export async function handleForward(
   };
   response.once('close', onClientGone);
   let outcome: ErrorCode | 'ok' = 'ok';
-  const decision = context.decision;
-  const sluiceHeader = decisionHeader(decision?.verdict ?? 'allow', decision?.reason ?? '-', decision?.ruleId ?? null, context.id);
+  const sluiceHeader = admittedHeader(context);
   const active = deps.metrics.connectionsActive.labels({ kind: 'forward' });
   active.inc();
   try {
@@ -86,9 +83,9 @@ export async function handleForward(
       },
     );
   } catch (error) {
-    outcome = abort.signal.aborted ? 'UPSTREAM_RESET' : isSluiceError(error) ? error.code : errorCodeFor(error);
+    outcome = abort.signal.aborted ? 'UPSTREAM_RESET' : errorCodeFor(error);
     if (!response.headersSent && !abort.signal.aborted) {
-      refuseOnResponse(response, { code: outcome, message: new SluiceError(outcome).message, rule: null, requestId: context.id, verdict: 'error' });
+      refuseOnResponse(response, refusalFor(context.id, outcome));
     } else {
       response.destroy();
     }

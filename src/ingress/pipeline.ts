@@ -1,6 +1,6 @@
 // The stages every ingress path runs in order: identity → policy → connect (resolve and vet) →
 // audit. One durable decision record per request, written before Sluice acts on it.
-import type { AuditChain } from '../audit/chain.js';
+import { badRequestEntry, closeEntry, decisionEntry, type AuditLog } from '../audit/kinds.js';
 import type { AddressGuard, Resolver, VettedDestination } from '../connect/index.js';
 import { ForbiddenDestinationError, resolveAndVet } from '../connect/index.js';
 import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
@@ -12,18 +12,18 @@ import { decide, decideAddresses, type DecideArgs, type Policy } from '../policy
 import { DENY_ERROR, type Decision } from '../policy/decision.js';
 import type { LearnStore } from '../policy/learn-store.js';
 import type { RequestContext } from './context.js';
-import type { Destination } from './destination.js';
-import type { Refusal } from './respond.js';
+import type { Destination } from '../destination.js';
+import { refusalFor, type Refusal } from './respond.js';
 
 export interface PipelineDeps {
   readonly identity: IdentityResolver;
   /** the policy in force now; a function so a later rule set can be swapped in atomically */
   readonly policy: () => Policy;
   readonly learn: LearnStore;
-  readonly guard: AddressGuard;
+  readonly addressGuard: AddressGuard;
   readonly resolver: Resolver;
   readonly connectTimeoutMs: number;
-  readonly audit: AuditChain;
+  readonly audit: AuditLog;
   readonly metrics: Metrics;
   readonly log: Logger;
 }
@@ -46,10 +46,6 @@ export class RefusedError extends Error {
     super(refusal.message);
     this.name = 'RefusedError';
   }
-}
-
-function refusalFrom(context: RequestContext, code: ErrorCode, message: string, rule: string | null, verdict: Refusal['verdict']): Refusal {
-  return { code, message, rule, requestId: context.id, verdict };
 }
 
 /**
@@ -75,7 +71,7 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
     if (decision.verdict !== 'deny') {
       const started = performance.now();
       try {
-        vetted = await resolveAndVet(request.destination, { guard: deps.guard, resolver: deps.resolver, metrics: deps.metrics });
+        vetted = await resolveAndVet(request.destination, { addressGuard: deps.addressGuard, resolver: deps.resolver, metrics: deps.metrics });
       } finally {
         deps.metrics.upstreamConnectSeconds.observe((performance.now() - started) / 1000);
       }
@@ -91,20 +87,17 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
   }
   if (decision !== undefined) context.decision = decision;
   await recordDecision(deps, context, failure, vetted?.addresses.map((entry) => entry.address), request.countLater === true);
-  if (failure !== undefined) throw new RefusedError(refusalFrom(context, failure.code, failure.message, null, 'error'));
+  if (failure !== undefined) throw new RefusedError(refusalFor(context.id, failure));
   if (decision === undefined || vetted === undefined || decision.verdict === 'deny') {
     const denied = decision?.verdict === 'deny' ? decision : undefined;
     const code = denied === undefined ? 'INTERNAL' : DENY_ERROR[denied.reason];
-    throw new RefusedError(refusalFrom(context, code, deniedMessage(code, request.destination), denied?.ruleId ?? null, 'deny'));
+    const { host, port } = request.destination;
+    throw new RefusedError(refusalFor(context.id, new SluiceError(code, `${host}:${port}`), 'deny', denied?.ruleId ?? null));
   }
   if (decision.verdict === 'learn' && context.agent !== undefined) {
     deps.learn.record({ agent: context.agent.name, host: request.destination.host, port: request.destination.port, at: new Date() });
   }
   return vetted;
-}
-
-function deniedMessage(code: ErrorCode, destination: Destination): string {
-  return new SluiceError(code, `${destination.host}:${destination.port}`).message;
 }
 
 async function recordDecision(
@@ -120,48 +113,30 @@ async function recordDecision(
   if (countLater && verdict !== 'deny' && verdict !== 'error') context.uncounted = { verdict, reason };
   else deps.metrics.decisions.inc({ verdict, reason });
   if (decision?.shadow?.wouldDeny === true) deps.metrics.bundleShadowWouldDeny.inc({ reason: decision.shadow.reason });
-  const record = {
-    kind: 'decision',
-    request_id: context.id,
-    request_kind: context.kind,
-    client: context.client,
-    agent: context.agent?.name ?? null,
-    via: context.agent?.via ?? null,
-    method: context.method,
-    host: context.destination?.host ?? null,
-    port: context.destination?.port ?? null,
-    path: context.path ?? null,
-    verdict,
-    reason,
-    rule: decision?.ruleId ?? null,
-    mode: context.agent?.mode ?? null,
-    bundle_version: context.bundleVersion ?? null,
-    ...(decision?.listedBy === undefined ? {} : { blocklist_source: decision.listedBy.source, blocklist_entry: decision.listedBy.entry }),
-    ...(decision?.shadow === undefined
-      ? {}
-      : { shadow_version: decision.shadow.version, shadow_would_deny: decision.shadow.wouldDeny, shadow_reason: decision.shadow.reason, shadow_rule: decision.shadow.ruleId }),
-    ...(context.forbidden === undefined ? {} : { address_class: context.forbidden.addressClass, address: context.forbidden.address }),
-    ...(vettedAddresses === undefined ? {} : { addresses: vettedAddresses }),
-  };
+  const record = decisionEntry(context, verdict, reason, vettedAddresses);
   deps.log.info({ request_id: context.id, agent: record.agent, host: record.host, port: record.port, verdict, reason, rule: record.rule }, 'decision');
   try {
     await deps.audit.append(record);
   } catch (error) {
     deps.log.error({ err: error, request_id: context.id }, 'audit append failed; refusing');
-    throw new RefusedError(refusalFrom(context, 'AUDIT_UNAVAILABLE', new SluiceError('AUDIT_UNAVAILABLE').message, null, 'error'));
+    throw new RefusedError(refusalFor(context.id, 'AUDIT_UNAVAILABLE'));
   }
 }
 
-/** Refusals before a destination was even parsed: malformed requests. */
-export async function recordBadRequest(deps: PipelineDeps, context: RequestContext, error: SluiceError): Promise<Refusal> {
+/**
+ * Refusals before a destination was even parsed: malformed requests. A parser's SluiceError says
+ * why; anything else thrown while reading the request counts as `fallback`.
+ */
+export async function recordBadRequest(deps: PipelineDeps, context: RequestContext, thrown: unknown, fallback: ErrorCode = 'BAD_REQUEST'): Promise<Refusal> {
+  const error = isSluiceError(thrown) ? thrown : new SluiceError(fallback);
   deps.metrics.decisions.inc({ verdict: 'error', reason: error.code.toLowerCase() });
   deps.log.warn({ request_id: context.id, client: context.client, code: error.code, detail: error.message }, 'bad request');
   try {
-    await deps.audit.append({ kind: 'bad_request', request_id: context.id, client: context.client, method: context.method, code: error.code, detail: error.message });
+    await deps.audit.append(badRequestEntry(context, error));
   } catch (auditError) {
     deps.log.error({ err: auditError, request_id: context.id }, 'audit append failed');
   }
-  return refusalFrom(context, error.code, error.message, null, 'error');
+  return refusalFor(context.id, error);
 }
 
 /**
@@ -183,14 +158,6 @@ export function recordClose(deps: PipelineDeps, context: RequestContext, outcome
   const durationMs = Math.round(performance.now() - context.startedAt);
   deps.log.debug({ request_id: context.id, upstream: context.upstream, bytes_up: context.bytesUp, bytes_down: context.bytesDown, duration_ms: durationMs, outcome }, 'close');
   deps.audit
-    .append({
-      kind: 'close',
-      request_id: context.id,
-      upstream: context.upstream ?? null,
-      bytes_up: context.bytesUp,
-      bytes_down: context.bytesDown,
-      duration_ms: durationMs,
-      outcome,
-    })
+    .append(closeEntry(context, durationMs, outcome))
     .catch((error: unknown) => deps.log.error({ err: error, request_id: context.id }, 'audit append of close record failed'));
 }

@@ -1,40 +1,13 @@
-// What CONNECT tunnels and HTTP upgrades share once past the HTTP head: admit and dial with
-// failures answered on the raw socket, then a byte relay that records one close record.
+// The byte relay every raw-socket path ends in (CONNECT tunnels, upgrades, transparent TLS): both
+// directions spliced with backpressure, the CONNECT SNI screen first, and one close record.
 import type { Socket } from 'node:net';
-import { addressWithPort, dial, errorCodeFor } from '../connect/index.js';
-import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
-import type { TunnelSniVerdict } from './transparent/tunnel-sni.js';
-import { ALERT_ACCESS_DENIED, sendTlsAlert } from './transparent/tls-alert.js';
+import { tunnelScreenEntry } from '../audit/kinds.js';
+import { errorCodeFor } from '../connect/index.js';
+import { SluiceError, type ErrorCode } from '../errors.js';
+import type { TunnelSniVerdict } from './tls/tunnel-sni.js';
+import { ALERT_ACCESS_DENIED, sendTlsAlert } from './tls/alert.js';
 import type { RequestContext } from './context.js';
-import { admit, countDecision, recordClose, RefusedError, type AdmissionRequest, type PipelineDeps } from './pipeline.js';
-import { refuseOnSocket } from './respond.js';
-
-/** The dialled upstream socket, or undefined once the client has been answered with a refusal. */
-export async function admitAndDial(deps: PipelineDeps, context: RequestContext, client: Socket, request: AdmissionRequest): Promise<Socket | undefined> {
-  // Bytes the agent sends early (a ClientHello after CONNECT) wait in the socket until the
-  // decision; nothing is read ahead of it.
-  client.pause();
-  try {
-    const vetted = await admit(deps, context, request);
-    const dialled = await dial(vetted, { timeoutMs: deps.connectTimeoutMs });
-    context.upstream = addressWithPort(dialled.address, dialled.port);
-    if (client.destroyed) {
-      dialled.socket.destroy();
-      recordClose(deps, context, 'UPSTREAM_RESET');
-      return undefined;
-    }
-    return dialled.socket;
-  } catch (error) {
-    if (error instanceof RefusedError) {
-      refuseOnSocket(client, error.refusal);
-      return undefined;
-    }
-    const code = isSluiceError(error) ? error.code : errorCodeFor(error);
-    refuseOnSocket(client, { code, message: new SluiceError(code).message, rule: null, requestId: context.id, verdict: 'error' });
-    recordClose(deps, context, code);
-    return undefined;
-  }
-}
+import { countDecision, recordClose, type PipelineDeps } from './pipeline.js';
 
 export interface RelayOptions {
   readonly idleTimeoutMs: number;
@@ -111,7 +84,7 @@ export function relay(deps: PipelineDeps, context: RequestContext, client: Socke
     countDecision(deps, context, { verdict: 'deny', reason: error.code.toLowerCase() });
     deps.log.warn({ request_id: context.id, code: error.code, detail: error.message }, 'tunnel refused after CONNECT');
     deps.audit
-      .append({ kind: 'tunnel_screen', request_id: context.id, verdict: 'deny', reason: error.code.toLowerCase(), detail: error.message })
+      .append(tunnelScreenEntry(context.id, error))
       .catch((auditError: unknown) => deps.log.error({ err: auditError, request_id: context.id }, 'audit append failed'));
     alerting = true;
     sendTlsAlert(client, ALERT_ACCESS_DENIED);

@@ -1,8 +1,10 @@
 // Failure responses an agent can understand: the reason in the status line (CONNECT clients drop
 // bodies), a Sluice-Decision header, and for HTTP a JSON body naming code, rule and request id.
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { ERROR_CATALOGUE, type ErrorCode } from '../errors.js';
+import { ERROR_CATALOGUE, SluiceError, type ErrorCode } from '../errors.js';
+import type { RequestContext } from './context.js';
 
 export interface Refusal {
   readonly code: ErrorCode;
@@ -12,8 +14,26 @@ export interface Refusal {
   readonly verdict: 'deny' | 'error';
 }
 
-export function decisionHeader(verdict: string, reason: string, rule: string | null, requestId: string): string {
+/**
+ * The one way a Refusal is made. A bare code carries the catalogue's message; an error carries its
+ * own, detail included, so only what was meant for the agent reaches it.
+ */
+export function refusalFor(requestId: string, failure: ErrorCode | SluiceError, verdict: Refusal['verdict'] = 'error', rule: string | null = null): Refusal {
+  const error = typeof failure === 'string' ? new SluiceError(failure) : failure;
+  return { code: error.code, message: error.message, rule, requestId, verdict };
+}
+
+/** How a refusal reaches an agent on a raw socket: an HTTP response, or a TLS alert. */
+export type RefusalMedium = (socket: Socket, refusal: Refusal) => void;
+
+function decisionHeader(verdict: string, reason: string, rule: string | null, requestId: string): string {
   return `${verdict}; reason=${reason}; rule=${rule ?? '-'}; request-id=${requestId}`;
+}
+
+/** The header on an admitted request's reply: the decision that let it through. */
+export function admittedHeader(context: RequestContext): string {
+  const decision = context.decision;
+  return decisionHeader(decision?.verdict ?? 'allow', decision?.reason ?? '-', decision?.ruleId ?? null, context.id);
 }
 
 function statusLineReason(refusal: Refusal): string {

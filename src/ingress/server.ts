@@ -8,12 +8,12 @@ import type { ClientConnection } from '../identity/identify.js';
 import { newContext } from './context.js';
 import { handleForward } from './forward.js';
 import { recordBadRequest, type PipelineDeps } from './pipeline.js';
-import { refuseOnResponse, refuseOnSocket } from './respond.js';
+import { refusalFor, refuseOnResponse, refuseOnSocket } from './respond.js';
 import { trackConnections } from './shutdown.js';
 import { versionErrorCode } from './strict.js';
 import { handleConnect } from './tunnel.js';
 import { handleUpgrade } from './upgrade.js';
-import type { UpstreamPools } from './upstream-pools.js';
+import type { UpstreamPools } from '../connect/index.js';
 
 interface ConnectionState {
   readonly client: ClientConnection;
@@ -60,7 +60,7 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
     });
     if (open > limits.max_connections) {
       const context = newContext('forward', `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, '-');
-      refuseOnSocket(socket, { code: 'TOO_MANY_CONNECTIONS', message: new SluiceError('TOO_MANY_CONNECTIONS').message, rule: null, requestId: context.id, verdict: 'error' });
+      refuseOnSocket(socket, refusalFor(context.id, 'TOO_MANY_CONNECTIONS'));
       deps.metrics.decisions.inc({ verdict: 'error', reason: 'too_many_connections' });
       return;
     }

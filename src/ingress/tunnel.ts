@@ -2,16 +2,17 @@
 // and relay bytes both ways until either side closes or goes idle.
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { isSluiceError, SluiceError } from '../errors.js';
 import type { ClientConnection } from '../identity/identify.js';
 import { readProxyCredential } from '../identity/proxy-credentials.js';
 import { newContext } from './context.js';
-import { parseConnectTarget, type Destination } from './destination.js';
+import type { Destination } from '../destination.js';
+import { parseConnectTarget } from './request-target.js';
 import { recordBadRequest, type PipelineDeps } from './pipeline.js';
-import { admitAndDial, relay } from './relay.js';
-import { decisionHeader, refuseOnSocket } from './respond.js';
+import { admitAndDial } from './admit-and-dial.js';
+import { relay } from './relay.js';
+import { admittedHeader, refuseOnSocket } from './respond.js';
 import { checkRequestHead } from './strict.js';
-import { tunnelSniVerdict } from './transparent/tunnel-sni.js';
+import { tunnelSniVerdict } from './tls/tunnel-sni.js';
 
 export interface TunnelOptions {
   readonly idleTimeoutMs: number;
@@ -34,16 +35,13 @@ export async function handleConnect(
     checkRequestHead(request);
     destination = parseConnectTarget(request.url ?? '');
   } catch (error) {
-    const failure = isSluiceError(error) ? error : new SluiceError('BAD_REQUEST');
-    refuseOnSocket(client, await recordBadRequest(deps, context, failure));
+    refuseOnSocket(client, await recordBadRequest(deps, context, error));
     return;
   }
   const credential = readProxyCredential(request.headers['proxy-authorization']);
-  const upstream = await admitAndDial(deps, context, client, { credential, connection, destination, countLater: options.verifyTunnelSni });
+  const upstream = await admitAndDial(deps, context, client, { credential, connection, destination, countLater: options.verifyTunnelSni }, refuseOnSocket);
   if (upstream === undefined) return;
-  const decision = context.decision;
-  const header = decisionHeader(decision?.verdict ?? 'allow', decision?.reason ?? '-', decision?.ruleId ?? null, context.id);
-  client.write(`HTTP/1.1 200 Connection Established\r\nSluice-Decision: ${header}\r\n\r\n`);
+  client.write(`HTTP/1.1 200 Connection Established\r\nSluice-Decision: ${admittedHeader(context)}\r\n\r\n`);
   const screen = options.verifyTunnelSni ? (bytes: Buffer) => tunnelSniVerdict(bytes, destination.host, destination.kind === 'name') : undefined;
   relay(deps, context, client, upstream, {
     idleTimeoutMs: options.idleTimeoutMs,

@@ -3,15 +3,16 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { errorCodeFor } from '../connect/index.js';
-import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
+import { SluiceError, type ErrorCode } from '../errors.js';
 import type { ClientConnection } from '../identity/identify.js';
 import { readProxyCredential } from '../identity/proxy-credentials.js';
 import { newContext, pathWithoutQuery, type RequestContext } from './context.js';
-import { parseAbsoluteTarget, type AbsoluteTarget } from './destination.js';
+import { parseAbsoluteTarget, type AbsoluteTarget } from './request-target.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './hop-by-hop.js';
 import { recordBadRequest, recordClose, type PipelineDeps } from './pipeline.js';
-import { admitAndDial, relay, trackExchange } from './relay.js';
-import { decisionHeader, refuseOnSocket } from './respond.js';
+import { admitAndDial } from './admit-and-dial.js';
+import { relay, trackExchange } from './relay.js';
+import { admittedHeader, refusalFor, refuseOnSocket } from './respond.js';
 import { checkRequestHead, hasBody } from './strict.js';
 
 export interface UpgradeOptions {
@@ -51,12 +52,11 @@ export async function handleUpgrade(
     target = parseAbsoluteTarget(request.url ?? '');
     if (target.scheme !== 'http') throw new SluiceError('BAD_TARGET', 'upgrade requests through the proxy must be http://; use CONNECT for TLS');
   } catch (error) {
-    const failure = isSluiceError(error) ? error : new SluiceError('BAD_REQUEST');
-    refuseOnSocket(client, await recordBadRequest(deps, context, failure));
+    refuseOnSocket(client, await recordBadRequest(deps, context, error));
     return;
   }
   const credential = readProxyCredential(request.headers['proxy-authorization']);
-  const upstream = await admitAndDial(deps, context, client, { credential, connection, destination: target.destination, path: pathWithoutQuery(target.path) });
+  const upstream = await admitAndDial(deps, context, client, { credential, connection, destination: target.destination, path: pathWithoutQuery(target.path) }, refuseOnSocket);
   if (upstream === undefined) return;
   // The handshake keeps Connection/Upgrade (they are the point of the request) but drops proxy
   // credentials and every other hop-by-hop header.
@@ -79,8 +79,7 @@ interface Sockets {
  */
 function handshake(deps: PipelineDeps, context: RequestContext, options: UpgradeOptions, sockets: Sockets, sent: { method: string; path: string; headers: string[] }): void {
   const { client, upstream } = sockets;
-  const decision = context.decision;
-  const sluiceDecision = decisionHeader(decision?.verdict ?? 'allow', decision?.reason ?? '-', decision?.ruleId ?? null, context.id);
+  const sluiceDecision = admittedHeader(context);
   const outgoing = httpRequest({ ...sent, createConnection: () => upstream, maxHeaderSize: options.maxHeaderBytes });
   let settled = false;
   const abandon = (): void => {
@@ -96,7 +95,7 @@ function handshake(deps: PipelineDeps, context: RequestContext, options: Upgrade
   };
   const fail = (code: ErrorCode): void => {
     upstream.destroy();
-    refuseOnSocket(client, { code, message: new SluiceError(code).message, rule: null, requestId: context.id, verdict: 'error' });
+    refuseOnSocket(client, refusalFor(context.id, code));
     context.bytesUp = upstream.bytesWritten;
     context.bytesDown = upstream.bytesRead;
     recordClose(deps, context, code);

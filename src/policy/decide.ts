@@ -1,7 +1,7 @@
 // The policy decision: a pure function of the policy and one request, no I/O, no clock, so it
 // can be tested by table and reasoned about in isolation.
-import type { Agent } from '../identity/agent.js';
-import type { Destination } from '../ingress/destination.js';
+import type { Agent } from '../agent.js';
+import type { Destination } from '../destination.js';
 import type { BlocklistMatch, BlocklistSet } from './blocklist/set.js';
 import { deny, type Decision, type ShadowVerdict } from './decision.js';
 import type { RuleSet } from './rule-set.js';

@@ -2,8 +2,8 @@
 // pattern that would silently cover more than its author meant (public suffixes, loose regexes).
 import RE2 from 're2';
 import { parse as parseDomain } from 'tldts';
-import { normaliseHost } from '../ingress/destination.js';
-import { isSluiceError } from '../errors.js';
+import { normaliseHost } from '../destination.js';
+import { isSluiceError, OperatorError } from '../errors.js';
 
 export type HostPattern =
   | { readonly kind: 'exact'; readonly host: string; readonly isName: boolean }
@@ -15,11 +15,6 @@ export type PathPattern =
   | { readonly kind: 'prefix'; readonly prefix: string; readonly lowerPrefix: string }
   | { readonly kind: 'regex'; readonly source: string; readonly regex: RE2 };
 
-/** A pattern the rule author must fix; the message names what is wrong and why. */
-export class PatternError extends Error {
-  readonly code = 'RULE_PATTERN_INVALID';
-}
-
 const REGEX_PREFIX = 're2:';
 
 function normaliseName(text: string): { host: string; isName: boolean } {
@@ -27,7 +22,7 @@ function normaliseName(text: string): { host: string; isName: boolean } {
     const { host, kind } = normaliseHost(text);
     return { host, isName: kind === 'name' };
   } catch (error) {
-    if (isSluiceError(error)) throw new PatternError(error.message);
+    if (isSluiceError(error)) throw new OperatorError('RULE_PATTERN_INVALID', error.message);
     throw error;
   }
 }
@@ -36,7 +31,7 @@ function compile(source: string, flags = ''): RE2 {
   try {
     return new RE2(source, flags);
   } catch (error) {
-    throw new PatternError(`invalid re2 pattern ${JSON.stringify(source)}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new OperatorError('RULE_PATTERN_INVALID', `invalid re2 pattern ${JSON.stringify(source)}: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 
@@ -57,7 +52,7 @@ export function isPublicSuffix(name: string): boolean {
  */
 export function checkSubdomainBase(base: string, spelling: string): void {
   if (isPublicSuffix(base)) {
-    throw new PatternError(`${spelling} covers every domain under the public suffix "${base}"; name the registrable domain instead`);
+    throw new OperatorError('RULE_PATTERN_INVALID', `${spelling} covers every domain under the public suffix "${base}"; name the registrable domain instead`);
   }
 }
 
@@ -66,7 +61,7 @@ export function parseHostPattern(text: string): HostPattern {
     const source = text.slice(REGEX_PREFIX.length);
     // An unanchored host pattern also matches look-alikes such as `api.example.com.attacker.net`.
     if (!source.startsWith('^') || !source.endsWith('$')) {
-      throw new PatternError(`re2 host pattern ${JSON.stringify(source)} must be anchored with ^ and $`);
+      throw new OperatorError('RULE_PATTERN_INVALID', `re2 host pattern ${JSON.stringify(source)} must be anchored with ^ and $`);
     }
     // Hosts arrive lower-cased, so `^Tracker\.Example\.com$` would never match. Matching without
     // regard to case fixes that without rewriting the text, which would turn \D into \d, \W into \w.
@@ -74,13 +69,13 @@ export function parseHostPattern(text: string): HostPattern {
   }
   if (text.startsWith('*.')) {
     const rest = text.slice(2);
-    if (rest.includes('*')) throw new PatternError(`"*" is only allowed as one leading "*." label in ${JSON.stringify(text)}`);
+    if (rest.includes('*')) throw new OperatorError('RULE_PATTERN_INVALID', `"*" is only allowed as one leading "*." label in ${JSON.stringify(text)}`);
     const { host, isName } = normaliseName(rest);
-    if (!isName) throw new PatternError(`wildcard ${JSON.stringify(text)} has an IP address as its base; wildcards apply to names`);
+    if (!isName) throw new OperatorError('RULE_PATTERN_INVALID', `wildcard ${JSON.stringify(text)} has an IP address as its base; wildcards apply to names`);
     checkSubdomainBase(host, `wildcard ${JSON.stringify(text)}`);
     return { kind: 'subdomains', base: host };
   }
-  if (text.includes('*')) throw new PatternError(`"*" is only allowed as one leading "*." label in ${JSON.stringify(text)}`);
+  if (text.includes('*')) throw new OperatorError('RULE_PATTERN_INVALID', `"*" is only allowed as one leading "*." label in ${JSON.stringify(text)}`);
   const { host, isName } = normaliseName(text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text);
   return { kind: 'exact', host, isName };
 }
@@ -90,6 +85,6 @@ export function parsePathPattern(text: string): PathPattern {
     const source = text.slice(REGEX_PREFIX.length);
     return { kind: 'regex', source, regex: compile(source) };
   }
-  if (!text.startsWith('/')) throw new PatternError(`path ${JSON.stringify(text)} must start with "/" or "re2:"`);
+  if (!text.startsWith('/')) throw new OperatorError('RULE_PATTERN_INVALID', `path ${JSON.stringify(text)} must start with "/" or "re2:"`);
   return { kind: 'prefix', prefix: text, lowerPrefix: text.toLowerCase() };
 }

@@ -1,8 +1,9 @@
 // Turns Learn records into a rule file an operator can review and adopt: one allow rule per
 // host, grouped by registrable domain, limited to the ports and agents actually seen.
 import { getDomain } from 'tldts';
-import { parseHostPattern, PatternError } from './host-pattern.js';
+import { parseHostPattern } from './host-pattern.js';
 import type { LearnEntry } from './learn-store.js';
+import { isOperatorError } from '../errors.js';
 
 interface HostSummary {
   readonly host: string;
@@ -27,7 +28,7 @@ function summarise(entries: readonly LearnEntry[]): { hosts: HostSummary[]; skip
       try {
         pattern = parseHostPattern(entry.host);
       } catch (error) {
-        if (!(error instanceof PatternError)) throw error;
+        if (!isOperatorError(error, 'RULE_PATTERN_INVALID')) throw error;
         pattern = undefined;
       }
       // A hand-edited store may hold something that is not a plain host; leave it out, say so.

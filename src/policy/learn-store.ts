@@ -4,8 +4,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-export { proposeRules } from './learn-proposal.js';
-
 /** The store's file name inside the state directory. */
 export const LEARN_STORE_FILE = 'learn.json';
 

@@ -1,7 +1,7 @@
 // Whether one compiled rule's non-host conditions (port, agent, method, path) hold for a
 // request. Allow rules fail closed on anything they cannot see; deny rules match on it.
-import type { Agent } from '../identity/agent.js';
-import type { Destination } from '../ingress/destination.js';
+import type { Agent } from '../agent.js';
+import type { Destination } from '../destination.js';
 import type { Decision } from './decision.js';
 import type { PathPattern } from './host-pattern.js';
 

@@ -1,7 +1,8 @@
 // The shape of a rule file (`rules:` list) as a zod schema whose output already holds compiled
 // host and path patterns, so every bad pattern is reported at its own line and column.
 import { z } from 'zod';
-import { checkSubdomainBase, parseHostPattern, parsePathPattern, PatternError, type HostPattern, type PathPattern } from './host-pattern.js';
+import { checkSubdomainBase, parseHostPattern, parsePathPattern, type HostPattern, type PathPattern } from './host-pattern.js';
+import { isOperatorError } from '../errors.js';
 
 export const DEFAULT_PORTS: readonly number[] = [443, 80];
 
@@ -10,7 +11,7 @@ function compiled<T>(parse: (text: string) => T): z.ZodType<T, string> {
     try {
       return parse(text);
     } catch (error) {
-      if (!(error instanceof PatternError)) throw error;
+      if (!isOperatorError(error, 'RULE_PATTERN_INVALID')) throw error;
       context.addIssue({ code: 'custom', message: error.message });
       return z.NEVER;
     }
@@ -56,7 +57,7 @@ export const ruleSchema = z
       try {
         checkSubdomainBase(host.host, `include_subdomains on "${host.host}"`);
       } catch (error) {
-        if (!(error instanceof PatternError)) throw error;
+        if (!isOperatorError(error, 'RULE_PATTERN_INVALID')) throw error;
         context.addIssue({ code: 'custom', path: ['hosts', index], message: error.message });
       }
     });

@@ -2,7 +2,7 @@
 // lines, waits for a given line, stops it with a signal and reports how it exited.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { CLI, REPO_ROOT } from './sluice-cli.js';
+import { CLI, REPO_ROOT } from './cli.js';
 
 export type LogLine = Record<string, unknown>;
 
@@ -31,10 +31,12 @@ export interface SluiceProcess {
 export interface SpawnOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** another install's main.js (see copyInstall) instead of this checkout's */
+  readonly cli?: string;
 }
 
 export function spawnSluice(args: readonly string[], options: SpawnOptions = {}): SluiceProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: options.cwd ?? REPO_ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [options.cli ?? CLI, ...args], { cwd: options.cwd ?? REPO_ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: LogLine[] = [];
   const strayLines: string[] = [];
   let out = '';

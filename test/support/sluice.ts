@@ -1,6 +1,6 @@
 // Starts a real Sluice in this process for integration tests: a temporary state directory and
 // config file, listeners on 127.0.0.1 port 0, and every log line captured for assertions.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -9,14 +9,21 @@ import type { Schedule } from '../../src/audit/schedule.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/obs/log.js';
 
+/** One parsed audit record: its kind and whatever fields that kind carries. */
+export type AuditLine = { readonly kind: string } & Readonly<Record<string, unknown>>;
+
 export interface RunningSluice {
   readonly sluice: Sluice;
   readonly proxyUrl: string;
+  /** the proxy listener's port, for raw-socket clients */
+  readonly proxyPort: number;
   readonly adminUrl: string;
   readonly dir: string;
   readonly stateDir: string;
   readonly configFile: string;
   readonly logs: Record<string, unknown>[];
+  /** every record of the audit chain so far, parsed */
+  auditRecords(): Promise<AuditLine[]>;
   /** stops this instance; the directory stays for a restart */
   stop(): Promise<void>;
   /** stops and removes the directory */
@@ -74,11 +81,13 @@ export async function startSluice(setup: SluiceSetup = {}): Promise<RunningSluic
   return {
     sluice,
     proxyUrl: `http://127.0.0.1:${sluice.proxyAddress.port}`,
+    proxyPort: sluice.proxyAddress.port,
     adminUrl: `http://127.0.0.1:${sluice.adminAddress.port}`,
     dir,
     stateDir: loaded.stateDir,
     configFile,
     logs,
+    auditRecords: async () => (await readFile(loaded.auditFile, 'utf8')).split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as AuditLine),
     stop,
     close: async () => {
       await stop();

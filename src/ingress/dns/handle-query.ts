@@ -1,9 +1,8 @@
 // Turns one DNS query into the response it may have: peer rate limit, form, identity, agent rate
 // limit, name screen, policy, upstream lookup and address vetting, in that order, failing closed.
 import dnsPacket from 'dns-packet';
-import type { AddressGuard } from '../../connect/address-guard.js';
-import { METADATA_HOST_NAMES } from '../../connect/address-guard.js';
-import type { Agent } from '../../identity/agent.js';
+import { METADATA_HOST_NAMES, type AddressGuard } from '../../connect/index.js';
+import type { Agent } from '../../agent.js';
 import { normaliseQueryName, screenName, type NameLimits } from './name-screen.js';
 import type { KeyedTokenBucket } from './rate-limiter.js';
 import { RCODE, type AddressRecord, type Rcode } from './response.js';
@@ -46,7 +45,7 @@ export interface DnsQueryEvent {
 export interface QueryDeps {
   readonly identify: (peer: DnsPeer) => Promise<Agent> | Agent;
   readonly decide: (agent: Agent, name: string) => Promise<DnsVerdict> | DnsVerdict;
-  readonly guard: Pick<AddressGuard, 'vet'>;
+  readonly addressGuard: Pick<AddressGuard, 'vet'>;
   readonly upstream: Pick<UpstreamResolver, 'query'>;
   /** per agent, once identified */
   readonly limiter: Pick<KeyedTokenBucket, 'take'>;
@@ -112,7 +111,7 @@ export async function handleQuery(query: dnsPacket.DecodedPacket, peer: DnsPeer,
   if (answer.kind === 'failed') return done(RCODE.SERVFAIL, agent, 'upstream_failed', answer.reason);
   const kept = answer.records.filter((record) => {
     try {
-      return deps.guard.vet(record.address).ok;
+      return deps.addressGuard.vet(record.address).ok;
     } catch {
       return false;
     }

@@ -1,8 +1,8 @@
 // Asks the proxy's policy whether an agent may resolve a name: it may when it could connect to
 // that name on 443 or 80, the ports the transparent listeners and most agents use.
-import type { Agent } from '../../identity/agent.js';
+import type { Agent } from '../../agent.js';
 import { decide, type Policy } from '../../policy/decide.js';
-import { destinationFromName } from '../destination.js';
+import { destinationOf } from '../../destination.js';
 import type { DnsVerdict } from './handle-query.js';
 
 const PORTS = [443, 80] as const;
@@ -12,7 +12,7 @@ export function dnsVerdict(policy: Policy, agent: Agent, name: string): DnsVerdi
   for (const port of PORTS) {
     let destination;
     try {
-      destination = destinationFromName(name, port);
+      destination = destinationOf(name, port);
     } catch {
       return 'refuse';
     }

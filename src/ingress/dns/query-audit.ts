@@ -1,7 +1,7 @@
 // Decides what the audit chain hears of each DNS query: a screened refusal is one record, durable
 // before the answer goes out; floods, malformed and unscreened queries are only counted.
 import type { AuditChain } from '../../audit/chain.js';
-import type { AuditFields } from '../../audit/record.js';
+import { dnsEntry, type AuditLog } from '../../audit/kinds.js';
 import type { Logger } from '../../obs/log.js';
 import type { DnsOutcome, DnsQueryEvent } from './handle-query.js';
 import { DnsSummary, type DnsSummaryOptions } from './summary.js';
@@ -27,26 +27,11 @@ const AUDIT: Readonly<Record<DnsOutcome, 'none' | 'record' | 'count'>> = {
   audit_unavailable: 'count',
 };
 
-export function dnsAuditFields(event: DnsQueryEvent): AuditFields {
-  return {
-    kind: 'dns',
-    agent: event.agent?.name ?? null,
-    via: event.agent?.via ?? null,
-    client: `${event.peer.address}:${event.peer.port}`,
-    transport: event.peer.transport,
-    name: event.name,
-    type: event.type,
-    outcome: event.outcome,
-    detail: event.detail ?? null,
-    removed: event.removed,
-  };
-}
-
 export class DnsQueryAudit {
   private readonly summary: DnsSummary;
 
   constructor(
-    private readonly chain: Pick<AuditChain, 'append' | 'failure'>,
+    private readonly chain: AuditLog & Pick<AuditChain, 'failure'>,
     summary: Omit<DnsSummaryOptions, 'chain'>,
     private readonly log?: Logger,
   ) {
@@ -67,7 +52,7 @@ export class DnsQueryAudit {
     const how = AUDIT[event.outcome];
     if (how === 'record' && recorded) {
       try {
-        await this.chain.append(dnsAuditFields(event));
+        await this.chain.append(dnsEntry(event));
       } catch (error) {
         this.log?.debug({ err: error }, 'DNS record refused by the audit chain; answering SERVFAIL');
         recorded = false;

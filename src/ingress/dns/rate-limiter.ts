@@ -1,5 +1,6 @@
 // A token bucket per key (an agent, or a peer address): a sustained rate plus a burst, so a chatty
 // agent cannot turn DNS into a high-bandwidth channel while normal lookups never notice.
+import type { ConfigFile } from '../../config/schema.js';
 
 export class KeyedTokenBucket {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
@@ -31,4 +32,9 @@ export class KeyedTokenBucket {
     bucket.tokens -= 1;
     return true;
   }
+}
+
+/** The policy DNS server's two buckets as `dns:` sets them: per agent once identified, per peer address before anything. */
+export function dnsRateLimiters(dns: ConfigFile['dns']): { limiter: KeyedTokenBucket; peerLimiter: KeyedTokenBucket } {
+  return { limiter: new KeyedTokenBucket(dns.queries_per_second, dns.burst), peerLimiter: new KeyedTokenBucket(dns.peer_queries_per_second, dns.peer_burst) };
 }

@@ -1,29 +1,30 @@
 // Builds and starts the policy DNS server from the config: the listen.dns address (and its
-// loopback twin), upstreams, limits, identity by the querying socket's owner, and its auditing.
+// loopback twin), upstreams, name limits and auditing, with the identity and rate limits it is given.
 import type { AuditChain } from '../../audit/chain.js';
+import type { AuditLog } from '../../audit/kinds.js';
 import type { Schedule } from '../../audit/schedule.js';
 import type { ConfigFile } from '../../config/schema.js';
-import type { AddressGuard } from '../../connect/address-guard.js';
+import type { RedirectedIdentity } from '../../identity/redirected.js';
 import type { Logger } from '../../obs/log.js';
 import type { Metrics } from '../../obs/metrics.js';
 import type { Policy } from '../../policy/decide.js';
-import { redirectTargets } from '../transparent/listen.js';
-import { RedirectedIdentity } from '../transparent/redirected-owner.js';
-import type { DnsQueryEvent } from './handle-query.js';
+import { redirectTargets } from '../redirect-targets.js';
+import type { DnsQueryEvent, QueryDeps } from './handle-query.js';
 import { dnsVerdict } from './policy-verdict.js';
 import { DnsQueryAudit } from './query-audit.js';
-import { KeyedTokenBucket } from './rate-limiter.js';
 import { PolicyDnsServer } from './server.js';
 import { UpstreamResolver } from './upstream.js';
 
-export interface PolicyDnsSetup {
+/** `limiter` and `peerLimiter` as dnsRateLimiters makes them from the config. */
+export interface PolicyDnsSetup extends Pick<QueryDeps, 'addressGuard' | 'limiter' | 'peerLimiter'> {
   readonly config: ConfigFile;
   /** the policy in force now, as the proxy sees it */
   readonly policy: () => Policy;
-  readonly guard: Pick<AddressGuard, 'vet'>;
+  /** who sent a query: the owner of its source socket, found as for redirected connections */
+  readonly identity: Pick<RedirectedIdentity, 'identify' | 'peer'>;
   readonly metrics?: Pick<Metrics, 'dnsQueries'>;
   /** screened refusals and Learn get a record each, the rest a periodic dns_summary */
-  readonly audit?: Pick<AuditChain, 'append' | 'failure'>;
+  readonly audit?: AuditLog & Pick<AuditChain, 'failure'>;
   /** when summaries are written; tests drive it by hand */
   readonly summarySchedule?: Schedule;
   readonly log?: Logger;
@@ -38,9 +39,8 @@ export interface RunningPolicyDns {
 }
 
 export async function startPolicyDns(setup: PolicyDnsSetup): Promise<RunningPolicyDns> {
-  const { config, audit } = setup;
+  const { config, audit, identity } = setup;
   const targets = redirectTargets(config.listen.dns);
-  const identity = new RedirectedIdentity(config);
   const upstream = new UpstreamResolver({ servers: config.dns.upstreams.length > 0 ? config.dns.upstreams : config.connect.resolvers, timeoutMs: config.dns.timeout_ms });
   const summary = {
     intervalMs: config.dns.summary_interval_ms,
@@ -54,10 +54,10 @@ export async function startPolicyDns(setup: PolicyDnsSetup): Promise<RunningPoli
     identify: (peer) =>
       identity.identify({ kind: 'none' }, identity.peer(peer.transport, { remoteAddress: peer.address, remotePort: peer.port, localAddress: '', localPort: 0 })),
     decide: (agent, name) => dnsVerdict(setup.policy(), agent, name),
-    guard: setup.guard,
+    addressGuard: setup.addressGuard,
     upstream,
-    limiter: new KeyedTokenBucket(config.dns.queries_per_second, config.dns.burst),
-    peerLimiter: new KeyedTokenBucket(config.dns.peer_queries_per_second, config.dns.peer_burst),
+    limiter: setup.limiter,
+    peerLimiter: setup.peerLimiter,
     limits: { maxLabelLength: config.dns.max_label_length, maxNameLength: config.dns.max_name_length },
     refuseWith: config.dns.refuse_with,
     ...(setup.onQuery === undefined ? {} : { onQuery: setup.onQuery }),

@@ -1,6 +1,6 @@
 // Folds the DNS queries not worth a record each (floods, malformed, unscreened names) into one
 // `dns_summary` audit record per interval: counts per agent or peer and outcome, never a name.
-import type { AuditChain } from '../../audit/chain.js';
+import { dnsSummaryEntry, type AuditLog } from '../../audit/kinds.js';
 import { realTimer, type Schedule, type Scheduled } from '../../audit/schedule.js';
 import type { Logger } from '../../obs/log.js';
 import type { DnsOutcome } from './handle-query.js';
@@ -16,7 +16,7 @@ interface Row {
 }
 
 export interface DnsSummaryOptions {
-  readonly chain: Pick<AuditChain, 'append'>;
+  readonly chain: AuditLog;
   readonly intervalMs: number;
   readonly schedule?: Schedule;
   readonly now?: () => Date;
@@ -67,12 +67,7 @@ export class DnsSummary {
     this.#overflow = 0;
     this.#since = null;
     try {
-      await this.options.chain.append({
-        kind: 'dns_summary',
-        since: since.toISOString(),
-        counts: rows.map(({ agent, peer, outcome, count }) => ({ agent, peer, outcome, count })),
-        overflow,
-      });
+      await this.options.chain.append(dnsSummaryEntry(since, rows.map(({ agent, peer, outcome, count }) => ({ agent, peer, outcome, count })), overflow));
     } catch (error) {
       this.options.log?.warn({ err: error }, 'DNS summary could not be audited; its counts are kept for the next one');
       for (const row of rows) this.count(row.agent, row.peer, row.outcome, row.count);

@@ -5,11 +5,12 @@ import type { Socket } from 'node:net';
 import type { ConfigFile } from '../../config/schema.js';
 import { isSluiceError, SluiceError } from '../../errors.js';
 import { newContext } from '../context.js';
-import { formatAuthority, parseHostHeader } from '../destination.js';
+import { formatAuthority } from '../../destination.js';
+import { parseHostHeader } from '../request-target.js';
 import { recordBadRequest, type PipelineDeps } from '../pipeline.js';
 import { refuseOnResponse, refuseOnSocket } from '../respond.js';
 import { createProxyServer } from '../server.js';
-import type { UpstreamPools } from '../upstream-pools.js';
+import type { UpstreamPools } from '../../connect/index.js';
 
 /**
  * Rewrites `GET /path` + `Host: name` into `GET http://name/path`, so policy decides on the Host

@@ -2,14 +2,14 @@
 // TLS, decides on its SNI, resolves and vets that name itself (never the address the agent
 // dialled), then replays the peeked bytes to the vetted upstream and splices.
 import { createServer, type Server, type Socket } from 'node:net';
-import { addressWithPort, dial, errorCodeFor } from '../../connect/index.js';
-import { isSluiceError, SluiceError, type ErrorCode } from '../../errors.js';
+import { SluiceError } from '../../errors.js';
 import { newContext, type RequestContext } from '../context.js';
-import { destinationFromName, type Destination } from '../destination.js';
-import { admit, recordBadRequest, recordClose, RefusedError, type PipelineDeps } from '../pipeline.js';
+import { destinationOf, type Destination } from '../../destination.js';
+import { admitAndDial } from '../admit-and-dial.js';
+import { recordBadRequest, type PipelineDeps } from '../pipeline.js';
 import { relay } from '../relay.js';
-import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHello, type ClientHelloParse } from './client-hello.js';
-import { ALERT_ACCESS_DENIED, ALERT_INTERNAL_ERROR, sendTlsAlert } from './tls-alert.js';
+import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHello, type ClientHelloParse } from '../tls/client-hello.js';
+import { ALERT_ACCESS_DENIED, refuseWithTlsAlert, sendTlsAlert } from '../tls/alert.js';
 import { trackConnections } from '../shutdown.js';
 
 /** The seam for terminating TLS to chosen hosts (metering inference APIs) instead of splicing. */
@@ -68,8 +68,8 @@ function unusable(hello: ClientHelloParse): SluiceError | null {
   }
 }
 
-async function refuse(deps: PipelineDeps, context: RequestContext, socket: Socket, error: SluiceError): Promise<void> {
-  await recordBadRequest(deps, context, error);
+async function refuse(deps: PipelineDeps, context: RequestContext, socket: Socket, error: unknown): Promise<void> {
+  await recordBadRequest(deps, context, error, 'BAD_HOST');
   sendTlsAlert(socket, ALERT_ACCESS_DENIED);
 }
 
@@ -86,26 +86,12 @@ async function handle(deps: PipelineDeps, options: TransparentTlsOptions, socket
   }
   let destination: Destination;
   try {
-    destination = destinationFromName(peeked.hello.sni, 443);
+    destination = destinationOf(peeked.hello.sni, 443);
   } catch (error) {
-    return refuse(deps, context, socket, isSluiceError(error) ? error : new SluiceError('BAD_HOST'));
+    return refuse(deps, context, socket, error);
   }
-  let upstream: Socket;
-  try {
-    const vetted = await admit(deps, context, { credential: { kind: 'none' }, connection, destination });
-    const dialled = await dial(vetted, { timeoutMs: deps.connectTimeoutMs });
-    context.upstream = addressWithPort(dialled.address, dialled.port);
-    upstream = dialled.socket;
-  } catch (error) {
-    if (error instanceof RefusedError) return sendTlsAlert(socket, error.refusal.verdict === 'deny' ? ALERT_ACCESS_DENIED : ALERT_INTERNAL_ERROR);
-    const code: ErrorCode = isSluiceError(error) ? error.code : errorCodeFor(error);
-    recordClose(deps, context, code);
-    return sendTlsAlert(socket, ALERT_INTERNAL_ERROR);
-  }
-  if (socket.destroyed) {
-    upstream.destroy();
-    return recordClose(deps, context, 'UPSTREAM_RESET');
-  }
+  const upstream = await admitAndDial(deps, context, socket, { credential: { kind: 'none' }, connection, destination }, refuseWithTlsAlert);
+  if (upstream === undefined) return;
   if (options.interceptor?.wants(destination, peeked.hello) === true) return options.interceptor.take(socket, peeked.bytes, upstream, context);
   relay(deps, context, socket, upstream, { idleTimeoutMs: options.idleTimeoutMs, firstBytes: peeked.bytes });
 }

@@ -2,6 +2,7 @@
 // never runs on the proxy's event loop. The table's buffers are transferred back, not copied.
 import { createReadStream } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { isOperatorError, type OperatorErrorCode } from '../../errors.js';
 import { ListCompiler, type CompiledListData } from './compile.js';
 import type { BlocklistFormat } from './formats.js';
 
@@ -11,7 +12,7 @@ export interface CompileRequest {
   readonly maxEntries: number;
 }
 
-export type CompileReply = { readonly ok: true; readonly list: CompiledListData } | { readonly ok: false; readonly code: string; readonly message: string };
+export type CompileReply = { readonly ok: true; readonly list: CompiledListData } | { readonly ok: false; readonly code: OperatorErrorCode; readonly message: string };
 
 async function compile(request: CompileRequest): Promise<CompiledListData> {
   const compiler = new ListCompiler(request.format, { maxEntries: request.maxEntries, topLevelNames: false });
@@ -29,7 +30,8 @@ if (port !== null) {
       port.postMessage(reply, [names.bytes.buffer, names.offsets.buffer, names.slots.buffer, names.filter.buffer]);
     },
     (error: unknown) => {
-      const code = typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : 'BLOCKLIST_COMPILE';
+      // An unreadable file (ENOENT, EACCES) says so in its message; its code is the compile failure.
+      const code = isOperatorError(error) ? error.code : 'BLOCKLIST_COMPILE';
       const reply: CompileReply = { ok: false, code, message: error instanceof Error ? error.message : String(error) };
       port.postMessage(reply);
     },

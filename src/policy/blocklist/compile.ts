@@ -1,5 +1,6 @@
 // Turns a feed's text, fed in chunks as it arrives, into a compiled list: a domain table, the IP
 // literals it names, and a count (with the first few examples) of malformed lines.
+import { OperatorError } from '../../errors.js';
 import { DomainTable, DomainTableBuilder, type DomainTableData } from './domain-table.js';
 import { LINE_READERS, type BlocklistFormat, type LineResult } from './formats.js';
 import { normaliseEntry } from './normalise.js';
@@ -29,15 +30,6 @@ export interface CompiledList {
 
 export function openCompiledList(data: CompiledListData): CompiledList {
   return { names: new DomainTable(data.names), ips: new Set(data.ips), entries: data.entries, malformed: data.malformed, malformedExamples: data.malformedExamples };
-}
-
-/** A feed that lists more entries than its configured cap: refused whole, never truncated. */
-export class EntryCapError extends Error {
-  readonly code = 'BLOCKLIST_ENTRY_CAP';
-  constructor(readonly cap: number) {
-    super(`more than ${cap} entries`);
-    this.name = 'EntryCapError';
-  }
 }
 
 export interface CompileLimits {
@@ -106,7 +98,8 @@ export class ListCompiler {
       if (entry.kind !== 'name') this.ips.add(entry.host);
       else if (this.limits.topLevelNames || entry.host.includes('.')) this.names.add(entry.host);
       else this.bad(text, 'a single-label name would block a whole top-level domain (list it in local.txt if meant)');
-      if (this.names.size + this.ips.size > this.limits.maxEntries) throw new EntryCapError(this.limits.maxEntries);
+      // Refused whole, never truncated: a list cut short would silently drop entries.
+      if (this.names.size + this.ips.size > this.limits.maxEntries) throw new OperatorError('BLOCKLIST_ENTRY_CAP', `more than ${this.limits.maxEntries} entries`);
     }
   }
 

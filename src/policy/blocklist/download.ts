@@ -3,19 +3,7 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Agent, interceptors, ProxyAgent, request, type Dispatcher } from 'undici';
-
-export type DownloadErrorCode = 'BLOCKLIST_HTTP_STATUS' | 'BLOCKLIST_TOO_LARGE' | 'BLOCKLIST_TIMEOUT' | 'BLOCKLIST_NETWORK';
-
-export class DownloadError extends Error {
-  constructor(
-    readonly code: DownloadErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'DownloadError';
-  }
-}
+import { isOperatorError, OperatorError } from '../../errors.js';
 
 export interface Validators {
   readonly etag: string | null;
@@ -60,12 +48,12 @@ export async function download(job: DownloadRequest): Promise<DownloadResult> {
     }
     if (response.statusCode !== 200) {
       await response.body.dump();
-      throw new DownloadError('BLOCKLIST_HTTP_STATUS', `HTTP ${response.statusCode} from ${job.url}`);
+      throw new OperatorError('BLOCKLIST_HTTP_STATUS', `HTTP ${response.statusCode} from ${job.url}`);
     }
     const declared = Number(header(response.headers['content-length']) ?? Number.NaN);
     if (declared > job.maxBytes) {
       response.body.destroy();
-      throw new DownloadError('BLOCKLIST_TOO_LARGE', `${job.url} declares ${declared} bytes, over the ${job.maxBytes}-byte cap`);
+      throw new OperatorError('BLOCKLIST_TOO_LARGE', `${job.url} declares ${declared} bytes, over the ${job.maxBytes}-byte cap`);
     }
     let bytes = 0;
     await pipeline(
@@ -73,7 +61,7 @@ export async function download(job: DownloadRequest): Promise<DownloadResult> {
       async function* capped(source: AsyncIterable<Buffer>) {
         for await (const chunk of source) {
           bytes += chunk.length;
-          if (bytes > job.maxBytes) throw new DownloadError('BLOCKLIST_TOO_LARGE', `${job.url} sent more than the ${job.maxBytes}-byte cap`);
+          if (bytes > job.maxBytes) throw new OperatorError('BLOCKLIST_TOO_LARGE', `${job.url} sent more than the ${job.maxBytes}-byte cap`);
           yield chunk;
         }
       },
@@ -85,9 +73,9 @@ export async function download(job: DownloadRequest): Promise<DownloadResult> {
       bytes,
     };
   } catch (error) {
-    if (error instanceof DownloadError) throw error;
-    if (signal.aborted) throw new DownloadError('BLOCKLIST_TIMEOUT', `${job.url} did not finish within ${job.timeoutMs} ms`, { cause: error });
+    if (isOperatorError(error)) throw error;
+    if (signal.aborted) throw new OperatorError('BLOCKLIST_TIMEOUT', `${job.url} did not finish within ${job.timeoutMs} ms`, { cause: error });
     const reason = error instanceof Error ? error.message : String(error);
-    throw new DownloadError('BLOCKLIST_NETWORK', `${job.url}: ${reason}`, { cause: error });
+    throw new OperatorError('BLOCKLIST_NETWORK', `${job.url}: ${reason}`, { cause: error });
   }
 }

@@ -3,12 +3,13 @@
 // is accepted. A failing or shrinking feed never unblocks what it listed before.
 import { mkdir, rename, rm } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
+import { isOperatorError } from '../../errors.js';
 import type { Logger } from '../../obs/log.js';
 import type { Metrics } from '../../obs/metrics.js';
 import { listPath, readRecord, temporaryPath, writeRecord, type CacheRecord } from './cache.js';
-import { compileText, EntryCapError, type CompiledList } from './compile.js';
+import { compileText, type CompiledList } from './compile.js';
 import { compileFile } from './compile-file.js';
-import { download, DownloadError, feedDispatcher } from './download.js';
+import { download, feedDispatcher } from './download.js';
 import { readLocalList } from './local-lists.js';
 import { BlocklistSet } from './set.js';
 import type { BlocklistConfig, SourceSettings } from './sources.js';
@@ -239,7 +240,7 @@ export class BlocklistManager {
       this.options.logger?.info({ source: settings.name, entries: list.entries, previous }, 'blocklist updated');
       return report('updated');
     } catch (error) {
-      const tooLarge = error instanceof EntryCapError || (error instanceof DownloadError && error.code === 'BLOCKLIST_TOO_LARGE') || (error as { code?: unknown }).code === 'BLOCKLIST_ENTRY_CAP';
+      const tooLarge = isOperatorError(error, 'BLOCKLIST_ENTRY_CAP') || isOperatorError(error, 'BLOCKLIST_TOO_LARGE');
       const detail = error instanceof Error ? error.message : String(error);
       this.options.logger?.warn({ source: settings.name, err: error }, 'blocklist refresh failed; keeping the last good copy');
       return report(tooLarge ? 'too_large' : 'error', detail);

@@ -1,7 +1,7 @@
 // Normalises a blocklist entry the same way ingress normalises a destination, with a fast path
 // for the plain ASCII names that make up nearly every feed line.
 import { isSluiceError } from '../../errors.js';
-import { normaliseHost, type HostKind } from '../../ingress/destination.js';
+import { normaliseHost, type HostKind } from '../../destination.js';
 
 const PLAIN_NAME = /^[a-z0-9_.-]+$/;
 // Names whose last label is numeric are IPv4 in some spelling; `xn--` labels need IDNA checks.

@@ -4,7 +4,8 @@ import { watch as watchDirectory, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { SignatureInput } from './verify-signature.js';
-import { BundleFetchError, type BundleSource, type FetchResult } from './source.js';
+import type { BundleSource, FetchResult } from './source.js';
+import { OperatorError } from '../../errors.js';
 
 export interface FileSourceSettings {
   readonly path: string;
@@ -63,8 +64,8 @@ async function readCapped(path: string, maxBytes: number): Promise<Buffer> {
   try {
     bytes = await readFile(path);
   } catch (error) {
-    throw new BundleFetchError(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new OperatorError('BUNDLE_FETCH_FAILED', `cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  if (bytes.length > maxBytes) throw new BundleFetchError(`${path} is ${bytes.length} bytes, over the ${maxBytes}-byte cap`);
+  if (bytes.length > maxBytes) throw new OperatorError('BUNDLE_FETCH_FAILED', `${path} is ${bytes.length} bytes, over the ${maxBytes}-byte cap`);
   return bytes;
 }

@@ -1,7 +1,7 @@
 // One bounded HTTPS GET for bundle sources: TLS only, no redirects followed, a size cap enforced
 // while streaming, and timeouts on headers and body, so a hostile server cannot stall or flood us.
 import { Agent, request } from 'undici';
-import { BundleFetchError } from './source.js';
+import { isOperatorError, OperatorError } from '../../errors.js';
 
 export interface HttpClientSettings {
   readonly maxBytes: number;
@@ -28,17 +28,17 @@ export class BoundedHttpClient {
   }
 
   async get(url: string, headers: Record<string, string>, signal: AbortSignal): Promise<HttpResponse> {
-    if (!url.startsWith('https://')) throw new BundleFetchError(`${url}: only https:// sources are accepted`);
+    if (!url.startsWith('https://')) throw new OperatorError('BUNDLE_FETCH_FAILED', `${url}: only https:// sources are accepted`);
     let response: Awaited<ReturnType<typeof request>>;
     try {
       response = await request(url, { method: 'GET', headers, signal, dispatcher: this.agent });
     } catch (error) {
-      throw new BundleFetchError(`${url}: ${describe(error)}`);
+      throw new OperatorError('BUNDLE_FETCH_FAILED', `${url}: ${describe(error)}`);
     }
     const declared = Number(response.headers['content-length'] ?? Number.NaN);
     if (declared > this.settings.maxBytes) {
       discard(response.body);
-      throw new BundleFetchError(`${url}: ${declared} bytes declared, over the ${this.settings.maxBytes}-byte cap`);
+      throw new OperatorError('BUNDLE_FETCH_FAILED', `${url}: ${declared} bytes declared, over the ${this.settings.maxBytes}-byte cap`);
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -48,13 +48,13 @@ export class BoundedHttpClient {
         size += buffer.length;
         if (size > this.settings.maxBytes) {
           discard(response.body);
-          throw new BundleFetchError(`${url}: body exceeds the ${this.settings.maxBytes}-byte cap`);
+          throw new OperatorError('BUNDLE_FETCH_FAILED', `${url}: body exceeds the ${this.settings.maxBytes}-byte cap`);
         }
         chunks.push(buffer);
       }
     } catch (error) {
-      if (error instanceof BundleFetchError) throw error;
-      throw new BundleFetchError(`${url}: ${describe(error)}`);
+      if (isOperatorError(error, 'BUNDLE_FETCH_FAILED')) throw error;
+      throw new OperatorError('BUNDLE_FETCH_FAILED', `${url}: ${describe(error)}`);
     }
     return { status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks) };
   }

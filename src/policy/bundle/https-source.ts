@@ -2,7 +2,8 @@
 // (If-None-Match / If-Modified-Since); undici 7 follows no redirects, so a 3xx is a failure.
 import type { SignatureInput } from './verify-signature.js';
 import { BoundedHttpClient, header, type HttpClientSettings } from './http-fetch.js';
-import { BundleFetchError, type BundleSource, type FetchResult } from './source.js';
+import type { BundleSource, FetchResult } from './source.js';
+import { OperatorError } from '../../errors.js';
 
 export interface HttpsSourceSettings extends HttpClientSettings {
   readonly url: string;
@@ -28,10 +29,10 @@ export class HttpsBundleSource implements BundleSource {
     if (this.validators.lastModified !== undefined) conditional['if-modified-since'] = this.validators.lastModified;
     const response = await this.client.get(url, conditional, signal);
     if (response.status === 304) return { kind: 'not_modified' };
-    if (response.status !== 200) throw new BundleFetchError(`${url}: HTTP ${response.status}`);
+    if (response.status !== 200) throw new OperatorError('BUNDLE_FETCH_FAILED', `${url}: HTTP ${response.status}`);
     const signatureUrl = this.settings.signatureUrl ?? `${url}${this.settings.signatureKind === 'detached' ? '.sig' : '.sigstore.json'}`;
     const signature = await this.client.get(signatureUrl, {}, signal);
-    if (signature.status !== 200) throw new BundleFetchError(`${signatureUrl}: HTTP ${signature.status}`);
+    if (signature.status !== 200) throw new OperatorError('BUNDLE_FETCH_FAILED', `${signatureUrl}: HTTP ${signature.status}`);
     const etag = header(response, 'etag');
     const lastModified = header(response, 'last-modified');
     this.validators = { ...(etag === undefined ? {} : { etag }), ...(lastModified === undefined ? {} : { lastModified }) };

@@ -1,11 +1,10 @@
 // Keeps the allowlist bundle current: re-verifies the last-known-good at start, fetches from the
-// source (watched and polled), judges each candidate, persists what it accepts, and tells the app
-// which policy governs traffic: a bundle, deny-all, or the local rules/.
+// source (watched and polled), judges each candidate and persists what it accepts; its publisher
+// tells the app which policy that leaves in force: a bundle, deny-all, or the local rules/.
 import type { Metrics } from '../../obs/metrics.js';
-import type { RuleSet } from '../rule-set.js';
 import { assessCandidate, type AcceptedBundle, type AssessmentContext, type BundlePins, type Candidate, type VersionFloor } from './accept.js';
-import type { BundleDocument } from './document.js';
-import { effectivePolicy, nextDeadline, type EffectivePolicy, type OfflineSettings, type PolicyInputs } from './offline-policy.js';
+import { effectivePolicy, type EffectivePolicy, type OfflineSettings, type PolicyInputs } from './offline-policy.js';
+import { PolicyPublisher, type PolicyCallbacks } from './publisher.js';
 import { isBundleRejection, type BundleOutcome } from './rejection.js';
 import { messageOf } from './public-key.js';
 import type { BundleSource, FetchResult } from './source.js';
@@ -24,18 +23,8 @@ export interface BundleOutcomeEvent {
   readonly detail: string;
 }
 
-/**
- * The three changes below are offered one at a time and awaited (the app records each durably
- * before it takes effect). A rejection means the app could not take the change up and has failed
- * closed; the change is offered again at the next publish.
- */
-export interface BundleCallbacks {
-  /** an enforcing bundle now decides; swap the rule set atomically and tag decisions with `version` */
-  onActivate(ruleSet: RuleSet, version: number, document: BundleDocument): void | Promise<void>;
-  /** no bundle may decide: deny everything, or hand back to the local rules/ */
-  onFallback(policy: Extract<EffectivePolicy, { kind: 'deny_all' | 'default_policy' }>): void | Promise<void>;
-  /** a `report` bundle to evaluate beside the active policy (null: stop shadowing) */
-  onShadow(ruleSet: RuleSet | null, version: number | null): void | Promise<void>;
+/** What the manager tells the app: the policy changes (see PolicyCallbacks) and every outcome. */
+export interface BundleCallbacks extends PolicyCallbacks {
   /** every verification outcome, for the audit chain */
   onOutcome(event: BundleOutcomeEvent): void;
   /** the state directory could not be written; the policy in force is unchanged */
@@ -58,8 +47,6 @@ export interface BundleManagerOptions {
   readonly now?: () => Date;
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export class BundleManager {
   private readonly store: BundleStateStore;
   private readonly now: () => Date;
@@ -70,12 +57,9 @@ export class BundleManager {
   private shadow: AcceptedBundle | undefined;
   /** set while a file in the state directory cannot be read: everything is denied meanwhile */
   private stateError: string | undefined;
-  private emitted: string | undefined;
-  private emittedShadow: number | null = null;
+  private readonly publisher: PolicyPublisher;
   private inFlight: Promise<void> | undefined;
-  private publishing: Promise<void> = Promise.resolve();
   private pollTimer: NodeJS.Timeout | undefined;
-  private deadlineTimer: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
   private stopped = false;
   private readonly abort = new AbortController();
@@ -83,6 +67,13 @@ export class BundleManager {
   constructor(private readonly options: BundleManagerOptions) {
     this.store = new BundleStateStore(options.stateDir);
     this.now = options.now ?? (() => new Date());
+    const { offline, callbacks, metrics } = options;
+    this.publisher = new PolicyPublisher({
+      offline,
+      callbacks,
+      ...(metrics === undefined ? {} : { metrics }),
+      holdings: () => ({ inputs: this.inputs(), active: this.active, shadow: this.shadow }),
+    });
   }
 
   /** The policy in force right now. */
@@ -102,7 +93,7 @@ export class BundleManager {
     this.stopped = true;
     this.abort.abort();
     clearTimeout(this.pollTimer);
-    clearTimeout(this.deadlineTimer);
+    this.publisher.stop();
     this.unwatch?.();
     this.options.source.close?.().catch(() => undefined);
   }
@@ -118,7 +109,7 @@ export class BundleManager {
       })
       .finally(() => {
         this.inFlight = undefined;
-        return this.publish();
+        return this.publisher.publish();
       });
     return this.inFlight;
   }
@@ -239,53 +230,6 @@ export class BundleManager {
   private inputs(): PolicyInputs {
     const active = this.active === undefined ? undefined : { version: this.active.document.version, expiresAt: this.active.document.expiresAt };
     return { active, sourceHealthy: this.sourceHealthy, lastSuccessAt: this.lastSuccessAt, now: this.now(), stateError: this.stateError };
-  }
-
-  /** Tells the app about a change of governing policy or shadow bundle, once per change, in order. */
-  private publish(): Promise<void> {
-    this.publishing = this.publishing.then(() => this.publishNow());
-    return this.publishing;
-  }
-
-  private async publishNow(): Promise<void> {
-    if (this.stopped) return;
-    const inputs = this.inputs();
-    const policy = effectivePolicy(this.options.offline, inputs);
-    const shadow = this.shadow !== undefined && policy.kind === 'bundle' && this.shadow.document.version > policy.version ? this.shadow : undefined;
-    const key = JSON.stringify([policy.kind, policy.kind === 'bundle' ? policy.version : policy.reason]);
-    if (key !== this.emitted) {
-      const previous = this.emitted;
-      this.emitted = key;
-      try {
-        if (policy.kind === 'bundle' && this.active !== undefined) {
-          await this.options.callbacks.onActivate(this.active.document.ruleSet, policy.version, this.active.document);
-        } else if (policy.kind !== 'bundle') {
-          await this.options.callbacks.onFallback(policy);
-        }
-      } catch {
-        this.emitted = previous;
-      }
-    }
-    const shadowVersion = shadow?.document.version ?? null;
-    if (shadowVersion !== this.emittedShadow) {
-      const previous = this.emittedShadow;
-      this.emittedShadow = shadowVersion;
-      try {
-        await this.options.callbacks.onShadow(shadow?.document.ruleSet ?? null, shadowVersion);
-      } catch {
-        this.emittedShadow = previous;
-      }
-    }
-    this.options.metrics?.bundleVersion.set(policy.kind === 'bundle' ? policy.version : 0);
-    this.scheduleDeadline(inputs);
-  }
-
-  private scheduleDeadline(inputs: PolicyInputs): void {
-    clearTimeout(this.deadlineTimer);
-    const deadline = nextDeadline(this.options.offline, inputs);
-    if (deadline === undefined) return;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, deadline.getTime() - inputs.now.getTime()));
-    this.deadlineTimer = setTimeout(() => void this.publish(), delay).unref();
   }
 
   private schedulePoll(): void {

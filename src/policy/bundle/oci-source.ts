@@ -3,9 +3,10 @@
 import { createHash } from 'node:crypto';
 import { BoundedHttpClient, header, type HttpClientSettings, type HttpResponse } from './http-fetch.js';
 import type { OciSignature } from './evidence.js';
-import { BundleFetchError, type BundleSource, type FetchResult } from './source.js';
+import type { BundleSource, FetchResult } from './source.js';
 import { RegistryAuth } from './registry-auth.js';
 import { isRecord } from './trusted-root.js';
+import { OperatorError } from '../../errors.js';
 
 export interface OciSourceSettings extends HttpClientSettings {
   /** https://registry.example.com */
@@ -43,7 +44,7 @@ export class OciBundleSource implements BundleSource {
     const { bytes: manifest, digest } = await this.manifest(this.settings.reference, signal);
     if (digest === this.lastManifestDigest) return { kind: 'not_modified' };
     const layer = layersOf(manifest)[0];
-    if (layer === undefined) throw new BundleFetchError(`${this.description}: the manifest has no layers`);
+    if (layer === undefined) throw new OperatorError('BUNDLE_FETCH_FAILED', `${this.description}: the manifest has no layers`);
     const artifact = await this.blob(layer, signal);
     const signatures = await this.signatures(digest, signal);
     this.lastManifestDigest = digest;
@@ -76,26 +77,26 @@ export class OciBundleSource implements BundleSource {
       };
       signatures.push({ payload, signature: { kind: 'bundle', bytes: Buffer.from(JSON.stringify(legacy)), source: `${this.description} ${tag}` } });
     }
-    if (signatures.length === 0) throw new BundleFetchError(`${this.description}: ${tag} holds no cosign signature`);
+    if (signatures.length === 0) throw new OperatorError('BUNDLE_FETCH_FAILED', `${this.description}: ${tag} holds no cosign signature`);
     return signatures;
   }
 
   private async manifest(reference: string, signal: AbortSignal): Promise<{ bytes: Buffer; digest: string }> {
     const url = `${this.base()}/manifests/${encodeURIComponent(reference)}`;
     const response = await this.auth.get(url, { accept: MANIFEST_ACCEPT }, signal);
-    if (response.status !== 200) throw new BundleFetchError(`${url}: HTTP ${response.status}`);
+    if (response.status !== 200) throw new OperatorError('BUNDLE_FETCH_FAILED', `${url}: HTTP ${response.status}`);
     const digest = `sha256:${createHash('sha256').update(response.body).digest('hex')}`;
     // The manifest is addressed by its hash: a registry that answers a digest with other bytes is lying.
-    if (reference.startsWith('sha256:') && reference !== digest) throw new BundleFetchError(`${url}: manifest digest ${digest} is not ${reference}`);
+    if (reference.startsWith('sha256:') && reference !== digest) throw new OperatorError('BUNDLE_FETCH_FAILED', `${url}: manifest digest ${digest} is not ${reference}`);
     const claimed = header(response, 'docker-content-digest');
-    if (claimed !== undefined && claimed.startsWith('sha256:') && claimed !== digest) throw new BundleFetchError(`${url}: Docker-Content-Digest ${claimed} is not the manifest's ${digest}`);
+    if (claimed !== undefined && claimed.startsWith('sha256:') && claimed !== digest) throw new OperatorError('BUNDLE_FETCH_FAILED', `${url}: Docker-Content-Digest ${claimed} is not the manifest's ${digest}`);
     return { bytes: response.body, digest };
   }
 
   /** Blobs often redirect to storage; follow a few https hops, credentials only to the registry. */
   private async blob(layer: Layer, signal: AbortSignal): Promise<Buffer> {
-    if (!/^sha256:[0-9a-f]{64}$/.test(layer.digest)) throw new BundleFetchError(`${this.description}: unsupported layer digest ${layer.digest}`);
-    if (layer.size > this.settings.maxBytes) throw new BundleFetchError(`${this.description}: layer of ${layer.size} bytes is over the cap`);
+    if (!/^sha256:[0-9a-f]{64}$/.test(layer.digest)) throw new OperatorError('BUNDLE_FETCH_FAILED', `${this.description}: unsupported layer digest ${layer.digest}`);
+    if (layer.size > this.settings.maxBytes) throw new OperatorError('BUNDLE_FETCH_FAILED', `${this.description}: layer of ${layer.size} bytes is over the cap`);
     let url = `${this.base()}/blobs/${layer.digest}`;
     let response: HttpResponse = await this.auth.get(url, {}, signal);
     for (let hop = 0; hop < MAX_REDIRECTS && [301, 302, 303, 307, 308].includes(response.status); hop++) {
@@ -104,9 +105,9 @@ export class OciBundleSource implements BundleSource {
       url = new URL(location, url).toString();
       response = new URL(url).origin === new URL(this.settings.registry).origin ? await this.auth.get(url, {}, signal) : await this.client.get(url, {}, signal);
     }
-    if (response.status !== 200) throw new BundleFetchError(`${url}: HTTP ${response.status}`);
+    if (response.status !== 200) throw new OperatorError('BUNDLE_FETCH_FAILED', `${url}: HTTP ${response.status}`);
     const digest = `sha256:${createHash('sha256').update(response.body).digest('hex')}`;
-    if (digest !== layer.digest) throw new BundleFetchError(`${url}: blob hashes to ${digest}, not ${layer.digest}`);
+    if (digest !== layer.digest) throw new OperatorError('BUNDLE_FETCH_FAILED', `${url}: blob hashes to ${digest}, not ${layer.digest}`);
     return response.body;
   }
 
@@ -118,9 +119,9 @@ export class OciBundleSource implements BundleSource {
 function layersOf(manifest: Buffer): Layer[] {
   const json = parseJson(manifest.toString('utf8'), 'manifest');
   const layers = isRecord(json) ? json['layers'] : undefined;
-  if (!Array.isArray(layers)) throw new BundleFetchError('the manifest has no layers list');
+  if (!Array.isArray(layers)) throw new OperatorError('BUNDLE_FETCH_FAILED', 'the manifest has no layers list');
   return layers.map((layer: unknown) => {
-    if (!isRecord(layer) || typeof layer['digest'] !== 'string' || typeof layer['size'] !== 'number') throw new BundleFetchError('a manifest layer lacks digest or size');
+    if (!isRecord(layer) || typeof layer['digest'] !== 'string' || typeof layer['size'] !== 'number') throw new OperatorError('BUNDLE_FETCH_FAILED', 'a manifest layer lacks digest or size');
     const annotations = isRecord(layer['annotations']) ? layer['annotations'] : {};
     const strings = Object.fromEntries(Object.entries(annotations).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
     return { digest: layer['digest'], size: layer['size'], annotations: strings };
@@ -131,6 +132,6 @@ function parseJson(text: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new BundleFetchError(`${what} is not JSON`);
+    throw new OperatorError('BUNDLE_FETCH_FAILED', `${what} is not JSON`);
   }
 }

@@ -7,7 +7,7 @@ export type FetchResult = { readonly kind: 'fetched'; readonly candidate: Candid
 export interface BundleSource {
   /** for messages and audit records; never holds credentials */
   readonly description: string;
-  /** throws on any transport or protocol failure; never returns partial content */
+  /** throws BUNDLE_FETCH_FAILED (an OperatorError) on any transport or protocol failure; never returns partial content */
   fetch(signal: AbortSignal): Promise<FetchResult>;
   /** file sources call onChange when the files may have changed; returns the unsubscribe */
   watch?(onChange: () => void): () => void;
@@ -15,9 +15,4 @@ export interface BundleSource {
   invalidate?(): void;
   /** release sockets and timers */
   close?(): Promise<void>;
-}
-
-/** Thrown by sources; the manager records it as a fetch_failure outcome. */
-export class BundleFetchError extends Error {
-  readonly code = 'BUNDLE_FETCH_FAILED';
 }

@@ -1,4 +1,5 @@
-// Who is asking: the agent a connection was attributed to, and how that was established.
+// Who is asking: the agent a connection was attributed to, and how that was established. A leaf:
+// identity makes it, policy and ingress read it, so it belongs to none of them.
 
 export type Mode = 'strict' | 'learn';
 

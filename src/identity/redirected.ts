@@ -1,10 +1,9 @@
 // Identity for connections and datagrams the nft guard redirected. The agent's socket names the
 // address it dialled as its peer, so its owner is found through that address, not through ours.
 import type { Socket } from 'node:net';
-import type { ClientConnection } from '../../identity/identify.js';
-import { IdentityResolver } from '../../identity/identify.js';
-import type { Transport } from '../../identity/sock-diag.js';
-import { localEndOwner, OWNER_UNUSED, redirectedOwner, type SocketOwner, type SocketPair } from '../../identity/socket-owner.js';
+import { IdentityResolver, type ClientConnection } from './identify.js';
+import type { Transport } from './sock-diag.js';
+import { localEndOwner, OWNER_UNUSED, redirectedOwner, type SocketOwner, type SocketPair } from './socket-owner.js';
 
 /**
  * The transparent listeners bind loopback only, and packets to loopback never arrive from another

@@ -1,7 +1,7 @@
 // Binds a redirect target on its configured loopback address and on the other family's loopback
 // too: the guard's redirect sends IPv4 to 127.0.0.1 and IPv6 to ::1, on the same port.
 import type { AddressInfo } from 'node:net';
-import { splitHostPort } from '../../config/host-port.js';
+import { splitHostPort } from '../config/host-port.js';
 
 export interface BindAddress {
   readonly host: string;

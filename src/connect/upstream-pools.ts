@@ -1,7 +1,10 @@
 // Keep-alive connection pools for forwarded HTTP, one undici Pool per (origin, vetted address
 // set): a pooled socket is only ever reused for the addresses it was vetted for.
 import { Pool } from 'undici';
-import { addressWithPort, connectorFor, type VettedDestination } from '../connect/index.js';
+import { connectorFor } from './connector.js';
+import { addressWithPort } from './dial.js';
+import type { VettedDestination } from './resolve-and-vet.js';
+import { formatAuthority } from '../destination.js';
 
 interface PoolEntry {
   readonly pool: Pool;
@@ -37,7 +40,6 @@ export class UpstreamPools {
     const key = `${scheme}|${destination.host}|${destination.port}|${addresses.map((entry) => entry.address).join(',')}`;
     let entry = this.pools.get(key);
     if (entry === undefined) {
-      const hostPart = destination.kind === 'ipv6' ? `[${destination.host}]` : destination.host;
       const created: { entry?: PoolEntry } = {};
       const connect = connectorFor(vetted, {
         timeoutMs: this.options.connectTimeoutMs,
@@ -46,7 +48,7 @@ export class UpstreamPools {
         },
         ...(scheme === 'https' ? { tls: {} } : {}),
       });
-      const pool = new Pool(`${scheme}://${hostPart}:${destination.port}`, {
+      const pool = new Pool(`${scheme}://${formatAuthority(destination)}`, {
         connect,
         keepAliveTimeout: Math.min(this.options.idleTimeoutMs, 30_000),
         headersTimeout: this.options.idleTimeoutMs,
