@@ -27,7 +27,7 @@ import { loadBlocklistConfig } from './policy/blocklist/sources.js';
 import { createBundleManager } from './policy/bundle/from-config.js';
 import type { BundleManager } from './policy/bundle/manager.js';
 import { LivePolicy } from './policy/live-policy.js';
-import { AddressGuard, createResolver, LocalAddresses, UpstreamPools } from './connect/index.js';
+import { AddressGuard, createDnsCache, createResolver, loadParentProxies, LocalAddresses, UpstreamPools, type VettedAddress } from './connect/index.js';
 import { IdentityResolver } from './identity/identify.js';
 import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
@@ -46,6 +46,8 @@ export interface StartOptions {
   readonly processMetrics?: boolean;
   /** when the audit chain retries a failed write; tests drive it by hand */
   readonly auditRetry?: Schedule;
+  /** where connect.upstream_proxy[].credentials_env is read; process.env unless a test gives its own */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 function listen(server: Server, address: string): Promise<AddressInfo> {
@@ -151,21 +153,32 @@ export class Sluice {
     undo.push(() => learn.close());
     if (learn.corrupt !== null) log.error({ corrupt: learn.corrupt }, 'learn store was unreadable; kept aside, starting empty');
 
+    // Polled so an address added after start (a new IP on eth0) is refused within seconds.
+    const localAddresses = new LocalAddresses();
+    const stopPolling = localAddresses.poll();
+    undo.push(stopPolling);
+    const addressGuard = new AddressGuard(config.connect.allow_cidrs, localAddresses);
+    const baseDir = loaded.file === null ? PACKAGE_ROOT : dirname(loaded.file);
+    // Before the downloads start: bundles and feeds go through the parent proxies too.
+    const parents = await loadParentProxies(config.connect, { baseDir, env: options.env ?? process.env, guard: addressGuard });
+
     const blocklists = new BlocklistManager({
       config: blocklistConfig,
       cacheDir: loaded.blocklistCacheDir,
       metrics,
       logger: log,
       onSwap: (set) => live.setBlocklist(set),
+      parents,
     });
     undo.push(() => blocklists.stop());
     live.setBlocklist(await blocklists.start());
 
     const bundles = config.bundle === undefined ? undefined : await createBundleManager({
       config: config.bundle,
-      baseDir: loaded.file === null ? PACKAGE_ROOT : dirname(loaded.file),
+      baseDir,
       stateDir: loaded.stateDir,
       metrics,
+      parents,
       callbacks: {
         onActivate: (ruleSet, version) =>
           recordThen(bundlePolicyEntry({ kind: 'bundle', version, stale: false }), () => {
@@ -189,16 +202,14 @@ export class Sluice {
     undo.push(() => bundles?.stop());
     await bundles?.start();
 
-    // Polled so an address added after start (a new IP on eth0) is refused within seconds.
-    const localAddresses = new LocalAddresses();
-    const stopPolling = localAddresses.poll();
-    undo.push(stopPolling);
     const deps: PipelineDeps = {
       identity: new IdentityResolver(config),
       policy: () => live.current,
       learn,
-      addressGuard: new AddressGuard(config.connect.allow_cidrs, localAddresses),
+      addressGuard,
       resolver: createResolver({ resolvers: config.connect.resolvers, timeoutMs: config.connect.timeout_ms }),
+      dnsCache: createDnsCache<readonly VettedAddress[]>(config.connect.dns_cache, (result) => metrics.dnsCache.inc({ result })),
+      parents,
       connectTimeoutMs: config.connect.timeout_ms,
       audit,
       metrics,

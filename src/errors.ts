@@ -43,6 +43,9 @@ export const ERROR_CATALOGUE = {
   UPSTREAM_TIMEOUT: { status: 504, side: 'upstream', message: 'destination did not answer in time' },
   UPSTREAM_PROTOCOL: { status: 502, side: 'upstream', message: 'destination sent an invalid response' },
   UPSTREAM_TLS: { status: 502, side: 'upstream', message: 'destination TLS handshake or certificate failed' },
+  // upstream through a parent proxy (connect.upstream_proxy): the parent answered, but not with a connection
+  PARENT_PROXY_AUTH: { status: 502, side: 'upstream', message: "the parent proxy refused Sluice's credentials" },
+  PARENT_PROXY_REFUSED: { status: 502, side: 'upstream', message: 'the parent proxy would not connect to the destination' },
   // policy source: a signed allowlist bundle was refused and the last good policy stays in force
   NO_VALID_BUNDLE: { status: 403, side: 'policy', message: 'no valid allowlist bundle is in force; failing closed' },
   BUNDLE_REJECTED: { status: 503, side: 'policy', message: 'allowlist bundle rejected' },

@@ -27,6 +27,7 @@ export type DecisionEntry = {
   readonly address_class?: string;
   readonly address?: string;
   readonly addresses?: readonly string[];
+  readonly parent_proxy?: string;
 };
 
 export type CloseEntry = {
@@ -112,7 +113,7 @@ export type AuditKind = AuditEntry['kind'];
 
 /** Every field a kind may carry (in any of its variants), for docs/audit.md and its test. */
 export const AUDIT_FIELDS = {
-  decision: ['request_id', 'request_kind', 'client', 'agent', 'via', 'method', 'host', 'port', 'path', 'verdict', 'reason', 'rule', 'mode', 'bundle_version', 'blocklist_source', 'blocklist_entry', 'shadow_version', 'shadow_would_deny', 'shadow_reason', 'shadow_rule', 'address_class', 'address', 'addresses'],
+  decision: ['request_id', 'request_kind', 'client', 'agent', 'via', 'method', 'host', 'port', 'path', 'verdict', 'reason', 'rule', 'mode', 'bundle_version', 'blocklist_source', 'blocklist_entry', 'shadow_version', 'shadow_would_deny', 'shadow_reason', 'shadow_rule', 'address_class', 'address', 'addresses', 'parent_proxy'],
   close: ['request_id', 'upstream', 'bytes_up', 'bytes_down', 'duration_ms', 'outcome'],
   bad_request: ['request_id', 'client', 'method', 'code', 'detail'],
   tunnel_screen: ['request_id', 'verdict', 'reason', 'detail'],
@@ -148,6 +149,7 @@ export interface DecisionFacts {
   };
   readonly bundleVersion?: number | null;
   readonly forbidden?: { readonly addressClass: string; readonly address: string };
+  readonly parentProxy?: string;
 }
 
 export function decisionEntry(facts: DecisionFacts, verdict: string, reason: string, addresses: readonly string[] | undefined): DecisionEntry {
@@ -174,6 +176,7 @@ export function decisionEntry(facts: DecisionFacts, verdict: string, reason: str
       : { shadow_version: decision.shadow.version, shadow_would_deny: decision.shadow.wouldDeny, shadow_reason: decision.shadow.reason, shadow_rule: decision.shadow.ruleId }),
     ...(forbidden === undefined ? {} : { address_class: forbidden.addressClass, address: forbidden.address }),
     ...(addresses === undefined ? {} : { addresses }),
+    ...(facts.parentProxy === undefined ? {} : { parent_proxy: facts.parentProxy }),
   };
 }
 

@@ -1,8 +1,10 @@
 // `sluice blocklist check HOST | refresh`: says whether and why a host is blocked, from the
 // copies on disk, and forces a download of every feed into those copies.
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
+import { PACKAGE_ROOT } from '../config/package-root.js';
+import { loadParentProxies } from '../connect/index.js';
 import { normaliseHost } from '../destination.js';
 import { isSluiceError } from '../errors.js';
 import { createLogger } from '../obs/log.js';
@@ -52,7 +54,9 @@ async function open(values: Options, io: CliIo): Promise<BlocklistManager> {
       if ((record.level ?? 0) >= 40) io.err(`warning: ${record.problem ?? record.msg ?? line}`);
     },
   });
-  return new BlocklistManager({ config, cacheDir, logger });
+  // Feeds go through the same parent proxies as in the running proxy (connect.upstream_proxy).
+  const parents = await loadParentProxies(loaded.config.connect, { baseDir: loaded.file === null ? PACKAGE_ROOT : dirname(loaded.file), env: io.env });
+  return new BlocklistManager({ config, cacheDir, logger, parents });
 }
 
 async function check(manager: BlocklistManager, host: string, io: CliIo): Promise<number> {

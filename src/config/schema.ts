@@ -13,6 +13,15 @@ const cidr = z
   .string()
   .refine((text) => ipaddr.IPv4.isValidCIDRFourPartDecimal(text) || ipaddr.IPv6.isValidCIDR(text), 'expected a CIDR such as 10.0.0.0/8 or fd00::/8');
 const mode = z.enum(['strict', 'learn']);
+// Which destinations a parent proxy serves: `*`, a host, `*.domain` (its subdomains), an IP
+// address or a CIDR. connect/ normalises them; this only refuses what could never match.
+const ROUTE_NAME = /^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
+const routePattern = z
+  .string()
+  .refine(
+    (text) => text === '*' || ROUTE_NAME.test(text) || ipaddr.isValid(text.replace(/^\[(.*)\]$/, '$1')) || ipaddr.IPv4.isValidCIDRFourPartDecimal(text) || ipaddr.IPv6.isValidCIDR(text),
+    'expected *, a host name, *.domain, an IP address or a CIDR',
+  );
 
 /** What an allowlist bundle's `name` may be; bundle.name pins it, so both share this. */
 export const BUNDLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -118,6 +127,47 @@ export const configSchema = z.strictObject({
       allow_cidrs: z.array(z.strictObject({ name: z.string().min(1), cidr })).default([]),
       /** refuse a CONNECT tunnel whose TLS ClientHello names a different host (domain fronting) */
       verify_tunnel_sni: z.boolean().default(true),
+      /** vetted answers kept by name for their TTL, within these bounds */
+      dns_cache: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          max_entries: z.number().int().min(1).max(1_000_000).default(10_000),
+          min_ttl_ms: z.number().int().min(0).max(3_600_000).default(1_000),
+          max_ttl_ms: z.number().int().min(1_000).max(86_400_000).default(300_000),
+          /** for answers without a TTL: the system resolver (getaddrinfo) reports none */
+          default_ttl_ms: z.number().int().min(0).max(86_400_000).default(30_000),
+          /** a name with no address (NXDOMAIN, no A/AAAA) is remembered this long */
+          negative_ttl_ms: z.number().int().min(0).max(60_000).default(5_000),
+        })
+        .superRefine((cache, context) => {
+          if (cache.min_ttl_ms > cache.max_ttl_ms) context.addIssue({ code: 'custom', path: ['min_ttl_ms'], message: `${cache.min_ttl_ms} is above max_ttl_ms (${cache.max_ttl_ms})` });
+          if (cache.default_ttl_ms < cache.min_ttl_ms || cache.default_ttl_ms > cache.max_ttl_ms) {
+            context.addIssue({ code: 'custom', path: ['default_ttl_ms'], message: `${cache.default_ttl_ms} is outside min_ttl_ms..max_ttl_ms (${cache.min_ttl_ms}..${cache.max_ttl_ms})` });
+          }
+        })
+        .prefault({}),
+      /** parent proxies that destinations go through, first matching entry wins */
+      upstream_proxy: z
+        .array(
+          z
+            .strictObject({
+              match: z.array(routePattern).min(1),
+              proxy: z
+                .string()
+                .regex(/^http:\/\/[^\s/?#@]+:[0-9]{1,5}\/?$/, 'expected http://host:port; credentials go in credentials_file or credentials_env, never in the URL'),
+              /** a file holding one line `user:password`, relative to the config file */
+              credentials_file: z.string().min(1).optional(),
+              /** the name of an environment variable holding `user:password` */
+              credentials_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+            })
+            .refine((entry) => entry.credentials_file === undefined || entry.credentials_env === undefined, {
+              path: ['credentials_env'],
+              message: 'give credentials_file or credentials_env, not both',
+            }),
+        )
+        .default([]),
+      /** destinations that never go through a parent proxy, whatever upstream_proxy matches */
+      no_proxy: z.array(routePattern).default([]),
     })
     .prefault({}),
   /** The policy-aware DNS server on listen.dns that the guard sends agents' queries to. */

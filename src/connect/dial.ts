@@ -2,8 +2,9 @@
 // Happy Eyeballs attempts (RFC 8305), keeps the first that connects and destroys the rest.
 import { connect, type Socket } from 'node:net';
 import { SluiceError } from '../errors.js';
-import { formatAuthority } from '../destination.js';
-import { isVetted, type VettedDestination } from './resolve-and-vet.js';
+import { formatAuthority, type Destination } from '../destination.js';
+import { openTunnel } from './parent-connect.js';
+import { isVetted, type ParentHop, type VettedDestination } from './resolve-and-vet.js';
 import { upstreamErrorFrom } from './upstream-errors.js';
 
 /** RFC 8305 §5 recommends 250 ms between connection attempts. */
@@ -29,8 +30,40 @@ export function addressWithPort(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/** Connects to the vetted destination, directly or through the parent proxy it was vetted for. */
 export function dial(vetted: VettedDestination, options: DialOptions): Promise<Dialled> {
   if (!isVetted(vetted)) return Promise.reject(new SluiceError('INTERNAL', 'refusing to dial a destination that resolveAndVet did not vet'));
+  return vetted.parent === undefined ? dialAddresses(vetted, options) : dialThroughParent(vetted.destination, vetted.parent, options);
+}
+
+/** The parent's vetted addresses first, then its CONNECT answer, within the one dial deadline. */
+async function dialThroughParent(destination: Destination, parent: ParentHop, options: DialOptions): Promise<Dialled> {
+  const started = performance.now();
+  const hop = await dialAddresses(parent.vetted, options);
+  const { signal } = options;
+  let failure: unknown;
+  // Either ends the wait by destroying the socket, which settles openTunnel.
+  const stop = (reason: unknown): void => {
+    failure ??= reason;
+    hop.socket.destroy();
+  };
+  const onAbort = (): void => stop(signal?.reason);
+  const remaining = Math.max(1, options.timeoutMs - (performance.now() - started));
+  const timer = setTimeout(() => stop(new SluiceError('UPSTREAM_TIMEOUT', `parent proxy ${parent.proxy.label} did not answer CONNECT ${formatAuthority(destination)} in time`)), remaining);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await openTunnel(hop.socket, destination, parent.proxy);
+  } catch (error) {
+    hop.socket.destroy();
+    throw failure ?? error;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+  return { ...hop, connectMs: performance.now() - started };
+}
+
+function dialAddresses(vetted: VettedDestination, options: DialOptions): Promise<Dialled> {
   const { addresses, destination } = vetted;
   const port = destination.port;
   const delayMs = options.attemptDelayMs ?? CONNECTION_ATTEMPT_DELAY_MS;

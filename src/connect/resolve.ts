@@ -9,6 +9,8 @@ import { ConnectConfigError } from './config-error.js';
 export interface ResolvedAddress {
   readonly address: string;
   readonly family: 4 | 6;
+  /** seconds the answer may be kept, when the resolver knows (getaddrinfo does not say) */
+  readonly ttl?: number;
 }
 
 export interface Resolver {
@@ -91,18 +93,19 @@ export class ServerResolver implements Resolver {
   }
 
   async resolveAll(name: string): Promise<readonly ResolvedAddress[]> {
-    const both = Promise.allSettled([this.resolver.resolve4(name), this.resolver.resolve6(name)]);
+    const both = Promise.allSettled([this.resolver.resolve4(name, { ttl: true }), this.resolver.resolve6(name, { ttl: true })]);
     const [v4, v6] = await withDeadline(both, this.timeoutMs, name);
     const addresses: ResolvedAddress[] = [];
     const failures: unknown[] = [];
     for (const [outcome, family] of [[v4, 4], [v6, 6]] as const) {
-      if (outcome.status === 'fulfilled') addresses.push(...outcome.value.map((address) => ({ address, family })));
+      if (outcome.status === 'fulfilled') addresses.push(...outcome.value.map(({ address, ttl }) => ({ address, family, ttl })));
       else if (!NO_ANSWER.has(errnoOf(outcome.reason) ?? '')) failures.push(outcome.reason);
     }
     // One family timing out while the other answered is common with broken AAAA servers; every
     // address we return is still vetted, so proceeding with the answered family is safe.
     if (addresses.length === 0 && failures.length > 0) throw dnsFailure(name, failures[0]);
-    return addresses;
+    // The missing family may answer next time: a TTL of 0 keeps this half answer only briefly.
+    return failures.length === 0 ? addresses : addresses.map(({ address, family }) => ({ address, family, ttl: 0 }));
   }
 }
 

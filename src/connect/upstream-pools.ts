@@ -1,8 +1,10 @@
 // Keep-alive connection pools for forwarded HTTP, one undici Pool per (origin, vetted address
-// set): a pooled socket is only ever reused for the addresses it was vetted for.
-import { Pool } from 'undici';
+// set): a pooled socket is only ever reused for the addresses it was vetted for. Plain HTTP
+// through a parent proxy shares one pool per parent, each request sent in absolute-form.
+import { Pool, type Dispatcher } from 'undici';
 import { connectorFor } from './connector.js';
 import { addressWithPort } from './dial.js';
+import { absoluteFormVia } from './parent-forward.js';
 import type { VettedDestination } from './resolve-and-vet.js';
 import { formatAuthority } from '../destination.js';
 
@@ -14,7 +16,7 @@ interface PoolEntry {
 }
 
 export interface PooledUpstream {
-  readonly pool: Pool;
+  readonly pool: Dispatcher;
   /** where the pool's newest connection goes, for the close record */
   upstream(): string;
 }
@@ -36,8 +38,17 @@ export class UpstreamPools {
   }
 
   get(vetted: VettedDestination, scheme: 'http' | 'https'): PooledUpstream {
-    const { destination, addresses } = vetted;
-    const key = `${scheme}|${destination.host}|${destination.port}|${addresses.map((entry) => entry.address).join(',')}`;
+    const { destination, parent } = vetted;
+    if (parent === undefined || scheme === 'https') return this.pooled(vetted, scheme);
+    const toParent = this.pooled(parent.vetted, 'http');
+    return { pool: toParent.pool.compose(absoluteFormVia(destination, parent.proxy)), upstream: toParent.upstream };
+  }
+
+  /** The pool for one vetted set; https through a parent tunnels with CONNECT (dial does that). */
+  private pooled(vetted: VettedDestination, scheme: 'http' | 'https'): PooledUpstream {
+    const { destination, addresses, parent } = vetted;
+    const route = parent === undefined ? '' : `|via ${parent.proxy.label} ${parent.vetted.addresses.map((entry) => entry.address).join(',')}`;
+    const key = `${scheme}|${destination.host}|${destination.port}|${addresses.map((entry) => entry.address).join(',')}${route}`;
     let entry = this.pools.get(key);
     if (entry === undefined) {
       const created: { entry?: PoolEntry } = {};

@@ -30,7 +30,9 @@ export interface RequestContext {
   bundleVersion?: number | null;
   /** why the connect stage refused an address the policy had allowed */
   forbidden?: { readonly addressClass: string; readonly address: string };
-  /** the vetted address actually connected to */
+  /** the parent proxy (`host:port`) the connection goes through, when connect.upstream_proxy routes it */
+  parentProxy?: string;
+  /** the vetted address actually connected to (the parent proxy's, through one) */
   upstream?: string;
   bytesUp: number;
   bytesDown: number;

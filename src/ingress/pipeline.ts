@@ -1,7 +1,7 @@
 // The stages every ingress path runs in order: identity → policy → connect (resolve and vet) →
 // audit. One durable decision record per request, written before Sluice acts on it.
 import { badRequestEntry, closeEntry, decisionEntry, type AuditLog } from '../audit/kinds.js';
-import type { AddressGuard, Resolver, VettedDestination } from '../connect/index.js';
+import type { AddressGuard, ResolveAndVetDeps, Resolver, VettedDestination } from '../connect/index.js';
 import { ForbiddenDestinationError, resolveAndVet } from '../connect/index.js';
 import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
 import type { ClientConnection, IdentityResolver } from '../identity/identify.js';
@@ -22,6 +22,10 @@ export interface PipelineDeps {
   readonly learn: LearnStore;
   readonly addressGuard: AddressGuard;
   readonly resolver: Resolver;
+  /** vetted answers by name (connect.dns_cache); absent, every request resolves */
+  readonly dnsCache?: ResolveAndVetDeps['cache'];
+  /** connect.upstream_proxy; absent, every destination is dialled directly */
+  readonly parents?: ResolveAndVetDeps['parents'];
   readonly connectTimeoutMs: number;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
@@ -71,7 +75,8 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
     if (decision.verdict !== 'deny') {
       const started = performance.now();
       try {
-        vetted = await resolveAndVet(request.destination, { addressGuard: deps.addressGuard, resolver: deps.resolver, metrics: deps.metrics });
+        vetted = await resolveAndVet(request.destination, { addressGuard: deps.addressGuard, resolver: deps.resolver, metrics: deps.metrics, cache: deps.dnsCache, parents: deps.parents });
+        if (vetted.parent !== undefined) context.parentProxy = vetted.parent.proxy.label;
       } finally {
         deps.metrics.upstreamConnectSeconds.observe((performance.now() - started) / 1000);
       }

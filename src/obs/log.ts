@@ -6,6 +6,9 @@ export type { Logger };
 const REDACT = [
   'headers["proxy-authorization"]',
   'headers.authorization',
+  // a request object nested in an error or context (a parent proxy's credentials travel there)
+  '*.headers["proxy-authorization"]',
+  '*.headers.authorization',
   'headers.cookie',
   'headers["x-api-key"]',
   'token',

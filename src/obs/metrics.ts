@@ -112,6 +112,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly dnsCache = new Counter({
+    name: 'sluice_dns_cache_total',
+    help: 'Destination name lookups by cache outcome: hit, miss (not cached) or expired (cached, TTL passed).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }

@@ -2,7 +2,8 @@
 // §13.1), an overall deadline, and a byte cap enforced while streaming, not after.
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { Agent, interceptors, ProxyAgent, request, type Dispatcher } from 'undici';
+import { interceptors, ProxyAgent, request, type Dispatcher } from 'undici';
+import { downloadAgent, type ParentProxies } from '../../connect/index.js';
 import { isOperatorError, OperatorError } from '../../errors.js';
 
 export interface Validators {
@@ -25,9 +26,12 @@ export type DownloadResult = { readonly status: 'not_modified' } | { readonly st
 
 const MAX_REDIRECTIONS = 5;
 
-/** Direct, or through the appliance's upstream proxy; follows a few redirects (feeds move to CDNs). */
-export function feedDispatcher(proxy: string | null): Dispatcher {
-  const base = proxy === null ? new Agent() : new ProxyAgent(proxy);
+/**
+ * Through sources.yaml's own `proxy` when it names one, else as connect.upstream_proxy routes
+ * each feed's host (direct when it names none); follows a few redirects (feeds move to CDNs).
+ */
+export function feedDispatcher(proxy: string | null, parents?: ParentProxies): Dispatcher {
+  const base = proxy === null ? downloadAgent(parents) : new ProxyAgent(proxy);
   return base.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS }));
 }
 

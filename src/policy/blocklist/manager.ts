@@ -3,6 +3,7 @@
 // is accepted. A failing or shrinking feed never unblocks what it listed before.
 import { mkdir, rename, rm } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
+import type { ParentProxies } from '../../connect/index.js';
 import { isOperatorError } from '../../errors.js';
 import type { Logger } from '../../obs/log.js';
 import type { Metrics } from '../../obs/metrics.js';
@@ -60,6 +61,8 @@ export interface BlocklistManagerOptions {
   readonly clock?: RefreshClock;
   /** override the HTTP client (tests use a short-lived Agent) */
   readonly dispatcher?: Dispatcher;
+  /** connect.upstream_proxy: feeds go through these parents unless sources.yaml names its own proxy */
+  readonly parents?: ParentProxies | undefined;
 }
 
 interface SourceState {
@@ -87,7 +90,7 @@ export class BlocklistManager {
 
   constructor(private readonly options: BlocklistManagerOptions) {
     this.states = options.config.sources.map((settings) => ({ settings, list: null, record: null, inflight: null, cancelTimer: null, lastOutcome: null, lastDetail: null }));
-    this.dispatcher = options.dispatcher ?? feedDispatcher(options.config.proxy);
+    this.dispatcher = options.dispatcher ?? feedDispatcher(options.config.proxy, options.parents);
     this.clock = options.clock ?? SYSTEM_CLOCK;
   }
 

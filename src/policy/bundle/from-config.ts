@@ -3,7 +3,9 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { BundleConfig } from '../../config/schema.js';
+import type { ParentProxies } from '../../connect/index.js';
 import type { Metrics } from '../../obs/metrics.js';
+import type { HttpClientSettings } from './http-fetch.js';
 import { FileBundleSource } from './file-source.js';
 import { HttpsBundleSource } from './https-source.js';
 import { compileIdentityPolicy } from './identity-policy.js';
@@ -21,6 +23,8 @@ export interface BundleWiring {
   readonly stateDir: string;
   readonly callbacks: BundleCallbacks;
   readonly metrics?: Metrics;
+  /** connect.upstream_proxy: URL and OCI sources go through these parents */
+  readonly parents?: ParentProxies | undefined;
 }
 
 export async function createBundleManager(wiring: BundleWiring): Promise<BundleManager> {
@@ -36,7 +40,7 @@ export async function createBundleManager(wiring: BundleWiring): Promise<BundleM
       : compileIdentityPolicy({ identity: keyless.identity, identityRegexp: keyless.identity_regexp, issuer: keyless.issuer, issuerRegexp: keyless.issuer_regexp });
   const ca = config.ca_file === undefined ? undefined : await readFile(path(config.ca_file), 'utf8');
   return new BundleManager({
-    source: sourceFor(config, path, ca),
+    source: sourceFor(config, path, { maxBytes: config.max_bytes, timeoutMs: config.timeout_ms, ca, parents: wiring.parents }),
     trust: { keys, roots, identity },
     stateDir: join(wiring.stateDir, 'bundle'),
     offline: { mode: config.offline, maxAgeMs: config.max_age_ms },
@@ -48,8 +52,7 @@ export async function createBundleManager(wiring: BundleWiring): Promise<BundleM
   });
 }
 
-function sourceFor(config: BundleConfig, path: (file: string) => string, ca: string | undefined): BundleSource {
-  const http = { maxBytes: config.max_bytes, timeoutMs: config.timeout_ms, ca };
+function sourceFor(config: BundleConfig, path: (file: string) => string, http: HttpClientSettings): BundleSource {
   if (config.file !== undefined) {
     const file = path(config.file);
     const signatureFile = config.signature_file === undefined ? undefined : path(config.signature_file);

@@ -1,6 +1,7 @@
 // One bounded HTTPS GET for bundle sources: TLS only, no redirects followed, a size cap enforced
 // while streaming, and timeouts on headers and body, so a hostile server cannot stall or flood us.
-import { Agent, request } from 'undici';
+import { request, type Dispatcher } from 'undici';
+import { downloadAgent, type ParentProxies } from '../../connect/index.js';
 import { isOperatorError, OperatorError } from '../../errors.js';
 
 export interface HttpClientSettings {
@@ -8,6 +9,8 @@ export interface HttpClientSettings {
   readonly timeoutMs: number;
   /** extra trusted CA certificates (PEM), e.g. a private registry's */
   readonly ca?: string | undefined;
+  /** connect.upstream_proxy: the URL's host may have to go through a parent proxy */
+  readonly parents?: ParentProxies | undefined;
 }
 
 export interface HttpResponse {
@@ -17,14 +20,10 @@ export interface HttpResponse {
 }
 
 export class BoundedHttpClient {
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
 
   constructor(private readonly settings: HttpClientSettings) {
-    this.agent = new Agent({
-      headersTimeout: settings.timeoutMs,
-      bodyTimeout: settings.timeoutMs,
-      connect: { timeout: settings.timeoutMs, ...(settings.ca === undefined ? {} : { ca: settings.ca }) },
-    });
+    this.agent = downloadAgent(settings.parents, { timeoutMs: settings.timeoutMs, ca: settings.ca });
   }
 
   async get(url: string, headers: Record<string, string>, signal: AbortSignal): Promise<HttpResponse> {
