@@ -16,6 +16,21 @@ export interface SquidOptions {
   readonly resolution: SquidResolution;
   /** squid's own SMP workers; above 1 squid runs a master, a coordinator and the workers */
   readonly workers: number;
+  /** require Basic proxy credentials, checked against this htpasswd file (tests of a parent proxy) */
+  readonly passwordFile?: string;
+}
+
+/** Who may use squid: everyone on localhost, or only with valid credentials when a password file is given. */
+function accessLines(passwordFile: string | undefined): string[] {
+  if (passwordFile === undefined) return ['http_access allow localhost', 'http_access deny all'];
+  return [
+    `auth_param basic program /usr/lib/squid/basic_ncsa_auth ${passwordFile}`,
+    'auth_param basic realm sluice-parent',
+    'acl authenticated proxy_auth REQUIRED',
+    'http_access deny !authenticated',
+    'http_access allow localhost',
+    'http_access deny all',
+  ];
 }
 
 export interface RunningSquid {
@@ -69,8 +84,7 @@ function resolutionLines(dir: string, resolution: SquidResolution): string[] {
 function configText(dir: string, port: number, user: string | null, options: SquidOptions): string {
   return [
     `http_port 127.0.0.1:${port}`,
-    'http_access allow localhost',
-    'http_access deny all',
+    ...accessLines(options.passwordFile),
     'cache deny all',
     'cache_mem 0 MB',
     `pid_filename ${join(dir, 'squid.pid')}`,

@@ -12,6 +12,8 @@ export interface ZoneEntry {
   readonly servfail?: boolean;
   /** never answer questions about this name, like a server behind a dropping firewall */
   readonly silent?: boolean;
+  /** the TTL of its records, in seconds; 5 when not given */
+  readonly ttl?: number;
 }
 
 export type Zone = Readonly<Record<string, ZoneEntry>>;
@@ -130,7 +132,7 @@ export class TestDnsServer {
     if (entry === undefined) rcode = RCODE_NXDOMAIN;
     else if (entry.servfail === true) rcode = RCODE_SERVFAIL;
     else if (question.type === 'A' || question.type === 'AAAA') {
-      for (const data of entry[question.type] ?? []) answers.push({ type: question.type, name: question.name, ttl: 5, data });
+      for (const data of entry[question.type] ?? []) answers.push({ type: question.type, name: question.name, ttl: entry.ttl ?? 5, data });
     }
     const reply = dnsPacket.encode({ type: 'response', id: query.id ?? 0, flags: dnsPacket.AUTHORITATIVE_ANSWER | rcode, questions: [question], answers });
     // RFC 1035 §4.2.1: a UDP reply is at most 512 bytes; a longer one is cut and flagged so the

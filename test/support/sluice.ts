@@ -43,6 +43,8 @@ export interface SluiceSetup {
   readonly auditRetry?: Schedule;
   /** further `listen:` entries (transparent_http, dns, ...), e.g. `{ transparent_http: '127.0.0.1:0' }` */
   readonly listen?: Readonly<Record<string, string>>;
+  /** the environment Sluice reads (connect.upstream_proxy[].credentials_env); default: none */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 let instances = 0;
@@ -71,6 +73,7 @@ export async function startSluice(setup: SluiceSetup = {}): Promise<RunningSluic
     log: createLogger('debug', sink),
     processMetrics: instances === 1,
     ...(setup.auditRetry === undefined ? {} : { auditRetry: setup.auditRetry }),
+    env: setup.env ?? {},
   });
   let stopped = false;
   const stop = async (): Promise<void> => {
