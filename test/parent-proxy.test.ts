@@ -2,7 +2,9 @@
 // plain-HTTP requests go through squid, which resolves the names; refused ones never reach it;
 // no_proxy goes direct; and the parent's credentials appear in no log line or audit record.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -11,6 +13,7 @@ import { startDnsServer } from './support/dns-server.js';
 import { insideLoopbackNamespace } from './support/netns.js';
 import { startHttpOrigin, startHttpsOrigin } from './support/origins.js';
 import { startParentSquid, type ParentSquid } from './support/parent-squid.js';
+import { rawExchange } from './support/raw-http.js';
 import { startSluice, type AuditLine, type RunningSluice } from './support/sluice.js';
 import { suiteFixture } from './support/suite-fixture.js';
 import { makeTestCa } from './support/test-ca.js';
@@ -44,6 +47,16 @@ async function squidLinesFor(squid: ParentSquid, host: string): Promise<string[]
   return (await squid.accessLog()).filter((line) => line.includes(host));
 }
 
+/** A port nothing listens on: bound once by the test, then released. */
+async function unusedPort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 async function decisionFor(sluice: RunningSluice, host: string): Promise<AuditLine> {
   let found: AuditLine | undefined;
   await until(async () => {
@@ -70,14 +83,15 @@ if (insideLoopbackNamespace(import.meta.url)) {
       const http = keep(await startHttpOrigin());
       const squid = keep(await startParentSquid('origin.test', USER, PASSWORD));
       const dns = keep(await startDnsServer({ 'direct.test': { A: ['127.0.0.1'] } }));
+      const closedPort = await unusedPort();
       const rules = `rules:
-  - { id: origin, action: allow, hosts: [origin.test], ports: [${https.port}, ${http.port}] }
+  - { id: origin, action: allow, hosts: [origin.test], ports: [${https.port}, ${http.port}, ${closedPort}] }
   - { id: direct, action: allow, hosts: [direct.test], ports: [${http.port}] }
   - { id: guarded-names, action: allow, hosts: [metadata.google.internal, localhost, api.localhost, 10.0.0.1], ports: [${http.port}] }
 `;
       const sluice = keep(await behindParent(squid, { rules, dnsPort: dns.port, credentials: `${USER}:${PASSWORD}` }));
       const wrong = keep(await behindParent(squid, { rules, dnsPort: dns.port, credentials: `${USER}:${WRONG_PASSWORD}` }));
-      return { ca, https, http, squid, dns, sluice, wrong };
+      return { ca, https, http, squid, dns, sluice, wrong, closedPort };
     });
 
     test('an allowed CONNECT goes through the parent, which resolves the name, with Sluice recording the parent', async () => {
@@ -109,6 +123,23 @@ if (insideLoopbackNamespace(import.meta.url)) {
       // squid leaves the query out of its log (strip_query_terms)
       assert.match(lines[0] ?? '', new RegExp(`TCP_MISS/200 \\d+ GET http://origin\\.test:${http.port}/plain\\? ${USER} `));
       assert.equal((await decisionFor(sluice, 'origin.test')).parent_proxy, `127.0.0.1:${squid.port}`);
+    });
+
+    test('a WebSocket upgrade goes through the parent as a CONNECT tunnel', async () => {
+      const { http, squid, sluice } = fixture();
+      const authority = `origin.test:${http.port}`;
+      const reply = await rawExchange(sluice.proxyPort, [`GET http://${authority}/ws HTTP/1.1\r\nHost: ${authority}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nping`], { waitMs: 500 });
+      assert.equal(reply.status, 101, reply.text);
+      assert.ok(reply.text.endsWith('ping'), 'the origin echoed the bytes sent after the handshake');
+      await until(async () => (await squidLinesFor(squid, `CONNECT ${authority} ${USER} `)).length === 1, 'squid logging the tunnel');
+    });
+
+    test('a CONNECT the parent cannot open answers PARENT_PROXY_REFUSED with its status', async () => {
+      const { closedPort, sluice } = fixture();
+      const result = await curl(['-x', sluice.proxyUrl, '-p', `http://origin.test:${closedPort}/`]);
+      assert.equal(result.status, 502);
+      assert.match(result.headers, /^Sluice-Decision: error; reason=parent_proxy_refused;/im);
+      assert.match(JSON.stringify(sluice.logs), new RegExp(`answered 503 to CONNECT origin\\.test:${closedPort}`));
     });
 
     test('a request the policy refuses never reaches the parent', async () => {

@@ -31,6 +31,8 @@ export async function admitAndDial(deps: PipelineDeps, context: RequestContext, 
       return undefined;
     }
     const code = errorCodeFor(error);
+    // The agent sees the code only; the operator gets what failed (a parent proxy's status, the errno).
+    deps.log.warn({ request_id: context.id, code, detail: error instanceof Error ? error.message : String(error) }, 'upstream connection failed');
     medium(client, refusalFor(context.id, code));
     recordClose(deps, context, code);
     return undefined;
