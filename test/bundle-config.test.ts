@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configSchema } from '../src/config/schema.js';
-import { loadYamlText, SourceError } from '../src/config/yaml.js';
+import { loadYamlText } from '../src/config/yaml.js';
 import { createBundleManager, parseOciReference } from '../src/policy/bundle/from-config.js';
 import { bundleYaml, makeKey, signBase64 } from './support/bundle-fixtures.js';
+import { configIssues } from './support/config-issues.js';
 import { Recorder } from './support/bundle-harness.js';
 
 let dir: string;
@@ -17,15 +18,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function issues(yaml: string): string {
-  try {
-    loadYamlText('sluice.yaml', yaml, configSchema);
-  } catch (error) {
-    assert.ok(error instanceof SourceError);
-    return error.message;
-  }
-  assert.fail('expected the config to be refused');
-}
+const issues = configIssues;
 
 describe('bundle section of sluice.yaml', () => {
   test('fills in the defaults: detached signatures, cached_with_expiry for a day', () => {

@@ -7,11 +7,10 @@ import { Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import { describe, test } from 'node:test';
 import { AddressGuard, ConnectConfigError, loadParentProxies, type UpstreamProxyConfig } from '../src/connect/index.js';
-import { configSchema } from '../src/config/schema.js';
-import { loadYamlText, SourceError } from '../src/config/yaml.js';
 import { destinationOf } from '../src/destination.js';
 import { createLogger } from '../src/obs/log.js';
 import { freshDir } from './support/cli.js';
+import { configIssues } from './support/config-issues.js';
 
 const SECRET = 'hunter2-parent-secret';
 
@@ -20,16 +19,6 @@ function load(upstream: readonly UpstreamProxyConfig[], noProxy: readonly string
     { upstream_proxy: upstream, no_proxy: noProxy },
     { baseDir: options.dir ?? '/nonexistent', env: options.env ?? {}, ...(options.guard === undefined ? {} : { guard: options.guard }) },
   );
-}
-
-function configIssues(yaml: string): string {
-  try {
-    loadYamlText('sluice.yaml', yaml, configSchema);
-  } catch (error) {
-    assert.ok(error instanceof SourceError);
-    return error.message;
-  }
-  assert.fail('expected the config to be refused');
 }
 
 function refusedAt(field: string, pattern: RegExp): (error: unknown) => true {

@@ -13,24 +13,14 @@ import {
   resolveAndVet,
   ServerResolver,
   SystemResolver,
-  type ResolvedAddress,
   type Resolver,
 } from '../src/connect/index.js';
 import { isSluiceError } from '../src/errors.js';
 import { parseConnectTarget } from '../src/ingress/request-target.js';
 import { Metrics } from '../src/obs/metrics.js';
+import { CountingResolver } from './support/counting-resolver.js';
 import { startDnsServer, type TestDnsServer } from './support/dns-server.js';
 import { insideLoopbackNamespace } from './support/netns.js';
-
-/** Counts calls so a test can prove one lookup per resolveAndVet, not just one DNS packet. */
-class CountingResolver implements Resolver {
-  calls = 0;
-  constructor(private readonly inner: Resolver) {}
-  resolveAll(name: string): Promise<readonly ResolvedAddress[]> {
-    this.calls++;
-    return this.inner.resolveAll(name);
-  }
-}
 
 function assertForbidden(addressClass: string, address: string): (error: unknown) => true {
   return (error: unknown) => {
