@@ -8,6 +8,9 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { Pool } from 'undici';
+import { AddressGuard, connectorFor, loadParentProxies, resolveAndVet, SystemResolver } from '../src/connect/index.js';
+import { parseConnectTarget } from '../src/ingress/request-target.js';
 import { curl } from './support/curl.js';
 import { startDnsServer } from './support/dns-server.js';
 import { insideLoopbackNamespace } from './support/netns.js';
@@ -123,6 +126,28 @@ if (insideLoopbackNamespace(import.meta.url)) {
       // squid leaves the query out of its log (strip_query_terms)
       assert.match(lines[0] ?? '', new RegExp(`TCP_MISS/200 \\d+ GET http://origin\\.test:${http.port}/plain\\? ${USER} `));
       assert.equal((await decisionFor(sluice, 'origin.test')).parent_proxy, `127.0.0.1:${squid.port}`);
+    });
+
+    test("an https:// forward's pooled connection is TLS to the origin inside the parent's tunnel, checked against the name", async () => {
+      const { ca, https, squid } = fixture();
+      const tunnels = async (): Promise<number> => (await squidLinesFor(squid, `CONNECT origin.test:${https.port} ${USER} `)).length;
+      const before = await tunnels();
+      const parents = await loadParentProxies(
+        { upstream_proxy: [{ match: ['*'], proxy: `http://127.0.0.1:${squid.port}`, credentials_env: 'PARENT' }], no_proxy: [] },
+        { baseDir: '/', env: { PARENT: `${USER}:${PASSWORD}` } },
+      );
+      const guard = new AddressGuard([{ name: 'parent', cidr: '127.0.0.1/32' }]);
+      const vetted = await resolveAndVet(parseConnectTarget(`origin.test:${https.port}`), { addressGuard: guard, resolver: new SystemResolver(), parents });
+      // The connector the forward path's pools use; given the test CA, as Sluice's own trusts the system store.
+      const pool = new Pool(`https://origin.test:${https.port}`, { connect: connectorFor(vetted, { timeoutMs: 5_000, tls: { ca: ca.caCert } }) });
+      try {
+        const response = await pool.request({ path: '/pooled', method: 'GET' });
+        assert.equal(response.statusCode, 200);
+        assert.equal((JSON.parse(await response.body.text()) as { url: string }).url, '/pooled');
+      } finally {
+        await pool.close();
+      }
+      await until(async () => (await tunnels()) === before + 1, 'squid logging the pooled tunnel');
     });
 
     test('a WebSocket upgrade goes through the parent as a CONNECT tunnel', async () => {
