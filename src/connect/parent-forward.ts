@@ -1,4 +1,4 @@
-// Plain-HTTP requests through a parent proxy, as any proxy client sends them: absolute-form
+// Plain-HTTP requests through a parent proxy, the way proxy clients send them: absolute-form
 // (RFC 9112 §3.2.2) with Sluice's credentials, and the parent's own 407 kept from the agent.
 import type { Dispatcher } from 'undici';
 import { formatAuthority, type Destination } from '../destination.js';
