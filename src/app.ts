@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { AuditChain } from './audit/chain.js';
 import {
+  adminAuthFailuresEntry,
+  adminTokensEntry,
   bundlePolicyEntry,
   bundleShadowEntry,
   bundleVerificationEntry,
@@ -33,7 +35,12 @@ import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
 import type { PipelineDeps } from './ingress/pipeline.js';
-import { createAdminServer } from './obs/admin.js';
+import { AuthFailures } from './admin/auth-failures.js';
+import { Router, type Route } from './admin/router.js';
+import { tokenRoutes } from './admin/routes/tokens.js';
+import { createAdminServer } from './admin/server.js';
+import { tokenFile, TokenRegistry } from './admin/tokens.js';
+import { SYSTEM_CLOCK, type Clock } from './clock.js';
 import type { Logger } from './obs/log.js';
 import { Metrics } from './obs/metrics.js';
 import { LEARN_STORE_FILE, LearnStore } from './policy/learn-store.js';
@@ -48,6 +55,8 @@ export interface StartOptions {
   readonly auditRetry?: Schedule;
   /** where connect.upstream_proxy[].credentials_env is read; process.env unless a test gives its own */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** approvals' expiry and the admin login summaries; tests drive a manual clock */
+  readonly clock?: Clock;
 }
 
 function listen(server: Server, address: string): Promise<AddressInfo> {
@@ -77,6 +86,8 @@ interface Components {
   readonly transparent: RunningTransparent | undefined;
   readonly dns: RunningPolicyDns | undefined;
   readonly stopPolling: () => void;
+  readonly failures: AuthFailures;
+  readonly router: Router;
 }
 
 export class Sluice {
@@ -89,6 +100,11 @@ export class Sluice {
     private readonly parts: Components,
     private readonly log: Logger,
   ) {}
+
+  /** Every admin API route registered (docs/openapi.yaml must list exactly these). */
+  get adminRoutes(): readonly Route[] {
+    return this.parts.router.routes;
+  }
 
   /** The transparent HTTP listener's port, when agents are confined and it was opened. */
   get transparentHttpPort(): number | undefined {
@@ -218,8 +234,31 @@ export class Sluice {
     const pools = new UpstreamPools({ connectTimeoutMs: config.connect.timeout_ms, idleTimeoutMs: config.limits.idle_timeout_ms, evictAfterMs: 120_000 });
     const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni);
     let ready = false;
+    const clock = options.clock ?? SYSTEM_CLOCK;
+    const tokens = new TokenRegistry(tokenFile(loaded.stateDir), config.admin.tokens, (change) => {
+      if ('error' in change) log.error({ err: change.error }, 'admin token file refused; the tokens in force are unchanged');
+      record(adminTokensEntry(change));
+    });
+    await tokens.refresh();
+    const failures = new AuthFailures({
+      limit: config.admin.max_failed_logins,
+      intervalMs: 60_000,
+      schedule: (callback, delayMs) => ({ cancel: clock.after(delayMs, callback) }),
+      now: () => clock.now(),
+      report: (summary) => record(adminAuthFailuresEntry(summary)),
+    });
+    undo.push(() => failures.flush());
+    const router = new Router().add(...tokenRoutes(tokens, () => clock.now()));
     // Not ready while the audit chain refuses appends: every decision would be refused.
-    const admin = createAdminServer({ metrics, ready: () => ready && audit.failure === null, status: { blocklists: () => blocklists.status() } });
+    const admin = createAdminServer({
+      metrics,
+      ready: () => ready && audit.failure === null,
+      status: { blocklists: () => blocklists.status() },
+      router,
+      tokens,
+      failures,
+      onError: (error) => log.error({ err: error }, 'admin API call failed'),
+    });
     trackConnections(admin);
     undo.push(() => pools.close());
     undo.push(() => closeNow(proxy));
@@ -248,7 +287,7 @@ export class Sluice {
     );
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling };
+    const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures, router };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
@@ -273,8 +312,9 @@ export class Sluice {
   }
 
   async close(): Promise<void> {
-    const { servers, transparent, dns, pools, learn, audit, bundles, blocklists, stopPolling } = this.parts;
+    const { servers, transparent, dns, pools, learn, audit, bundles, blocklists, stopPolling, failures } = this.parts;
     bundles?.stop();
+    failures.flush();
     blocklists.stop();
     stopPolling();
     await Promise.all([...servers.map(closeNow), transparent?.close(), dns?.close()]);

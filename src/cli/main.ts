@@ -13,6 +13,7 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: 'bundle', summary: 'verify, sign and make keys for signed allowlist bundles', load: async () => (await import('./bundle.js')).bundleCommand },
   { name: 'nft', summary: 'render, apply or remove the nftables guard for agent users', load: async () => (await import('./nft.js')).nftCommand },
   { name: 'learn', summary: 'list what Learn mode recorded, or propose allow rules from it', load: async () => (await import('./learn.js')).learnCommand },
+  { name: 'token', summary: 'create, list or revoke admin API tokens (works while Sluice is stopped)', load: async () => (await import('./token.js')).tokenCommand },
   {
     name: 'blocklist',
     summary: 'check whether a host is on a malicious-domain blocklist; refresh the feeds',
