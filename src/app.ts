@@ -37,13 +37,17 @@ import { closeNow, trackConnections } from './ingress/shutdown.js';
 import type { PipelineDeps } from './ingress/pipeline.js';
 import { AuthFailures } from './admin/auth-failures.js';
 import { Router, type Route } from './admin/router.js';
+import { approvalRoutes } from './admin/routes/approvals.js';
 import { tokenRoutes } from './admin/routes/tokens.js';
 import { createAdminServer } from './admin/server.js';
 import { tokenFile, TokenRegistry } from './admin/tokens.js';
 import { SYSTEM_CLOCK, type Clock } from './clock.js';
 import type { Logger } from './obs/log.js';
 import { Metrics } from './obs/metrics.js';
+import { ApprovalStore } from './policy/approval-store.js';
 import { LEARN_STORE_FILE, LearnStore } from './policy/learn-store.js';
+import { ApprovedConnections } from './ingress/approved-connections.js';
+import { ANONYMOUS_AGENT_NAME } from './agent.js';
 import { loadRuleFiles } from './policy/rules.js';
 import { formatIssue, SourceError } from './config/yaml.js';
 
@@ -88,6 +92,7 @@ interface Components {
   readonly stopPolling: () => void;
   readonly failures: AuthFailures;
   readonly router: Router;
+  readonly approvals: ApprovalStore;
 }
 
 export class Sluice {
@@ -218,9 +223,23 @@ export class Sluice {
     undo.push(() => bundles?.stop());
     await bundles?.start();
 
+    const clock = options.clock ?? SYSTEM_CLOCK;
+    const approved = new ApprovedConnections();
+    const approvals = await ApprovalStore.open({
+      file: ApprovalStore.fileIn(loaded.stateDir),
+      clock,
+      audit,
+      publish: (index) => live.setApprovals(index),
+      cut: (id) => approved.cut(id),
+      onError: (error, what) => log.error({ err: error }, what),
+    });
+    undo.push(() => approvals.close());
     const deps: PipelineDeps = {
       identity: new IdentityResolver(config),
       policy: () => live.current,
+      now: () => clock.now(),
+      approvals,
+      approved,
       learn,
       addressGuard,
       resolver: createResolver({ resolvers: config.connect.resolvers, timeoutMs: config.connect.timeout_ms }),
@@ -234,7 +253,6 @@ export class Sluice {
     const pools = new UpstreamPools({ connectTimeoutMs: config.connect.timeout_ms, idleTimeoutMs: config.limits.idle_timeout_ms, evictAfterMs: 120_000 });
     const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni);
     let ready = false;
-    const clock = options.clock ?? SYSTEM_CLOCK;
     const tokens = new TokenRegistry(tokenFile(loaded.stateDir), config.admin.tokens, (change) => {
       if ('error' in change) log.error({ err: change.error }, 'admin token file refused; the tokens in force are unchanged');
       record(adminTokensEntry(change));
@@ -248,7 +266,16 @@ export class Sluice {
       report: (summary) => record(adminAuthFailuresEntry(summary)),
     });
     undo.push(() => failures.flush());
-    const router = new Router().add(...tokenRoutes(tokens, () => clock.now()));
+    const agentNames = new Set([ANONYMOUS_AGENT_NAME, ...config.agents.map((agent) => agent.name)]);
+    const router = new Router().add(
+      ...tokenRoutes(tokens, () => clock.now()),
+      ...approvalRoutes({
+        store: approvals,
+        maxTtlMs: config.approvals.max_ttl_ms,
+        knownAgent: (name) => agentNames.has(name),
+        blocklistedBy: (host) => live.current.blocklist?.match(host)?.source ?? null,
+      }),
+    );
     // Not ready while the audit chain refuses appends: every decision would be refused.
     const admin = createAdminServer({
       metrics,
@@ -273,7 +300,7 @@ export class Sluice {
     const dns =
       redirected === undefined
         ? undefined
-        : await startPolicyDns({ config, policy: deps.policy, addressGuard: deps.addressGuard, identity: redirected, ...dnsRateLimiters(config.dns), metrics, audit, log });
+        : await startPolicyDns({ config, policy: deps.policy, now: deps.now, addressGuard: deps.addressGuard, identity: redirected, ...dnsRateLimiters(config.dns), metrics, audit, log });
     undo.push(() => dns?.close());
     await audit.append(
       startEntry({
@@ -287,7 +314,7 @@ export class Sluice {
     );
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures, router };
+    const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures, router, approvals };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
@@ -315,6 +342,7 @@ export class Sluice {
     const { servers, transparent, dns, pools, learn, audit, bundles, blocklists, stopPolling, failures } = this.parts;
     bundles?.stop();
     failures.flush();
+    this.parts.approvals.close();
     blocklists.stop();
     stopPolling();
     await Promise.all([...servers.map(closeNow), transparent?.close(), dns?.close()]);
