@@ -39,6 +39,11 @@ import { AuthFailures } from './admin/auth-failures.js';
 import { Router, type Route } from './admin/router.js';
 import { approvalRoutes } from './admin/routes/approvals.js';
 import { tokenRoutes } from './admin/routes/tokens.js';
+import { agentRoutes } from './admin/routes/agents.js';
+import { explainRoutes } from './admin/routes/explain.js';
+import { learnedRoutes } from './admin/routes/learned.js';
+import { AgentModes } from './identity/agent-modes.js';
+import type { Agent, Mode } from './agent.js';
 import { createAdminServer } from './admin/server.js';
 import { tokenFile, TokenRegistry } from './admin/tokens.js';
 import { SYSTEM_CLOCK, type Clock } from './clock.js';
@@ -234,8 +239,10 @@ export class Sluice {
       onError: (error, what) => log.error({ err: error }, what),
     });
     undo.push(() => approvals.close());
+    const configuredModes = new Map<string, Mode>([[ANONYMOUS_AGENT_NAME, config.anonymous.mode ?? config.mode], ...config.agents.map((agent): [string, Mode] => [agent.name, agent.mode ?? config.mode])]);
+    const modes = await AgentModes.open(AgentModes.fileIn(loaded.stateDir), configuredModes, (what) => log.warn(what));
     const deps: PipelineDeps = {
-      identity: new IdentityResolver(config),
+      identity: new IdentityResolver(config, modes),
       policy: () => live.current,
       now: () => clock.now(),
       approvals,
@@ -266,15 +273,33 @@ export class Sluice {
       report: (summary) => record(adminAuthFailuresEntry(summary)),
     });
     undo.push(() => failures.flush());
-    const agentNames = new Set([ANONYMOUS_AGENT_NAME, ...config.agents.map((agent) => agent.name)]);
+    // Explain sees an agent as identification would make it: its groups and the mode in force now.
+    const agentNamed = (name: string): Agent | undefined => {
+      const configured = configuredModes.get(name);
+      if (configured === undefined) return undefined;
+      const groups = config.agents.find((agent) => agent.name === name)?.groups ?? [];
+      return { name, groups, mode: modes.get(name) ?? configured, via: name === ANONYMOUS_AGENT_NAME ? 'anonymous' : 'token' };
+    };
     const router = new Router().add(
       ...tokenRoutes(tokens, () => clock.now()),
       ...approvalRoutes({
         store: approvals,
         maxTtlMs: config.approvals.max_ttl_ms,
-        knownAgent: (name) => agentNames.has(name),
+        knownAgent: (name) => configuredModes.has(name),
         blocklistedBy: (host) => live.current.blocklist?.match(host)?.source ?? null,
       }),
+      ...learnedRoutes(learn, audit),
+      ...explainRoutes({
+        policy: () => live.current,
+        now: () => clock.now(),
+        agentNamed,
+        forbiddenClass: (destination) => {
+          if (destination.kind === 'name') return addressGuard.isMetadataName(destination.host) ? 'metadata' : null;
+          const verdict = addressGuard.vet(destination.host);
+          return verdict.ok ? null : verdict.class;
+        },
+      }),
+      ...agentRoutes(modes, audit),
     );
     // Not ready while the audit chain refuses appends: every decision would be refused.
     const admin = createAdminServer({
@@ -294,7 +319,7 @@ export class Sluice {
     const adminAddress = await listen(admin, config.listen.admin);
     // Redirected sockets and DNS queries name their sender through the kernel's NAT and socket
     // tables, so the transparent listeners and the DNS server share an identity of their own.
-    const redirected = guardConfinesAgents(config) ? new RedirectedIdentity(config) : undefined;
+    const redirected = guardConfinesAgents(config) ? new RedirectedIdentity(config, modes) : undefined;
     const transparent = redirected === undefined ? undefined : await startTransparentListeners({ ...deps, identity: redirected }, config, pools);
     undo.push(() => transparent?.close());
     const dns =

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { splitHostPort } from '../config/host-port.js';
 import { loadConfig } from '../config/load.js';
 import type { CliIo } from './command.js';
+import { EXIT, failure } from './exit.js';
 import { placementFrom } from './placement.js';
 
 /** The options every admin command takes, for parseArgs. */
@@ -72,6 +73,15 @@ export async function adminCall(target: AdminTarget, method: string, path: strin
   const error = (reply.body['error'] ?? {}) as { code?: string; message?: string };
   if (response.status === 401) throw new AdminCallError(`the admin API refused the token (${error.code ?? 401}): ${error.message ?? ''}`);
   throw new AdminCallError(`${error.message ?? `status ${response.status}`} [${error.code ?? response.status}]`);
+}
+
+/** How an admin command fails: Sluice's own words for a refused call, else the usual failure line. */
+export function adminFailure(io: CliIo, who: string, error: unknown): number {
+  if (error instanceof AdminCallError) {
+    io.err(`${who}: ${error.message}`);
+    return EXIT.failed;
+  }
+  return failure(io, who, error);
 }
 
 /** `2h`, `90m`, `1h30m`, `45s`, `1d` → milliseconds. */

@@ -1,9 +1,9 @@
 // `sluice approve`, `sluice approvals list` and `sluice revoke`: time-boxed approvals granted
 // through the running Sluice's admin API, which audits them under the token's name.
 import { parseArgs } from 'node:util';
-import { ADMIN_OPTIONS, ADMIN_OPTIONS_HELP, AdminCallError, adminCall, adminTarget, parseDuration, table } from './admin-client.js';
+import { ADMIN_OPTIONS, ADMIN_OPTIONS_HELP, adminCall, adminFailure, adminTarget, parseDuration, table } from './admin-client.js';
 import type { CliIo, Command } from './command.js';
-import { EXIT, failure, usageFailure } from './exit.js';
+import { EXIT, usageFailure } from './exit.js';
 
 const APPROVE_USAGE = `Usage: sluice approve --agent AGENT --host HOST [--port PORT] --for DURATION --reason TEXT [--ticket ID] [--override-blocklist]
 
@@ -38,14 +38,6 @@ Ends approval ID at once; tunnels it let through are closed.
 Options:
 ${ADMIN_OPTIONS_HELP}
   -h, --help            this help`;
-
-function fail(io: CliIo, who: string, error: unknown): number {
-  if (error instanceof AdminCallError) {
-    io.err(`${who}: ${error.message}`);
-    return EXIT.failed;
-  }
-  return failure(io, who, error);
-}
 
 async function approve(argv: readonly string[], io: CliIo): Promise<number> {
   let parsed;
@@ -87,7 +79,7 @@ async function approve(argv: readonly string[], io: CliIo): Promise<number> {
     io.out(approval.id);
     return EXIT.ok;
   } catch (error) {
-    return fail(io, 'sluice approve', error);
+    return adminFailure(io, 'sluice approve', error);
   }
 }
 
@@ -110,7 +102,7 @@ async function list(argv: readonly string[], io: CliIo): Promise<number> {
     for (const line of table([['ID', 'AGENT', 'HOST', 'PORT', 'EXPIRES', 'APPROVER', 'REASON'], ...rows])) io.out(line);
     return EXIT.ok;
   } catch (error) {
-    return fail(io, 'sluice approvals', error);
+    return adminFailure(io, 'sluice approvals', error);
   }
 }
 
@@ -128,7 +120,7 @@ async function revoke(argv: readonly string[], io: CliIo): Promise<number> {
     io.err(`sluice revoke: ${id} revoked`);
     return EXIT.ok;
   } catch (error) {
-    return fail(io, 'sluice revoke', error);
+    return adminFailure(io, 'sluice revoke', error);
   }
 }
 
