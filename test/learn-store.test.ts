@@ -103,11 +103,11 @@ describe('proposeRules', () => {
     assert.deepEqual(rules.rules.map((rule) => rule.id), ['learned.api.example.com', 'learned.cdn.example.com', 'learned.my-host.example.org', 'learned.2001-db8--1']);
     const builder = { name: 'builder', groups: [], via: 'token', mode: 'strict' } as const;
     const policy = { rules, anonymousAllowed: true };
-    assert.equal(decide(policy, { agent: builder, destination: parseConnectTarget('api.example.com:443') }).verdict, 'allow');
-    assert.equal(decide(policy, { agent: { ...builder, name: 'tester' }, destination: parseConnectTarget('api.example.com:8443') }).verdict, 'allow');
-    assert.equal(decide(policy, { agent: builder, destination: parseConnectTarget('api.example.com:80') }).verdict, 'deny');
-    assert.equal(decide(policy, { agent: { ...builder, name: 'stranger' }, destination: parseConnectTarget('api.example.com:443') }).verdict, 'deny');
-    assert.equal(decide(policy, { agent: builder, destination: parseConnectTarget('www.example.com:443') }).verdict, 'deny');
+    assert.equal(decide(policy, { agent: builder, destination: parseConnectTarget('api.example.com:443'), now: 0 }).verdict, 'allow');
+    assert.equal(decide(policy, { agent: { ...builder, name: 'tester' }, destination: parseConnectTarget('api.example.com:8443'), now: 0 }).verdict, 'allow');
+    assert.equal(decide(policy, { agent: builder, destination: parseConnectTarget('api.example.com:80'), now: 0 }).verdict, 'deny');
+    assert.equal(decide(policy, { agent: { ...builder, name: 'stranger' }, destination: parseConnectTarget('api.example.com:443'), now: 0 }).verdict, 'deny');
+    assert.equal(decide(policy, { agent: builder, destination: parseConnectTarget('www.example.com:443'), now: 0 }).verdict, 'deny');
   });
 
   test('an empty store proposes an empty, loadable rule file', () => {

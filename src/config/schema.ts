@@ -206,6 +206,30 @@ export const configSchema = z.strictObject({
       fsync: z.boolean().default(true),
     })
     .prefault({}),
+  /** The admin API on listen.admin (/v1): who may call it. /metrics, /healthz and /readyz stay open. */
+  admin: z
+    .strictObject({
+      /** tokens besides those `sluice token create` keeps in the state directory; only their SHA-256 */
+      tokens: z
+        .array(
+          z.strictObject({
+            name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'token names are 1-64 characters of A-Z a-z 0-9 _ . -'),
+            role: z.enum(['viewer', 'approver', 'admin']),
+            token_sha256: sha256Hex,
+          }),
+        )
+        .default([]),
+      /** calls with a missing or unknown token a peer may make per minute before it gets 429 */
+      max_failed_logins: z.number().int().min(1).max(100_000).default(10),
+    })
+    .prefault({}),
+  /** Time-boxed approvals granted through the admin API (`sluice approve`). */
+  approvals: z
+    .strictObject({
+      /** no approval lives longer than this */
+      max_ttl_ms: z.number().int().min(1_000).max(30 * 86_400_000).default(86_400_000),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -20,6 +20,8 @@ export interface PolicyDnsSetup extends Pick<QueryDeps, 'addressGuard' | 'limite
   readonly config: ConfigFile;
   /** the policy in force now, as the proxy sees it */
   readonly policy: () => Policy;
+  /** the time decisions are taken at (approvals expire by it) */
+  readonly now: () => number;
   /** who sent a query: the owner of its source socket, found as for redirected connections */
   readonly identity: Pick<RedirectedIdentity, 'identify' | 'peer'>;
   readonly metrics?: Pick<Metrics, 'dnsQueries'>;
@@ -53,7 +55,7 @@ export async function startPolicyDns(setup: PolicyDnsSetup): Promise<RunningPoli
     port: targets[0]?.port ?? 0,
     identify: (peer) =>
       identity.identify({ kind: 'none' }, identity.peer(peer.transport, { remoteAddress: peer.address, remotePort: peer.port, localAddress: '', localPort: 0 })),
-    decide: (agent, name) => dnsVerdict(setup.policy(), agent, name),
+    decide: (agent, name) => dnsVerdict(setup.policy(), agent, name, setup.now()),
     addressGuard: setup.addressGuard,
     upstream,
     limiter: setup.limiter,
