@@ -88,7 +88,7 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
         context.kind === 'tunnel' || request.path === undefined
           ? { agent, destination: request.destination }
           : { agent, destination: request.destination, method: context.method, path: request.path };
-      ({ policy, decision } = await decideOrHold(deps, policy, args));
+      ({ policy, decision } = await decideOrHold(deps, context.id, policy, args));
       context.bundleVersion = policy.bundleVersion ?? null;
       if (decision.verdict !== 'deny') {
         const started = performance.now();
@@ -138,13 +138,17 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
  * The policy's decision; when no rule decided (Strict mode), the refusal becomes an access request
  * and, for an agent with on_unknown: hold, the request waits for a policy that decides it.
  */
-async function decideOrHold(deps: PipelineDeps, policy: Policy, args: DecideArgs): Promise<{ policy: Policy; decision: Decision }> {
+async function decideOrHold(deps: PipelineDeps, requestId: string, policy: Policy, args: DecideArgs): Promise<{ policy: Policy; decision: Decision }> {
   const decision = decide(policy, args);
   if (decision.verdict !== 'deny' || decision.reason !== 'no_matching_rule') return { policy, decision };
   const asked = deps.accessRequests?.record(args.agent, args.destination.host, args.destination.port);
   // A request a human has denied is not held again: the answer is known.
   if (deps.holds === undefined || !deps.holds.holds(args.agent.name) || asked?.status === 'denied') return { policy, decision };
-  return deps.holds.wait(args);
+  const { host, port } = args.destination;
+  deps.log.info({ request_id: requestId, agent: args.agent.name, host, port, access_request: asked?.id ?? null }, 'request held until a rule or approval decides it');
+  const outcome = await deps.holds.wait(args);
+  deps.log.info({ request_id: requestId, verdict: outcome.decision.verdict, reason: outcome.decision.reason }, 'held request decided');
+  return outcome;
 }
 
 async function recordDecision(
