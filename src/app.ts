@@ -229,7 +229,7 @@ export class Sluice {
     });
     undo.push(() => requests.close());
     if (requests.corrupt !== null) log.error({ corrupt: requests.corrupt }, 'access requests file was unreadable; kept aside, starting empty');
-    const holds = new HeldRequests(config.agents, live, { maxHeld: config.approvals.max_held, metrics });
+    const holds = new HeldRequests(config.agents, live, { maxHeld: config.approvals.max_held, maxHeldPerAgent: config.approvals.max_held_per_agent, metrics });
     undo.push(() => holds.close());
     // A new rule or approval clears the requests it now allows; a human's "no" ends the holds waiting on it.
     live.onChange((policy) => requests.clearAllowed(policy));

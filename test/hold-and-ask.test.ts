@@ -5,7 +5,13 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import type { Agent } from '../src/agent.js';
+import { destinationOf } from '../src/destination.js';
+import { HeldRequests, type HoldOutcome } from '../src/policy/hold.js';
+import { LivePolicy } from '../src/policy/live-policy.js';
+import { compileRules, parseRuleText } from '../src/policy/rules.js';
 import { curl } from './support/curl.js';
+import { ManualTimer } from './support/manual-timer.js';
 import { startHttpOrigin } from './support/origins.js';
 import { freePort, spawnSluice } from './support/sluice-process.js';
 import { ALLOW_LOOPBACK, startSluice } from './support/sluice.js';
@@ -19,6 +25,37 @@ const AGENTS = `agents:
   - { name: plain, token_sha256: ["${sha('plain-token')}"] }
 `;
 const as = (proxy: string, token: string): string[] => ['-x', proxy, '--proxy-header', `Proxy-Authorization: Bearer ${token}`];
+
+describe('held requests, by themselves', () => {
+  const rules = (text: string) => compileRules([parseRuleText('rules.yaml', text)]);
+  const agent = (name: string): Agent => ({ name, groups: [], mode: 'strict', via: 'token' });
+  const holdingAgent = (name: string) => ({ name, groups: [], token_sha256: [], uids: [], cidrs: [], on_unknown: 'hold' as const, hold_timeout_ms: 5000 });
+  const ask = (name: string, host: string) => ({ agent: agent(name), destination: destinationOf(host, 443) });
+
+  test('one agent cannot fill the hold: past max_held_per_agent its requests are refused at once, others still wait', async () => {
+    const live = new LivePolicy(rules('rules: []\n'), true, false);
+    const timer = new ManualTimer();
+    const holds = new HeldRequests([holdingAgent('greedy'), holdingAgent('modest')], live, { maxHeld: 10, maxHeldPerAgent: 2, schedule: timer.schedule });
+    const outcomes: HoldOutcome[] = [];
+    const held = [ask('greedy', 'a.example.test'), ask('greedy', 'b.example.test'), ask('modest', 'a.example.test')].map((args) => holds.wait(args).then((outcome) => outcomes.push(outcome)));
+    assert.equal((await holds.wait(ask('greedy', 'c.example.test'))).decision.reason, 'hold_full');
+    assert.equal(holds.size, 3);
+    live.replaceLocalRules(rules('rules:\n  - { id: a-only, action: allow, hosts: [a.example.test] }\n'));
+    await until(() => outcomes.length === 2, 'the two requests for a.example.test to be released');
+    assert.deepEqual(outcomes.map((outcome) => [outcome.decision.reason, outcome.decision.ruleId, outcome.policy === live.current]), [
+      ['rule_allow', 'a-only', true],
+      ['rule_allow', 'a-only', true],
+    ]);
+    assert.equal(timer.fire(), 1, 'released requests had their timers cancelled');
+    await Promise.all(held);
+    assert.deepEqual(outcomes.map((outcome) => outcome.decision.reason), ['rule_allow', 'rule_allow', 'hold_timeout']);
+    assert.equal(holds.size, 0);
+    const again = holds.wait(ask('greedy', 'd.example.test'));
+    assert.equal(holds.size, 1, 'ended holds gave the agent its places back');
+    holds.close();
+    assert.equal((await again).decision.reason, 'no_matching_rule', 'stopping answers held requests as the policy decides them');
+  });
+});
 
 describe('holding a request while a human is asked', () => {
   const fixture = suiteFixture(async (keep) => {

@@ -129,6 +129,8 @@ export const configSchema = z.strictObject({
       request_ttl_ms: z.number().int().min(60_000).max(90 * 86_400_000).default(7 * 86_400_000),
       /** requests held at once across all agents (on_unknown: hold); past it, refused at once */
       max_held: z.number().int().min(1).max(100_000).default(256),
+      /** requests one agent may have held at once, so no agent fills the hold for the others */
+      max_held_per_agent: z.number().int().min(1).max(100_000).default(32),
       /** POSTed a signed JSON announcement of each new access request */
       webhook_url: z.string().regex(/^https?:\/\/[^\s]+$/, 'expected an http:// or https:// URL').optional(),
       /** a file holding the HMAC-SHA256 key, relative to the config file */

@@ -84,6 +84,7 @@ function parseRequests(text: string): Mutable<AccessRequest>[] {
 
 export class AccessRequests {
   readonly #byKey = new Map<string, Mutable<AccessRequest>>();
+  readonly #byId = new Map<string, Mutable<AccessRequest>>();
   readonly #perAgent = new Map<string, number>();
   readonly #created = new Set<(request: AccessRequest) => void>();
   readonly #denied = new Set<(request: AccessRequest) => void>();
@@ -179,13 +180,13 @@ export class AccessRequests {
   }
 
   get(id: string): AccessRequest | undefined {
-    const found = this.#find(id);
+    const found = this.#byId.get(id);
     return found === undefined ? undefined : { ...found };
   }
 
   /** A human said no: the request stays (so repeats are not announced again) as denied, and held requests for it end. */
   deny(id: string, by: string): AccessRequest | undefined {
-    const request = this.#find(id);
+    const request = this.#byId.get(id);
     if (request === undefined) return undefined;
     if (request.status !== 'denied') {
       request.status = 'denied';
@@ -254,18 +255,15 @@ export class AccessRequests {
     return (this.options.now ?? Date.now)();
   }
 
-  #find(id: string): Mutable<AccessRequest> | undefined {
-    for (const request of this.#byKey.values()) if (request.id === id) return request;
-    return undefined;
-  }
-
   #add(request: Mutable<AccessRequest>): void {
     this.#byKey.set(keyOf(request.agent, request.host, request.port), request);
+    this.#byId.set(request.id, request);
     this.#perAgent.set(request.agent, (this.#perAgent.get(request.agent) ?? 0) + 1);
   }
 
   #remove(request: AccessRequest): void {
     this.#byKey.delete(keyOf(request.agent, request.host, request.port));
+    this.#byId.delete(request.id);
     this.#perAgent.set(request.agent, (this.#perAgent.get(request.agent) ?? 1) - 1);
   }
 

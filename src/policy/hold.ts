@@ -21,6 +21,8 @@ export interface HoldOutcome {
 export interface HeldRequestsOptions {
   /** requests held at once, all agents together (approvals.max_held) */
   readonly maxHeld: number;
+  /** requests one agent may have held at once (approvals.max_held_per_agent): no agent fills the hold for the others */
+  readonly maxHeldPerAgent: number;
   readonly schedule?: Schedule;
   readonly metrics?: Pick<Metrics, 'held'>;
 }
@@ -37,6 +39,7 @@ const HOLD_FULL: Decision = Object.freeze(deny('hold_full', null));
 export class HeldRequests {
   readonly #timeouts = new Map<string, number>();
   readonly #waiters = new Set<Waiter>();
+  readonly #perAgent = new Map<string, number>();
   readonly #unsubscribe: () => void;
 
   constructor(
@@ -65,19 +68,23 @@ export class HeldRequests {
   wait(args: DecideArgs): Promise<HoldOutcome> {
     const timeoutMs = this.#timeouts.get(args.agent.name);
     if (timeoutMs === undefined) return Promise.resolve({ policy: this.policy.current, decision: decide(this.policy.current, args) });
-    if (this.#waiters.size >= this.options.maxHeld) return Promise.resolve({ policy: this.policy.current, decision: HOLD_FULL });
+    const agent = args.agent.name;
+    const heldForAgent = this.#perAgent.get(agent) ?? 0;
+    if (this.#waiters.size >= this.options.maxHeld || heldForAgent >= this.options.maxHeldPerAgent) return Promise.resolve({ policy: this.policy.current, decision: HOLD_FULL });
     return new Promise((resolve) => {
       const waiter: Waiter = {
         args,
         timer: (this.options.schedule ?? realTimer)(() => waiter.finish({ policy: this.policy.current, decision: HOLD_TIMEOUT }), timeoutMs),
         finish: (outcome) => {
           if (!this.#waiters.delete(waiter)) return;
+          this.#perAgent.set(agent, (this.#perAgent.get(agent) ?? 1) - 1);
           waiter.timer.cancel();
           this.options.metrics?.held.set(this.#waiters.size);
           resolve(outcome);
         },
       };
       this.#waiters.add(waiter);
+      this.#perAgent.set(agent, heldForAgent + 1);
       this.options.metrics?.held.set(this.#waiters.size);
     });
   }
