@@ -38,6 +38,7 @@ import type { PipelineDeps } from './ingress/pipeline.js';
 import { AuthFailures } from './admin/auth-failures.js';
 import { Router, type Route } from './admin/router.js';
 import { approvalRoutes } from './admin/routes/approvals.js';
+import { requestRoutes } from './admin/routes/requests.js';
 import { tokenRoutes } from './admin/routes/tokens.js';
 import { agentRoutes } from './admin/routes/agents.js';
 import { explainRoutes } from './admin/routes/explain.js';
@@ -340,7 +341,9 @@ export class Sluice {
         maxTtlMs: config.approvals.max_ttl_ms,
         knownAgent: (name) => configuredModes.has(name),
         blocklistedBy: (host) => live.current.blocklist?.match(host)?.source ?? null,
+        accessRequest: (id) => requests.get(id),
       }),
+      ...requestRoutes(requests),
       ...learnedRoutes(learn, audit),
       ...explainRoutes({
         policy: () => live.current,

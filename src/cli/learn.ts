@@ -8,6 +8,7 @@ import type { BlocklistManager } from '../policy/blocklist/manager.js';
 import { proposeRules } from '../policy/learn-proposal.js';
 import { LEARN_STORE_FILE, LearnStore, type LearnEntry } from '../policy/learn-store.js';
 import { openBlocklistCopies, type BlocklistCopiesOptions } from './blocklist-copies.js';
+import { table } from './table.js';
 import type { CliIo, Command } from './command.js';
 import { EXIT, failure, usageFailure } from './exit.js';
 import { placementFrom } from './placement.js';
@@ -42,11 +43,6 @@ async function storeFile(values: { config?: string | undefined; 'state-dir'?: st
   if (values['state-dir'] !== undefined) return join(resolve(values['state-dir']), LEARN_STORE_FILE);
   const loaded = await loadConfig(values.config ?? io.env['SLUICE_CONFIG'] ?? null, placementFrom(io));
   return join(loaded.stateDir, LEARN_STORE_FILE);
-}
-
-function table(rows: readonly (readonly string[])[]): string[] {
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd());
 }
 
 async function propose(entries: readonly LearnEntry[], values: BlocklistCopiesOptions, io: CliIo): Promise<number> {
