@@ -94,6 +94,33 @@ export type AuditRecoveryEntry =
   | { readonly kind: 'audit_recovery'; readonly reason: string; readonly torn_bytes: number; readonly torn_sha256: string; readonly torn_file: string }
   | { readonly kind: 'audit_recovery'; readonly reason: string; readonly failed_at: string; readonly refused_appends: number; readonly truncated_bytes: number };
 
+/** What made the writer sign the head: see docs/audit.md "Signed checkpoints". */
+export type CheckpointTrigger = 'start' | 'records' | 'interval' | 'shutdown' | 'rotation' | 'retention' | 'key_rotation';
+
+export type CheckpointEntry = {
+  readonly kind: 'checkpoint';
+  readonly trigger: CheckpointTrigger;
+  readonly head_seq: number;
+  readonly head_hash: string;
+  readonly time: string;
+  /** base64 raw Ed25519 public key that signed */
+  readonly key: string;
+  /** a successor key, announced under the current one (trigger key_rotation) */
+  readonly next_key?: string;
+  readonly signature: string;
+};
+
+/** A rotated audit file deleted by retention, named with the chain span it held. */
+export type AuditRetentionEntry = {
+  readonly kind: 'audit_retention';
+  readonly file: string;
+  readonly first_seq: number;
+  readonly last_seq: number;
+  readonly last_hash: string;
+  readonly bytes: number;
+  readonly reason: 'max_age' | 'max_total_bytes';
+};
+
 export type AuditEntry =
   | DecisionEntry
   | CloseEntry
@@ -107,7 +134,9 @@ export type AuditEntry =
   | BundleVerificationEntry
   | BundlePolicyEntry
   | BundleShadowEntry
-  | AuditRecoveryEntry;
+  | AuditRecoveryEntry
+  | CheckpointEntry
+  | AuditRetentionEntry;
 
 export type AuditKind = AuditEntry['kind'];
 
@@ -126,6 +155,8 @@ export const AUDIT_FIELDS = {
   bundle_policy: ['policy', 'version', 'stale', 'reason'],
   bundle_shadow: ['version'],
   audit_recovery: ['reason', 'torn_bytes', 'torn_sha256', 'torn_file', 'failed_at', 'refused_appends', 'truncated_bytes'],
+  checkpoint: ['trigger', 'head_seq', 'head_hash', 'time', 'key', 'next_key', 'signature'],
+  audit_retention: ['file', 'first_seq', 'last_seq', 'last_hash', 'bytes', 'reason'],
 } as const satisfies { readonly [K in AuditKind]: readonly string[] };
 
 /** The audit chain as the stages hold it: it takes the kinds above and nothing else. */
