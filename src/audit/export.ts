@@ -1,5 +1,6 @@
 // Turns audit records into what other tools ingest: filtered JSON lines, CSV rows, and OCSF 1.8.0
 // events mapped as docs/ocsf.md fixes it (HTTP, Network and DNS Activity).
+import { isIP } from 'node:net';
 import type { JsonValue } from './canonical.js';
 import type { AuditRecord } from './record.js';
 
@@ -111,6 +112,7 @@ function decisionEvent(record: AuditRecord, options: OcsfOptions): OcsfEvent {
   const classUid = transparentTls ? 4001 : 4002;
   const activityId = transparentTls ? (side === 'allowed' ? 1 : 5) : HTTP_ACTIVITY[method] ?? 99;
   const activityName = transparentTls ? (side === 'allowed' ? 'Open' : 'Refuse') : HTTP_ACTIVITY_NAMES[activityId] ?? method;
+  const path = str(record['path']);
   const addresses = Array.isArray(record['addresses']) ? record['addresses'] : [];
   const ip = str(record['address']) ?? str(addresses[0] ?? null);
   const destination: Record<string, JsonValue> = {
@@ -120,7 +122,7 @@ function decisionEvent(record: AuditRecord, options: OcsfOptions): OcsfEvent {
   };
   const url: Record<string, JsonValue> = connect
     ? { ...(host === null ? {} : { hostname: host }), ...(port === null ? {} : { port }), url_string: `${host ?? ''}:${port ?? ''}` }
-    : { ...(host === null ? {} : { hostname: host }), ...(port === null ? {} : { port }), ...(str(record['path']) === null ? {} : { path: str(record['path']) }), scheme: 'http' };
+    : { ...(host === null ? {} : { hostname: host }), ...(port === null ? {} : { port }), ...(path === null ? {} : { path }), scheme: 'http', url_string: `http://${host ?? ''}:${port ?? ''}${path ?? ''}` };
   const unmapped: Record<string, JsonValue> = { seq: record.seq, hash: record.hash };
   for (const field of UNMAPPED_DECISION_FIELDS) {
     const value = record[field];
@@ -226,14 +228,17 @@ function metadata(record: AuditRecord, options: OcsfOptions, withActor: boolean)
   };
 }
 
-/** `client` is `ip:port` (IPv6 unbracketed): split at the last colon; a summary's peer is the address alone. */
+/**
+ * `client` is `ip:port` (IPv6 unbracketed, as Node reports it): split at the last colon; a
+ * summary's peer is the address alone. Anything that is not an IP is left out, not guessed at.
+ */
 function endpoint(attribute: string, client: string | null, withPort = true): OcsfEvent {
   if (client === null) return {};
-  if (!withPort) return { [attribute]: { ip: client } };
-  const colon = client.lastIndexOf(':');
-  const port = Number(client.slice(colon + 1));
-  if (colon < 0 || !Number.isInteger(port)) return { [attribute]: { ip: client } };
-  return { [attribute]: { ip: client.slice(0, colon), port } };
+  const colon = withPort ? client.lastIndexOf(':') : -1;
+  const address = (colon < 0 ? client : client.slice(0, colon)).replace(/^\[(.*)\]$/, '$1');
+  const port = colon < 0 ? NaN : Number(client.slice(colon + 1));
+  if (isIP(address) === 0) return {};
+  return { [attribute]: Number.isInteger(port) ? { ip: address, port } : { ip: address } };
 }
 
 function str(value: JsonValue | undefined): string | null {
