@@ -102,6 +102,8 @@ export interface VerifyOptions {
 
 export const DEFAULT_WINDOW = 1000;
 
+const LINK_REASONS: ReadonlySet<BreakReason> = new Set(['seq_gap', 'seq_out_of_order', 'prev_mismatch']);
+
 interface SigningState {
   trusted: Set<string>;
   unsigned: number;
@@ -132,8 +134,10 @@ export async function verifyChain(files: string | readonly string[], options: Ve
     for await (const line of lines) {
       lineCount = line.number;
       const expected = previous === null ? (options.continuation === true ? 0 : 1) : previous.seq + 1;
+      // A broken link after a first record that no retention record explained yet says the files
+      // are out of order or the head is missing: that start is the first problem.
       const broken = (reason: BreakReason, detail: string, seq = expected): VerifyResult =>
-        ({ ok: false, records, seq, file, line: line.number, reason, detail });
+        openStart !== null && LINK_REASONS.has(reason) ? badStart(openStart) : { ok: false, records, seq, file, line: line.number, reason, detail };
       if (line.overlong) return broken('line_too_long', 'records are never this long; the file is not an audit log or was damaged');
       if (!line.terminated) return broken('torn_tail', `${line.bytes.length} bytes after the last newline`);
       const check = checkLine(line.bytes);
@@ -170,9 +174,7 @@ export async function verifyChain(files: string | readonly string[], options: Ve
   }
   const lastSeq = previous?.seq ?? 0;
   const atEnd = (reason: BreakReason, detail: string): VerifyResult => ({ ok: false, records, seq: lastSeq + 1, file: endedAt.file, line: endedAt.line, reason, detail });
-  if (openStart !== null) {
-    return { ok: false, records: 0, seq: 1, file: openStart.file, line: openStart.line, reason: 'bad_start', detail: `first record has seq ${openStart.seq} and prev ${openStart.prev.slice(0, 12)}…, and no audit_retention record accounts for the records before it` };
-  }
+  if (openStart !== null) return badStart(openStart);
   if (anchor !== undefined && (first === null || anchor.seq < first.seq || anchor.seq > lastSeq)) {
     return anchor.seq > lastSeq
       ? atEnd('truncated', `the file ends at seq ${lastSeq}, the anchored head is seq ${anchor.seq}`)
@@ -188,6 +190,11 @@ export async function verifyChain(files: string | readonly string[], options: Ve
   }
   const head = previous === null ? null : { seq: previous.seq, hash: previous.hash };
   return signing === null ? { ok: true, records, first, head } : { ok: true, records, first, head, signed: signing.last, unsigned: signing.unsigned };
+}
+
+function badStart(start: { readonly file: string; readonly line: number; readonly seq: number; readonly prev: string }): VerifyResult {
+  const detail = `first record has seq ${start.seq} and prev ${start.prev.slice(0, 12)}…, and no audit_retention record accounts for the records before it`;
+  return { ok: false, records: 0, seq: 1, file: start.file, line: start.line, reason: 'bad_start', detail };
 }
 
 function checkSigning(record: AuditRecord, state: SigningState, window: number): { reason: BreakReason; detail: string } | null {
