@@ -13,6 +13,8 @@ import { loadSigningKeys, readSigningKey, SIGNING_KEY_FILE } from '../src/audit/
 import { AuditTrail, type AuditTrailOptions } from '../src/audit/trail.js';
 import { verifyChain, type BreakReason, type VerifyResult } from '../src/audit/verify.js';
 import { runSluice } from './support/cli.js';
+import { curl } from './support/curl.js';
+import { spawnSluice } from './support/sluice-process.js';
 import { ManualTimer } from './support/manual-timer.js';
 
 const root = await mkdtemp(join(tmpdir(), 'sluice-checkpoints-'));
@@ -245,4 +247,37 @@ test('key rotation: the old key announces the new one, verification follows it, 
   const late = sealRecord(last.seq + 1, new Date().toISOString(), last.hash, checkpointEntry(retired, last, 'shutdown', new Date()));
   await appendFile(file, late.line);
   assertBreak(await verifyChain(file, { pubkeys: [oldKey], window: WINDOW }), 'checkpoint_untrusted_key', last.seq + 1);
+});
+
+test('a real Sluice killed with SIGKILL leaves an unsigned tail that --live accepts, and its next start signs it', async (t) => {
+  const dir = await freshDir();
+  await writeFile(join(dir, 'blocklists.yaml'), 'sources: []\n');
+  const config = join(dir, 'sluice.yaml');
+  await writeFile(config, 'listen:\n  proxy: "127.0.0.1:0"\n  admin: "127.0.0.1:0"\nstate_dir: state\nrules: []\nblocklists: blocklists.yaml\n');
+  const auditFile = join(dir, 'state', 'audit.jsonl');
+  const first = spawnSluice(['run', '--config', config]);
+  t.after(() => first.stop('SIGKILL', 1_000));
+  const started = await first.waitForLog('sluice started', 120_000);
+  const port = (started['proxy'] as { port: number }).port;
+  // A denied request (loopback is forbidden): its decision record is durable before the 403 is sent.
+  assert.equal((await curl(['-x', `http://127.0.0.1:${port}`, 'http://127.0.0.1:1/killed'])).status, 403);
+  assert.deepEqual(await first.stop('SIGKILL'), { code: null, signal: 'SIGKILL' });
+  const pubkey = (await runSluice(['audit', 'pubkey', '--state-dir', join(dir, 'state')])).stdout.trim();
+  const crashed = await runSluice(['audit', 'verify', '--pubkey', pubkey, auditFile]);
+  assert.equal(crashed.code, 1, crashed.stdout);
+  assert.match(crashed.stdout, /records after the last checkpoint/);
+  assert.equal((await runSluice(['audit', 'verify', '--live', '--pubkey', pubkey, auditFile])).code, 0);
+
+  const second = spawnSluice(['run', '--config', config]);
+  t.after(() => second.stop('SIGKILL', 1_000));
+  await second.waitForLog('sluice started', 120_000);
+  assert.deepEqual(await second.stop('SIGTERM'), { code: 0, signal: null });
+  const records = (await readFile(auditFile, 'utf8')).split('\n').slice(0, -1).map(parse);
+  const restart = records.findIndex((record) => record['trigger'] === 'start');
+  assert.ok(restart > 0, 'a start checkpoint signs what the killed run left');
+  assert.equal(records[restart - 1]?.['kind'], 'decision');
+  assert.equal(records[restart + 1]?.['kind'], 'start');
+  const verified = await runSluice(['audit', 'verify', '--pubkey', pubkey, auditFile]);
+  assert.equal(verified.code, 0, verified.stdout);
+  assert.match(verified.stdout, /\(shutdown\)/);
 });

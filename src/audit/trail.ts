@@ -27,15 +27,21 @@ export interface AuditTrailOptions {
 
 const DAY_MS = 86_400_000;
 
+function nextUtcMidnight(ms: number): number {
+  return (Math.floor(ms / DAY_MS) + 1) * DAY_MS;
+}
+
 export class AuditTrail implements AuditLog {
   readonly file: string;
   readonly #chainOptions: AuditChainOptions;
   readonly #options: AuditTrailOptions;
   readonly #now: () => Date;
+  /** the same clock as epoch ms, without a Date per append */
+  readonly #nowMs: () => number;
   #chain: AuditChain;
   #key: SigningKey;
-  /** UTC day (YYYY-MM-DD) of the active file's first record; null while it is empty */
-  #fileDay: string | null;
+  /** epoch ms of the UTC midnight after the active file's first record; null while it is empty */
+  #dayEnds: number | null;
   #fileFirstSeq: number | null;
   /** seq of the last checkpoint appended; the head minus it is how many records wait unsigned */
   #signedSeq = 0;
@@ -50,9 +56,11 @@ export class AuditTrail implements AuditLog {
     this.#chain = chain;
     this.#chainOptions = chainOptions;
     this.#options = options;
-    this.#now = options.now ?? (() => new Date());
+    const now = options.now;
+    this.#now = now ?? (() => new Date());
+    this.#nowMs = now === undefined ? Date.now : () => now().getTime();
     this.#key = options.keys.current;
-    this.#fileDay = first === null ? null : first.ts.slice(0, 10);
+    this.#dayEnds = first === null ? null : nextUtcMidnight(Date.parse(first.ts));
     this.#fileFirstSeq = first?.seq ?? null;
   }
 
@@ -121,7 +129,7 @@ export class AuditTrail implements AuditLog {
     // so no run of unsigned records ever exceeds everyRecords (the verifier's --window).
     this.#checkpointIfDue();
     const appended = this.#chain.append(entry);
-    this.#fileDay ??= this.#now().toISOString().slice(0, 10);
+    this.#dayEnds ??= nextUtcMidnight(this.#nowMs());
     this.#checkpointIfDue();
     return appended;
   }
@@ -178,7 +186,8 @@ export class AuditTrail implements AuditLog {
   #rotationDue(): boolean {
     const { maxBytes, daily } = this.#options.rotate;
     if (maxBytes !== null && this.#chain.bytes >= maxBytes) return true;
-    return daily && this.#fileDay !== null && this.#fileDay !== this.#now().toISOString().slice(0, 10);
+    // One number compared per append: the day boundary is computed once per file.
+    return daily && this.#dayEnds !== null && this.#nowMs() >= this.#dayEnds;
   }
 
   /**
@@ -199,7 +208,7 @@ export class AuditTrail implements AuditLog {
       await rename(this.file, rotatedName(this.file, firstSeq));
       if (this.#chainOptions.fsync) await syncDirectory(dirname(this.file));
       this.#chain = await AuditChain.open(this.file, { ...this.#chainOptions, continueFrom: head });
-      this.#fileDay = null;
+      this.#dayEnds = null;
       this.#fileFirstSeq = null;
       this.#rotationError = null;
     } catch (error) {
