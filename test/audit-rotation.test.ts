@@ -6,7 +6,7 @@ import { mkdtemp, readdir, readFile, rename, rm, unlink, utimes, writeFile } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReloadEntry } from '../src/audit/kinds.js';
-import { chainFilesIn } from '../src/audit/reader.js';
+import { activeChainFiles, chainFilesIn, readRecords } from '../src/audit/reader.js';
 import { loadSigningKeys } from '../src/audit/signing-key.js';
 import { AuditTrail, type AuditTrailOptions } from '../src/audit/trail.js';
 import { verifyChain, type VerifyResult } from '../src/audit/verify.js';
@@ -166,4 +166,23 @@ test('retention by age deletes rotated files older than max_age_days at start', 
   const reasons = (await records(join(dir, 'audit.jsonl'))).filter((record) => record['kind'] === 'audit_retention').map((record) => [record['file'], record['reason']]);
   assert.deepEqual(reasons, files.slice(0, 2).map((file) => [file.path.slice(dir.length + 1), 'max_age']));
   assert.ok((await verifyDir(dir, pubkey)).ok);
+});
+
+test('readRecords yields the chain in order from a seq across rotated files, skipping files that end before it', async () => {
+  const { dir } = await filled(30);
+  const files = await activeChainFiles(join(dir, 'audit.jsonl'));
+  const third = files[2];
+  assert.ok(third?.firstSeq !== null && third?.firstSeq !== undefined, 'at least three files');
+  const from = third.firstSeq + 1;
+  // Damage an earlier file: a reader starting after it must not even open it.
+  await writeFile(files[0]?.path ?? '', 'damaged\n');
+  const read = [];
+  for await (const item of readRecords(files, from)) read.push(item);
+  assert.equal(read[0]?.record.seq, from);
+  assert.equal(read[0]?.file, third.path);
+  assert.deepEqual(read.map((item) => item.record.seq), read.map((_, index) => from + index), 'in order, none missing');
+  assert.equal(read.at(-1)?.record['trigger'], 'shutdown');
+  await assert.rejects(async () => {
+    for await (const _ of readRecords(files, 1)) { /* reading from seq 1 reaches the damage */ }
+  }, /audit-000000000001\.jsonl:1: unparseable/);
 });

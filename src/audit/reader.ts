@@ -102,7 +102,7 @@ export async function* readRecords(files: readonly ChainFile[], fromSeq = 1): As
     const file = files[index];
     const next = files[index + 1];
     if (file === undefined) continue;
-    if (next?.firstSeq !== undefined && next.firstSeq !== null && next.firstSeq <= fromSeq) continue;
+    if ((next?.firstSeq ?? Number.POSITIVE_INFINITY) <= fromSeq) continue;
     for await (const read of recordsOf(file.path)) {
       if (read.record.seq >= fromSeq) yield read;
     }
