@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 # Verifies Sluice audit logs independently of Sluice, with the Python standard library only: each
 # line's canonical form and SHA-256 hash chain as docs/audit.md specifies, across rotated files.
-"""usage: verify-audit-chain.py [--json] [--continuation] [--anchor SEQ:SHA256] PATH...
+"""usage: verify-audit-chain.py [--json] [--continuation] [--anchor SEQ:SHA256]
+                              [--pubkey KEY]... [--window N] [--live] PATH...
 
 PATH is an audit file or a directory. Files are verified as one chain in the order given; the
-*.jsonl files of a directory are taken in the order of their first record's seq. Exit status:
+*.jsonl files of a directory are taken in the order of their first record's seq. With --pubkey
+(base64, as `sluice audit pubkey` prints it) every checkpoint must carry a valid Ed25519
+signature of the record before it, no more than --window (default 1000) records may go
+unsigned, and the chain must end with its shutdown checkpoint unless --live. Exit status:
 0 intact, 1 broken (the first problem is printed with file:line and seq), 2 usage or I/O error.
 Keep sluice_ed25519.py beside this script (checkpoint signatures).
 """
+import base64
+import binascii
 import hashlib
 import json
 import math
@@ -35,7 +41,16 @@ REASONS = {
     'prev_mismatch': "broken prev link (prev is not the previous record's hash)",
     'anchor_mismatch': 'record differs from the anchored head',
     'truncated': 'records cut off the end (the anchored head is missing)',
+    'checkpoint_malformed': 'malformed checkpoint',
+    'checkpoint_head_mismatch': 'checkpoint does not sign the record before it (records inserted, removed or rewritten)',
+    'checkpoint_untrusted_key': 'checkpoint signed by an unknown key (chain rewritten without the key?)',
+    'checkpoint_bad_signature': 'forged checkpoint (signature does not verify)',
+    'unsigned_records': 'too many records without a checkpoint (checkpoints removed, chain rewritten without the key?)',
+    'unsigned_tail': 'records after the last checkpoint, or a missing final checkpoint (tail truncated or rewritten?)',
 }
+CHECKPOINT_CONTEXT = 'sluice-audit-checkpoint-v1\n'
+TRIGGERS = ('start', 'records', 'interval', 'shutdown', 'rotation', 'retention', 'key_rotation')
+DEFAULT_WINDOW = 1000
 
 
 class Problem(Exception):
@@ -169,16 +184,56 @@ def _appears_later(lines, seq):
     return False
 
 
-def verify(paths, continuation=False, anchor=None):
+def _b64(text):
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return b''
+
+
+def check_checkpoint(record, trusted):
+    """docs/audit.md "Signed checkpoints": returns the announced next key (or None), or raises Problem."""
+    fields = {name: record.get(name) for name in ('trigger', 'head_seq', 'head_hash', 'time', 'key')}
+    next_key = record.get('next_key')
+    if (fields['trigger'] not in TRIGGERS or type(fields['head_seq']) is not float or any(type(fields[name]) is not str for name in ('head_hash', 'time', 'key'))
+            or type(record.get('signature')) is not str or (next_key is not None and type(next_key) is not str)):
+        raise Problem('checkpoint_malformed', 'a checkpoint needs trigger, head_seq, head_hash, time, key and signature')
+    if fields['head_seq'] != record['seq'] - 1 or fields['head_hash'] != record['prev']:
+        raise Problem('checkpoint_head_mismatch', 'signs seq %d %s... but follows seq %d %s...' % (
+            fields['head_seq'], fields['head_hash'][:12], record['seq'] - 1, record['prev'][:12]))
+    if fields['key'] not in trusted:
+        raise Problem('checkpoint_untrusted_key', 'signed by %s, which is not a trusted or announced key' % fields['key'])
+    if next_key is not None:
+        fields['next_key'] = next_key
+    message = (CHECKPOINT_CONTEXT + canonical(fields)).encode('utf-8')
+    key, signature = _b64(fields['key']), _b64(record['signature'])
+    if len(key) != 32 or not verify_checkpoint_signature(key, message, signature):
+        raise Problem('checkpoint_bad_signature', 'the signature does not verify under %s' % fields['key'])
+    return next_key
+
+
+def _bad_start(start):
+    path, number, seq, prev = start
+    return {'ok': False, 'records': 0, 'seq': 1, 'file': path, 'line': number, 'reason': 'bad_start',
+            'detail': 'first record has seq %d and prev %s..., and no audit_retention record accounts for the records before it' % (seq, prev[:12])}
+
+
+def verify(paths, continuation=False, anchor=None, pubkeys=None, window=DEFAULT_WINDOW, live=False):
     lines = _lines(paths)
-    previous = first = None
+    previous = first = open_start = None
     records = 0
     where = (paths[-1] if paths else '', 0)
+    signing = None if pubkeys is None else {'trusted': set(pubkeys), 'unsigned': 0, 'last': None}
+    lines_in = {}
     for path, number, raw, terminated, overlong in lines:
         where = (path, number)
+        lines_in[path] = number
         expected = (0 if continuation else 1) if previous is None else int(previous['seq']) + 1
 
         def broken(reason, detail, seq=expected):
+            # a broken link after a first record no retention record explained yet: that start is the problem
+            if open_start is not None and reason in ('seq_gap', 'seq_out_of_order', 'prev_mismatch'):
+                return _bad_start(open_start)
             return {'ok': False, 'records': records, 'seq': seq, 'file': path, 'line': number, 'reason': reason, 'detail': detail}
 
         if overlong:
@@ -192,7 +247,8 @@ def verify(paths, continuation=False, anchor=None):
         seq = int(record['seq'])
         if previous is None:
             if not continuation and (seq != 1 or record['prev'] != GENESIS_PREV):
-                return broken('bad_start', 'first record has seq %d and prev %s...' % (seq, record['prev'][:12]))
+                # Accepted only if an audit_retention record later names the record it follows.
+                open_start = (path, number, seq, record['prev'])
             first = {'seq': seq, 'prev': record['prev']}
         elif seq > expected:
             if _appears_later(lines, expected):
@@ -204,16 +260,51 @@ def verify(paths, continuation=False, anchor=None):
             return broken('prev_mismatch', 'prev %s... but seq %d hashes to %s...' % (record['prev'][:12], expected - 1, previous['hash'][:12]))
         if anchor is not None and seq == anchor[0] and record['hash'] != anchor[1]:
             return broken('anchor_mismatch', 'seq %d hashes to %s..., anchored as %s...' % (seq, record['hash'][:12], anchor[1][:12]), seq)
+        if (open_start is not None and record['kind'] == 'audit_retention'
+                and record.get('last_seq') == open_start[2] - 1 and record.get('last_hash') == open_start[3]):
+            open_start = None
+        if signing is not None:
+            if record['kind'] != 'checkpoint':
+                signing['unsigned'] += 1
+                if signing['unsigned'] > window:
+                    return broken('unsigned_records', '%d records since the last checkpoint; the writer signs at least every %d' % (signing['unsigned'], window), seq)
+            else:
+                try:
+                    announced = check_checkpoint(record, signing['trusted'])
+                except Problem as problem:
+                    return broken(problem.reason, problem.detail, seq)
+                if announced is not None:
+                    # a successor replaces the key that announced it
+                    signing['trusted'] = {announced}
+                signing['unsigned'] = 0
+                signing['last'] = {'seq': seq, 'time': record['time'], 'key': record['key'], 'trigger': record['trigger']}
         previous = record
         records += 1
     last = int(previous['seq']) if previous is not None else 0
+    ended = next(((path, lines_in[path] + 1) for path in reversed(paths) if lines_in.get(path)), (where[0], 1))
+    empty_after_last = bool(paths) and previous is not None and not lines_in.get(paths[-1])
+
+    def at_end(reason, detail):
+        return {'ok': False, 'records': records, 'seq': last + 1, 'file': ended[0], 'line': ended[1], 'reason': reason, 'detail': detail}
+
+    if open_start is not None:
+        return _bad_start(open_start)
     if anchor is not None and (first is None or anchor[0] < first['seq'] or anchor[0] > last):
-        reason = 'truncated' if anchor[0] > last else 'anchor_mismatch'
-        detail = ('the files end at seq %d, the anchored head is seq %d' % (last, anchor[0]) if reason == 'truncated'
-                  else "anchored seq %d precedes the first record" % anchor[0])
-        return {'ok': False, 'records': records, 'seq': last + 1, 'file': where[0], 'line': where[1] + 1, 'reason': reason, 'detail': detail}
+        if anchor[0] > last:
+            return at_end('truncated', 'the files end at seq %d, the anchored head is seq %d' % (last, anchor[0]))
+        return at_end('anchor_mismatch', 'anchored seq %d precedes the first record' % anchor[0])
+    if signing is not None and previous is not None and not live:
+        closing = signing['last']['trigger'] if signing['unsigned'] == 0 and signing['last'] is not None else None
+        if closing != 'shutdown' and not (closing == 'rotation' and empty_after_last):
+            if closing == 'rotation':
+                return at_end('unsigned_tail', 'the chain ends at a rotation checkpoint but the file that continues it is missing')
+            return at_end('unsigned_tail', '%d record(s) after the last checkpoint and no shutdown checkpoint; pass --live if Sluice is still writing' % signing['unsigned'])
     head = None if previous is None else {'seq': last, 'hash': previous['hash']}
-    return {'ok': True, 'records': records, 'files': len(paths), 'first': first, 'head': head}
+    result = {'ok': True, 'records': records, 'files': len(paths), 'first': first, 'head': head}
+    if signing is not None:
+        result['signed'] = signing['last']
+        result['unsigned'] = signing['unsigned']
+    return result
 
 
 def audit_files(targets):
@@ -237,27 +328,38 @@ def _first_seq(path):
         seq = None
     if type(seq) in (int, float):
         return seq
-    # an empty file has nothing to order; a damaged one goes last and is reported there
-    return 0 if line == b'' else math.inf
+    # an empty file (a fresh active file) and a damaged one go last; a damaged one is reported there
+    return math.inf
 
 
 # --- Checkpoint signatures ----------------------------------------------------------------------
 
 def verify_checkpoint_signature(public_key, message, signature):
-    """Issue 11 seals the chain with Ed25519-signed checkpoints; this is the check a verifier runs
-    on each: True only if `signature` (64 bytes) is `public_key`'s (32 bytes) signature of `message`.
-    Pure Python (RFC 8032 §5.1.7, see sluice_ed25519.py) so no third-party package is needed."""
+    """True only if `signature` (64 bytes) is `public_key`'s (32 bytes) Ed25519 signature of
+    `message`. Pure Python (RFC 8032 §5.1.7, see sluice_ed25519.py): no third-party package."""
     return ed25519_verify(public_key, message, signature)
 
 
 # --- Command line ------------------------------------------------------------------------------
 
 def main(argv):
-    options, targets, anchor = set(), [], None
+    options, targets, anchor, pubkeys, window = set(), [], None, [], DEFAULT_WINDOW
     arguments = iter(argv)
     for argument in arguments:
-        if argument in ('--json', '--continuation'):
+        if argument in ('--json', '--continuation', '--live'):
             options.add(argument)
+        elif argument == '--pubkey':
+            key = next(arguments, '')
+            if len(_b64(key)) != 32:
+                print('--pubkey wants a base64 Ed25519 public key (44 characters)', file=sys.stderr)
+                return 2
+            pubkeys.append(key)
+        elif argument == '--window':
+            text = next(arguments, '')
+            if not text.isdigit() or int(text) < 1:
+                print('--window wants a positive number of records', file=sys.stderr)
+                return 2
+            window = int(text)
         elif argument == '--anchor':
             match = re.fullmatch(r'([0-9]+):([0-9a-f]{64})', next(arguments, ''))
             if match is None:
@@ -273,7 +375,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        result = verify(audit_files(targets), '--continuation' in options, anchor)
+        result = verify(audit_files(targets), '--continuation' in options, anchor, pubkeys or None, window, '--live' in options)
     except OSError as error:
         print('cannot read: %s' % error, file=sys.stderr)
         return 2
@@ -283,6 +385,9 @@ def main(argv):
         print('ok: %d records verified in %d file(s)' % (result['records'], result['files']))
         if result['head'] is not None:
             print('head: seq %d sha256 %s' % (result['head']['seq'], result['head']['hash']))
+        if result.get('signed') is not None:
+            signed = result['signed']
+            print('signed: seq %d at %s (%s) by %s' % (signed['seq'], signed['time'], signed['trigger'], signed['key']))
     else:
         print('broken at seq %d (%s:%d): %s: %s' % (result['seq'], result['file'], result['line'], REASONS[result['reason']], result['detail']))
     return 0 if result['ok'] else 1

@@ -4,7 +4,8 @@ import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import { AuditChain } from './audit/chain.js';
+import { loadSigningKeys, type LoadedSigningKeys } from './audit/signing-key.js';
+import { AuditTrail, type AuditTrailOptions } from './audit/trail.js';
 import {
   adminAuthFailuresEntry,
   adminTokensEntry,
@@ -90,8 +91,17 @@ function guardConfinesAgents(config: ConfigFile): boolean {
   return config.guard.agent_uids.length > 0 || config.guard.agent_gids.length > 0 || config.agents.some((agent) => agent.uids.length > 0);
 }
 
+function auditTrailOptions(audit: ConfigFile['audit'], keys: LoadedSigningKeys): AuditTrailOptions {
+  return {
+    keys,
+    checkpoint: { everyRecords: audit.checkpoint.every_records, everySeconds: audit.checkpoint.every_seconds },
+    rotate: { maxBytes: audit.rotate.max_bytes, daily: audit.rotate.daily },
+    retain: { maxAgeDays: audit.retain.max_age_days ?? null, maxTotalBytes: audit.retain.max_total_bytes ?? null },
+  };
+}
+
 interface Components {
-  readonly audit: AuditChain;
+  readonly audit: AuditTrail;
   readonly learn: LearnStore;
   readonly requests: AccessRequests;
   readonly holds: HeldRequests;
@@ -161,7 +171,7 @@ export class Sluice {
     const blocklistConfig = await loadBlocklistConfig(loaded.blocklistSources);
     const live = new LivePolicy(rules, config.anonymous.allow, config.bundle !== undefined);
     await mkdir(loaded.stateDir, { recursive: true, mode: 0o700 });
-    const audit = await AuditChain.open(loaded.auditFile, {
+    const audit = await AuditTrail.open(loaded.auditFile, {
       fsync: config.audit.fsync,
       onCommitted: (count) => metrics.auditRecords.inc(count),
       onWriteError: (error) => {
@@ -169,7 +179,7 @@ export class Sluice {
         log.error({ err: error }, 'audit write failed; refusing every decision until a retry succeeds');
       },
       ...(options.auditRetry === undefined ? {} : { retry: { schedule: options.auditRetry } }),
-    });
+    }, auditTrailOptions(config.audit, await loadSigningKeys(loaded.stateDir)));
     undo.push(() => audit.close());
     if (audit.recovery !== null) log.error({ recovery: audit.recovery }, 'audit log had a torn last record; it was moved aside and recorded in the chain');
     const record = (entry: AuditEntry): void => {

@@ -107,6 +107,7 @@ export const OPERATOR_ERROR_CODES = [
   'BLOCKLIST_HTTP_STATUS',
   'BLOCKLIST_TOO_LARGE',
   'BLOCKLIST_COMPILE',
+  'AUDIT_KEY_INVALID',
 ] as const;
 
 export type OperatorErrorCode = (typeof OPERATOR_ERROR_CODES)[number];

@@ -102,7 +102,7 @@ describe('the audit chain through the running proxy', () => {
     }
     assert.ok((chain.find((record) => record.kind === 'close' && record.request_id === byLabel('tunnel')?.request_id)?.bytes_up as number) > 0, 'the ClientHello went up the tunnel');
     assert.equal(chain[0]?.kind, 'start');
-    assert.equal(chain.at(-1)?.kind, 'stop');
+    assert.deepEqual(chain.slice(-2).map((record) => [record.kind, record['trigger']]), [['stop', undefined], ['checkpoint', 'shutdown']]);
 
     const verify = await runSluice(['audit', 'verify', auditFile]);
     assert.equal(verify.stdout, `ok: ${chain.length} records verified\nhead: seq ${chain.length} sha256 ${chain.at(-1)?.hash}\n`);
@@ -148,7 +148,9 @@ describe('the audit chain through the running proxy', () => {
     assert.equal(recovery.torn_sha256, createHash('sha256').update(torn).digest('hex'));
     assert.deepEqual(await readFile(join(first.stateDir, String(recovery.torn_file))), torn, 'the torn bytes are kept, not discarded');
     assert.deepEqual((logged.recovery as Record<string, unknown>).recordSeq, recovery.seq);
-    assert.equal(chain[before.length + 1]?.kind, 'start');
+    // The recovery record is the resumed head: a start checkpoint signs it before anything else.
+    assert.deepEqual([chain[before.length + 1]?.kind, chain[before.length + 1]?.['trigger']], ['checkpoint', 'start']);
+    assert.equal(chain[before.length + 2]?.kind, 'start');
     const verify = await runSluice(['audit', 'verify', auditFile]);
     assert.match(verify.stdout, new RegExp(`^ok: ${chain.length} records verified\n`));
     assert.equal(verify.code, 0);

@@ -146,9 +146,9 @@ test('detects an unparseable line and a record missing its chain fields', async 
 
 test('the audit command reports usage errors with exit 2 and prints the break for scripts', async () => {
   const audit = (...args: string[]): ReturnType<typeof runCommand> => runCommand(auditCommand, args);
-  const usage = [await audit(), await audit('verify'), await audit('verify', '--bogus', 'x'), await audit('verify', 'a', 'b')];
-  assert.deepEqual(usage.map((result) => result.code), [2, 2, 2, 2]);
-  assert.match(usage.map((result) => result.stderr).join(''), /missing FILE[\s\S]*unknown option --bogus[\s\S]*one FILE expected/);
+  const usage = [await audit(), await audit('verify'), await audit('verify', '--bogus', 'x'), await audit('verify', '--window', '0', 'x'), await audit('verify', '--pubkey', 'not-a-key', 'x')];
+  assert.deepEqual(usage.map((result) => result.code), [2, 2, 2, 2, 2]);
+  assert.match(usage.map((result) => result.stderr).join(''), /missing FILE[\s\S]*unknown option --bogus[\s\S]*--window expects a positive number[\s\S]*--pubkey expects a base64 Ed25519 public key/);
   const file = join(root, 'command.jsonl');
   await writeFile(file, [line(1), line(3)].map((text) => `${text}\n`).join(''));
   const gap = await audit('verify', file);

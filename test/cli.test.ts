@@ -149,7 +149,7 @@ if (insideLoopbackNamespace(import.meta.url)) {
       assert.deepEqual(exit, { code: 0, signal: null }, sluice.stderr());
       const records = await auditRecords(join(dir, 'state', 'audit.jsonl'));
       assert.equal(records[0]?.kind, 'start');
-      assert.equal(records.at(-1)?.kind, 'stop');
+      assert.deepEqual(records.slice(-2).map((record) => [record.kind, record.trigger]), [['stop', undefined], ['checkpoint', 'shutdown']]);
       const verify = await runSluice(['audit', 'verify', join(dir, 'state', 'audit.jsonl')]);
       assert.equal(verify.code, 0, verify.stdout);
       assert.match(verify.stdout, new RegExp(`^ok: ${records.length} records verified`));
@@ -241,7 +241,7 @@ if (insideLoopbackNamespace(import.meta.url)) {
       const records = await auditRecords(join(dir, 'audit.jsonl'));
       assert.equal(records[0]?.kind, 'start');
       assert.equal(records[0]?.config, null, 'the embedded default has no file');
-      assert.deepEqual(records.map((record) => record.kind), ['start', 'decision', 'stop']);
+      assert.deepEqual(records.map((record) => record.kind), ['start', 'decision', 'stop', 'checkpoint']);
     });
 
     for (const [what, port] of [['proxy', DEFAULT_PROXY], ['admin', DEFAULT_ADMIN]] as const) {

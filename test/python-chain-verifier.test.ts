@@ -10,8 +10,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuditChain } from '../src/audit/chain.js';
+import { chainFilesIn } from '../src/audit/reader.js';
+import { createSigningKey, loadSigningKeys, NEXT_SIGNING_KEY_FILE } from '../src/audit/signing-key.js';
+import { AuditTrail } from '../src/audit/trail.js';
 import { sealRecord, type AuditRecord } from '../src/audit/record.js';
 import { verifyChain, type VerifyOptions } from '../src/audit/verify.js';
+import { ManualTimer } from './support/manual-timer.js';
 
 const EXAMPLES = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples');
 const SCRIPT = join(EXAMPLES, 'verify-audit-chain.py');
@@ -214,4 +218,65 @@ test('the Ed25519 check passes RFC 8032 §7.1 test 1', async () => {
     signature: Buffer.from('e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b', 'hex'),
   };
   assert.deepEqual(await pythonVerifies([vector, { ...vector, message: Buffer.from([0]) }]), [true, false]);
+});
+
+/** A signed chain as Sluice's AuditTrail writes it: checkpoints every 3 records, a key rotation, rotated files. */
+async function signedChain(): Promise<{ dir: string; oldKey: string; lines: string[] }> {
+  const dir = join(root, `signed-${++counter}`);
+  await mkdir(dir, { recursive: true });
+  const open = async (): Promise<AuditTrail> => AuditTrail.open(join(dir, 'audit.jsonl'), { fsync: false }, {
+    keys: await loadSigningKeys(dir), checkpoint: { everyRecords: 3, everySeconds: 60 }, rotate: { maxBytes: 4096, daily: false },
+    retain: { maxAgeDays: null, maxTotalBytes: 9000 }, schedule: new ManualTimer().schedule,
+  });
+  const first = await open();
+  const oldKey = first.publicKey;
+  for (let n = 0; n < 10; n += 1) await first.append({ kind: 'reload', outcome: 'rejected', errors: [`${n}${'x'.repeat(400)}`] });
+  await first.close();
+  await createSigningKey(join(dir, NEXT_SIGNING_KEY_FILE));
+  const second = await open();
+  for (let n = 0; n < 10; n += 1) await second.append({ kind: 'reload', outcome: 'rejected', errors: [`${n}${'y'.repeat(400)}`] });
+  await second.close();
+  return { dir, oldKey, lines: (await readFile(join(dir, 'audit.jsonl'), 'utf8')).split('\n').slice(0, -1) };
+}
+
+test('checkpoints: Python follows rotated files, retention and a key rotation, and names each tamper as Sluice does', async () => {
+  const { dir, oldKey } = await signedChain();
+  const paths = (await chainFilesIn(dir)).map((file) => file.path);
+  assert.ok(paths.length >= 2, 'rotated');
+  // Retention deleted the file holding the key_rotation announcement: the old key alone no longer
+  // reaches the new one, so the auditor passes both.
+  const newKey = JSON.parse((await readFile(paths.at(-1) ?? '', 'utf8')).trim().split('\n').at(-1) ?? '{}').key as string;
+  const orphaned = await verifyChain(paths, { pubkeys: [oldKey], window: 3 });
+  assert.ok(!orphaned.ok && orphaned.reason === 'checkpoint_untrusted_key', JSON.stringify(orphaned));
+  const node = await verifyChain(paths, { pubkeys: [oldKey, newKey], window: 3 });
+  assert.ok(node.ok, JSON.stringify(node));
+  const py = await verifyWithPython(['--pubkey', oldKey, '--pubkey', newKey, '--window', '3', dir]);
+  assert.deepEqual([py['ok'], py['records'], py['head'], (py['signed'] as { trigger: string }).trigger], [true, node.records, node.head, 'shutdown']);
+  assert.notEqual(node.first?.seq, 1, 'retention deleted the oldest files');
+
+  // Single-file tampers, each checked by both verifiers with the old (announcing) key.
+  const whole = (await Promise.all(paths.map((path) => readFile(path, 'utf8')))).join('').split('\n').slice(0, -1);
+  const records = whole.map((line) => JSON.parse(line) as AuditRecord);
+  const checkpointAt = records.findIndex((record, index) => index > 4 && record.kind === 'checkpoint' && record['trigger'] === 'records');
+  const relinked = (content: string[], from: number): string[] => {
+    const out = [...content];
+    for (let index = from; index < out.length; index += 1) {
+      const { seq: _seq, ts, prev: _prev, hash: _hash, ...fields } = JSON.parse(out[index] ?? '{}') as AuditRecord;
+      const before = JSON.parse(out[index - 1] ?? '{}') as AuditRecord;
+      out[index] = sealRecord(before.seq + 1, ts, before.hash, fields as AuditRecord).line.slice(0, -1);
+    }
+    return out;
+  };
+  const cases: [string, string[]][] = [
+    ['rewritten, checkpoints kept', relinked(whole.map((line, index) => (index === 2 ? resealed(line, { errors: ['forged'] }) : line)), 3)],
+    ['checkpoints stripped', relinked(whole.filter((_, index) => index === 0 || records[index]?.kind !== 'checkpoint'), 1)],
+    ['signature altered', relinked(whole.map((line, index) => (index === checkpointAt ? resealed(line, { signature: Buffer.alloc(64, 1).toString('base64') }) : line)), checkpointAt + 1)],
+    ['tail cut', whole.slice(0, -1)],
+  ];
+  for (const [name, content] of cases) {
+    const file = await writeLines(content);
+    const expected = await verifyChain(file, { pubkeys: [oldKey, newKey], window: 3, continuation: true });
+    assert.equal(expected.ok, false, `${name}: Sluice notices`);
+    await agree(file, { pubkeys: [oldKey, newKey], window: 3, continuation: true }, ['--pubkey', oldKey, '--pubkey', newKey, '--window', '3', '--continuation']);
+  }
 });

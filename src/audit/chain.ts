@@ -18,6 +18,8 @@ export interface AuditChainOptions {
   readonly onWriteError?: (error: unknown) => void;
   /** when to retry after a write failure; tests pass their own timer */
   readonly retry?: RetryOptions;
+  /** the head an EMPTY file continues (the last record of the file rotated before it) */
+  readonly continueFrom?: ChainHead;
 }
 
 export interface RetryOptions {
@@ -98,7 +100,8 @@ export class AuditChain {
       const resume = await findResumePoint(handle, file, size);
       if (size === 0 && options.fsync) await syncDirectory(dirname(file));
       const moved = resume.torn === null ? null : await moveTornTail(handle, file, resume.torn, resume.head.seq + 1, new Date());
-      chain = new AuditChain(file, handle, lock, resume.head, resume.torn === null ? size : resume.torn.start, options);
+      const head = size === 0 && options.continueFrom !== undefined ? options.continueFrom : resume.head;
+      chain = new AuditChain(file, handle, lock, head, resume.torn === null ? size : resume.torn.start, options);
       if (moved !== null) {
         const record = await chain.append(recoveryFields(moved));
         chain.#recovery = { ...moved, recordSeq: record.seq };
@@ -124,6 +127,11 @@ export class AuditChain {
   /** The last record appended (durable or not): anchor `hash` off-box to detect tail truncation. */
   get head(): ChainHead {
     return this.#head;
+  }
+
+  /** Bytes of the file holding durable records: what rotation by size measures. */
+  get bytes(): number {
+    return this.#size;
   }
 
   /** Null while appends are accepted; otherwise why they are refused (readiness, fail-closed callers). */

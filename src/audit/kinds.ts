@@ -146,6 +146,33 @@ export type ApprovalEntry = {
 export type AgentModeEntry = { readonly kind: 'agent_mode'; readonly agent: string; readonly mode: string; readonly by: string };
 export type LearnedClearedEntry = { readonly kind: 'learned_cleared'; readonly agent: string; readonly removed: number; readonly by: string };
 
+/** What made the writer sign the head: see docs/audit.md "Signed checkpoints". */
+export type CheckpointTrigger = 'start' | 'records' | 'interval' | 'shutdown' | 'rotation' | 'retention' | 'key_rotation';
+
+export type CheckpointEntry = {
+  readonly kind: 'checkpoint';
+  readonly trigger: CheckpointTrigger;
+  readonly head_seq: number;
+  readonly head_hash: string;
+  readonly time: string;
+  /** base64 raw Ed25519 public key that signed */
+  readonly key: string;
+  /** a successor key, announced under the current one (trigger key_rotation) */
+  readonly next_key?: string;
+  readonly signature: string;
+};
+
+/** A rotated audit file deleted by retention, named with the chain span it held. */
+export type AuditRetentionEntry = {
+  readonly kind: 'audit_retention';
+  readonly file: string;
+  readonly first_seq: number;
+  readonly last_seq: number;
+  readonly last_hash: string;
+  readonly bytes: number;
+  readonly reason: 'max_age' | 'max_total_bytes';
+};
+
 export type AuditEntry =
   | DecisionEntry
   | CloseEntry
@@ -166,7 +193,9 @@ export type AuditEntry =
   | AdminTokensEntry
   | ApprovalEntry
   | AgentModeEntry
-  | LearnedClearedEntry;
+  | LearnedClearedEntry
+  | CheckpointEntry
+  | AuditRetentionEntry;
 
 export type AuditKind = AuditEntry['kind'];
 
@@ -192,6 +221,8 @@ export const AUDIT_FIELDS = {
   approval: ['action', 'id', 'agent', 'host', 'port', 'approver', 'reason', 'ticket', 'created', 'expires', 'override_blocklist', 'revoked_by', 'request_id', 'connections_cut'],
   agent_mode: ['agent', 'mode', 'by'],
   learned_cleared: ['agent', 'removed', 'by'],
+  checkpoint: ['trigger', 'head_seq', 'head_hash', 'time', 'key', 'next_key', 'signature'],
+  audit_retention: ['file', 'first_seq', 'last_seq', 'last_hash', 'bytes', 'reason'],
 } as const satisfies { readonly [K in AuditKind]: readonly string[] };
 
 /** The audit chain as the stages hold it: it takes the kinds above and nothing else. */

@@ -249,6 +249,27 @@ export const configSchema = z.strictObject({
       file: z.string().min(1).default('audit.jsonl'),
       /** fsync each group commit; turning this off trades durability for throughput. */
       fsync: z.boolean().default(true),
+      /** a signed checkpoint after this many records or seconds, whichever comes first */
+      checkpoint: z
+        .strictObject({
+          every_records: z.number().int().min(1).max(1_000_000).default(1000),
+          every_seconds: z.number().int().min(1).max(86_400).default(60),
+        })
+        .prefault({}),
+      rotate: z
+        .strictObject({
+          /** null: never by size */
+          max_bytes: z.number().int().min(4096).nullable().default(100 * 1024 * 1024),
+          daily: z.boolean().default(true),
+        })
+        .prefault({}),
+      /** absent: keep rotated files for ever */
+      retain: z
+        .strictObject({
+          max_age_days: z.number().int().min(1).max(36_500).optional(),
+          max_total_bytes: z.number().int().min(4096).optional(),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** The admin API on listen.admin (/v1): who may call it. /metrics, /healthz and /readyz stay open. */
