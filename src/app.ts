@@ -118,7 +118,10 @@ export class Sluice {
     await mkdir(loaded.stateDir, { recursive: true, mode: 0o700 });
     const audit = await AuditChain.open(loaded.auditFile, {
       fsync: config.audit.fsync,
-      onCommitted: (count) => metrics.auditRecords.inc(count),
+      onCommitted: (count, _durable, seconds) => {
+        metrics.auditRecords.inc(count);
+        metrics.auditCommitSeconds.observe(seconds);
+      },
       onWriteError: (error) => {
         metrics.auditWriteErrors.inc();
         log.error({ err: error }, 'audit write failed; refusing every decision until a retry succeeds');
@@ -215,7 +218,12 @@ export class Sluice {
       metrics,
       log,
     };
-    const pools = new UpstreamPools({ connectTimeoutMs: config.connect.timeout_ms, idleTimeoutMs: config.limits.idle_timeout_ms, evictAfterMs: 120_000 });
+    const pools = new UpstreamPools({
+      connectTimeoutMs: config.connect.timeout_ms,
+      idleTimeoutMs: config.limits.idle_timeout_ms,
+      evictAfterMs: 120_000,
+      onDialled: (connectMs) => metrics.upstreamTcpConnectSeconds.observe(connectMs / 1000),
+    });
     const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni);
     let ready = false;
     // Not ready while the audit chain refuses appends: every decision would be refused.
