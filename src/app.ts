@@ -3,6 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AuditChain } from './audit/chain.js';
 import {
@@ -16,6 +17,10 @@ import {
   type AuditEntry,
 } from './audit/kinds.js';
 import type { Schedule } from './audit/schedule.js';
+import { StreamCursor } from './audit/stream/cursor.js';
+import { createStreamSink } from './audit/stream/from-config.js';
+import { FileAuditSource } from './audit/stream/source.js';
+import { AuditStreamer } from './audit/stream/streamer.js';
 import { splitHostPort } from './config/host-port.js';
 import type { LoadedConfig } from './config/load.js';
 import { PACKAGE_ROOT } from './config/package-root.js';
@@ -67,8 +72,12 @@ function guardConfinesAgents(config: ConfigFile): boolean {
   return config.guard.agent_uids.length > 0 || config.guard.agent_gids.length > 0 || config.agents.some((agent) => agent.uids.length > 0);
 }
 
+/** Where the SIEM stream keeps the seq and hash of the last record its receiver confirmed. */
+export const STREAM_CURSOR_FILE = 'audit-stream.cursor';
+
 interface Components {
   readonly audit: AuditChain;
+  readonly stream: AuditStreamer | undefined;
   readonly learn: LearnStore;
   readonly pools: UpstreamPools;
   readonly servers: readonly Server[];
@@ -116,11 +125,18 @@ export class Sluice {
     const blocklistConfig = await loadBlocklistConfig(loaded.blocklistSources);
     const live = new LivePolicy(rules, config.anonymous.allow, config.bundle !== undefined);
     await mkdir(loaded.stateDir, { recursive: true, mode: 0o700 });
+    const baseDir = loaded.file === null ? PACKAGE_ROOT : dirname(loaded.file);
+    // Secrets and CA files are read before the chain opens: a missing token stops the start early.
+    const streamConfig = config.audit.stream;
+    const sink = streamConfig === undefined ? undefined : await createStreamSink(streamConfig, { baseDir, env: options.env ?? process.env, hostname: hostname() });
+    undo.push(() => sink?.close());
+    let stream: AuditStreamer | undefined;
     const audit = await AuditChain.open(loaded.auditFile, {
       fsync: config.audit.fsync,
-      onCommitted: (count, _durable, seconds) => {
+      onCommitted: (count, durable, seconds) => {
         metrics.auditRecords.inc(count);
         metrics.auditCommitSeconds.observe(seconds);
+        stream?.committed(durable);
       },
       onWriteError: (error) => {
         metrics.auditWriteErrors.inc();
@@ -130,6 +146,23 @@ export class Sluice {
     });
     undo.push(() => audit.close());
     if (audit.recovery !== null) log.error({ recovery: audit.recovery }, 'audit log had a torn last record; it was moved aside and recorded in the chain');
+    if (streamConfig !== undefined && sink !== undefined) {
+      // Right after open every record is durable, so the head is where the stream may read up to.
+      stream = await AuditStreamer.start(new FileAuditSource(loaded.auditFile), sink, new StreamCursor(join(loaded.stateDir, STREAM_CURSOR_FILE), { fsync: config.audit.fsync }), audit.head, {
+        batchSize: streamConfig.batch_size,
+        flushIntervalMs: streamConfig.flush_interval_ms,
+        retry: { initialMs: streamConfig.retry_initial_ms, maxMs: Math.max(streamConfig.retry_initial_ms, streamConfig.retry_max_ms) },
+        onSent: (records) => metrics.auditStreamSent.inc(records),
+        onLag: (records) => metrics.auditStreamLag.set(records),
+        onError: (error) => {
+          metrics.auditStreamErrors.inc();
+          log.warn({ err: error, target: sink.target }, 'audit stream delivery failed; the records wait in the audit file and are retried');
+        },
+        onRestart: (why) => log.error({ why, target: sink.target }, 'audit stream cursor unusable; resending the chain from seq 1'),
+      });
+      const started = stream;
+      undo.push(() => started.close());
+    }
     const record = (entry: AuditEntry): void => {
       audit.append(entry).catch((error: unknown) => log.error({ err: error, kind: entry.kind }, 'audit append failed'));
     };
@@ -161,7 +194,6 @@ export class Sluice {
     const stopPolling = localAddresses.poll();
     undo.push(stopPolling);
     const addressGuard = new AddressGuard(config.connect.allow_cidrs, localAddresses);
-    const baseDir = loaded.file === null ? PACKAGE_ROOT : dirname(loaded.file);
     // Before the downloads start: bundles and feeds go through the parent proxies too.
     const parents = await loadParentProxies(config.connect, { baseDir, env: options.env ?? process.env, guard: addressGuard });
 
@@ -256,7 +288,7 @@ export class Sluice {
     );
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling };
+    const parts: Components = { audit, stream, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
@@ -281,7 +313,7 @@ export class Sluice {
   }
 
   async close(): Promise<void> {
-    const { servers, transparent, dns, pools, learn, audit, bundles, blocklists, stopPolling } = this.parts;
+    const { servers, transparent, dns, pools, learn, audit, stream, bundles, blocklists, stopPolling } = this.parts;
     bundles?.stop();
     blocklists.stop();
     stopPolling();
@@ -290,6 +322,8 @@ export class Sluice {
     await learn.close();
     await audit.append(stopEntry()).catch((error: unknown) => this.log.error({ err: error }, 'could not record stop'));
     await audit.close();
+    // After the stop record: it is sent now if the receiver is keeping up, else at the next start.
+    await stream?.close();
     this.log.info('sluice stopped');
   }
 }

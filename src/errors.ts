@@ -93,6 +93,9 @@ export const OPERATOR_ERROR_CODES = [
   'BLOCKLIST_HTTP_STATUS',
   'BLOCKLIST_TOO_LARGE',
   'BLOCKLIST_COMPILE',
+  'AUDIT_STREAM_DELIVERY',
+  'AUDIT_STREAM_SOURCE',
+  'AUDIT_STREAM_CURSOR',
 ] as const;
 
 export type OperatorErrorCode = (typeof OPERATOR_ERROR_CODES)[number];
