@@ -238,6 +238,7 @@ export class Sluice {
     await bundles?.start();
 
     const deps: PipelineDeps = {
+      ingress: 'explicit',
       identity: new IdentityResolver(config),
       policy: () => live.current,
       learn,

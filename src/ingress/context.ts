@@ -6,6 +6,9 @@ import type { Destination } from '../destination.js';
 
 export type RequestKind = 'tunnel' | 'forward' | 'upgrade';
 
+/** Which listener the agent reached: its own proxy setting, or the guard's redirect of port 80 or 443. */
+export type Ingress = 'explicit' | 'transparent_http' | 'transparent_tls';
+
 let counter = 0;
 const boot = Date.now().toString(36);
 
@@ -18,6 +21,7 @@ export function nextRequestId(): string {
 export interface RequestContext {
   readonly id: string;
   readonly kind: RequestKind;
+  readonly ingress: Ingress;
   readonly startedAt: number;
   readonly client: string;
   readonly method: string;
@@ -40,8 +44,8 @@ export interface RequestContext {
   uncounted?: { readonly verdict: string; readonly reason: string };
 }
 
-export function newContext(kind: RequestKind, client: string, method: string): RequestContext {
-  return { id: nextRequestId(), kind, startedAt: performance.now(), client, method, bytesUp: 0, bytesDown: 0 };
+export function newContext(kind: RequestKind, ingress: Ingress, client: string, method: string): RequestContext {
+  return { id: nextRequestId(), kind, ingress, startedAt: performance.now(), client, method, bytesUp: 0, bytesDown: 0 };
 }
 
 export function pathWithoutQuery(path: string): string {

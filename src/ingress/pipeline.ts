@@ -11,11 +11,13 @@ import type { Metrics } from '../obs/metrics.js';
 import { decide, decideAddresses, type DecideArgs, type Policy } from '../policy/decide.js';
 import { DENY_ERROR, type Decision } from '../policy/decision.js';
 import type { LearnStore } from '../policy/learn-store.js';
-import type { RequestContext } from './context.js';
+import type { Ingress, RequestContext } from './context.js';
 import type { Destination } from '../destination.js';
 import { refusalFor, type Refusal } from './respond.js';
 
 export interface PipelineDeps {
+  /** the listener these deps serve, recorded in every decision */
+  readonly ingress: Ingress;
   readonly identity: IdentityResolver;
   /** the policy in force now; a function so a later rule set can be swapped in atomically */
   readonly policy: () => Policy;

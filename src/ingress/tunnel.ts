@@ -29,7 +29,7 @@ export async function handleConnect(
   head: Buffer,
   connection: ClientConnection,
 ): Promise<void> {
-  const context = newContext('tunnel', `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, 'CONNECT');
+  const context = newContext('tunnel', deps.ingress, `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, 'CONNECT');
   let destination: Destination;
   try {
     checkRequestHead(request);

@@ -42,7 +42,7 @@ export async function handleUpgrade(
   firstBytes: Buffer,
   connection: ClientConnection,
 ): Promise<void> {
-  const context = newContext('upgrade', `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, request.method ?? 'GET');
+  const context = newContext('upgrade', deps.ingress, `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, request.method ?? 'GET');
   let target: AbsoluteTarget;
   try {
     checkRequestHead(request);
