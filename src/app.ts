@@ -41,6 +41,7 @@ import type { PipelineDeps } from './ingress/pipeline.js';
 import { createAdminServer } from './obs/admin.js';
 import type { Logger } from './obs/log.js';
 import { Metrics } from './obs/metrics.js';
+import { Tracing } from './obs/tracing.js';
 import { LEARN_STORE_FILE, LearnStore } from './policy/learn-store.js';
 import { loadRuleFiles } from './policy/rules.js';
 import { formatIssue, SourceError } from './config/yaml.js';
@@ -76,6 +77,7 @@ function guardConfinesAgents(config: ConfigFile): boolean {
 export const STREAM_CURSOR_FILE = 'audit-stream.cursor';
 
 interface Components {
+  readonly tracing: Tracing | undefined;
   readonly audit: AuditChain;
   readonly stream: AuditStreamer | undefined;
   readonly learn: LearnStore;
@@ -237,8 +239,11 @@ export class Sluice {
     undo.push(() => bundles?.stop());
     await bundles?.start();
 
+    const tracing = config.otel.endpoint === undefined ? undefined : new Tracing({ endpoint: config.otel.endpoint, serviceName: config.otel.service_name });
+    undo.push(() => tracing?.shutdown());
     const deps: PipelineDeps = {
       ingress: 'explicit',
+      ...(tracing === undefined ? {} : { tracing }),
       identity: new IdentityResolver(config),
       policy: () => live.current,
       learn,
@@ -289,7 +294,7 @@ export class Sluice {
     );
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { audit, stream, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling };
+    const parts: Components = { tracing, audit, stream, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
@@ -314,7 +319,7 @@ export class Sluice {
   }
 
   async close(): Promise<void> {
-    const { servers, transparent, dns, pools, learn, audit, stream, bundles, blocklists, stopPolling } = this.parts;
+    const { servers, transparent, dns, pools, learn, audit, stream, tracing, bundles, blocklists, stopPolling } = this.parts;
     bundles?.stop();
     blocklists.stop();
     stopPolling();
@@ -325,6 +330,8 @@ export class Sluice {
     await audit.close();
     // After the stop record: it is sent now if the receiver is keeping up, else at the next start.
     await stream?.close();
+    // Exports the spans still buffered; a collector that is down costs at most the exporter's timeout.
+    await tracing?.shutdown().catch((error: unknown) => this.log.warn({ err: error }, 'could not export the last spans'));
     this.log.info('sluice stopped');
   }
 }

@@ -29,6 +29,7 @@ export type DecisionEntry = {
   readonly address?: string;
   readonly addresses?: readonly string[];
   readonly parent_proxy?: string;
+  readonly trace_id?: string;
 };
 
 export type CloseEntry = {
@@ -119,7 +120,7 @@ export type AuditKind = AuditEntry['kind'];
 
 /** Every field a kind may carry (in any of its variants), for docs/audit.md and its test. */
 export const AUDIT_FIELDS = {
-  decision: ['request_id', 'request_kind', 'ingress', 'client', 'agent', 'via', 'method', 'host', 'port', 'path', 'verdict', 'reason', 'rule', 'mode', 'bundle_version', 'blocklist_source', 'blocklist_entry', 'shadow_version', 'shadow_would_deny', 'shadow_reason', 'shadow_rule', 'address_class', 'address', 'addresses', 'parent_proxy'],
+  decision: ['request_id', 'request_kind', 'ingress', 'client', 'agent', 'via', 'method', 'host', 'port', 'path', 'verdict', 'reason', 'rule', 'mode', 'bundle_version', 'blocklist_source', 'blocklist_entry', 'shadow_version', 'shadow_would_deny', 'shadow_reason', 'shadow_rule', 'address_class', 'address', 'addresses', 'parent_proxy', 'trace_id'],
   close: ['request_id', 'agent', 'host', 'port', 'upstream', 'bytes_up', 'bytes_down', 'duration_ms', 'outcome'],
   bad_request: ['request_id', 'client', 'method', 'code', 'detail'],
   tunnel_screen: ['request_id', 'verdict', 'reason', 'detail'],
@@ -157,6 +158,8 @@ export interface DecisionFacts {
   readonly bundleVersion?: number | null;
   readonly forbidden?: { readonly addressClass: string; readonly address: string };
   readonly parentProxy?: string;
+  /** the request's OpenTelemetry span, when tracing is on */
+  readonly span?: { readonly traceId: string };
 }
 
 export function decisionEntry(facts: DecisionFacts, verdict: string, reason: string, addresses: readonly string[] | undefined): DecisionEntry {
@@ -185,6 +188,7 @@ export function decisionEntry(facts: DecisionFacts, verdict: string, reason: str
     ...(forbidden === undefined ? {} : { address_class: forbidden.addressClass, address: forbidden.address }),
     ...(addresses === undefined ? {} : { addresses }),
     ...(facts.parentProxy === undefined ? {} : { parent_proxy: facts.parentProxy }),
+    ...(facts.span === undefined ? {} : { trace_id: facts.span.traceId }),
   };
 }
 

@@ -260,6 +260,13 @@ export const configSchema = z.strictObject({
       stream: streamSchema.optional(),
     })
     .prefault({}),
+  /** OpenTelemetry: a span per request exported over OTLP/HTTP; off unless an endpoint is given. */
+  otel: z
+    .strictObject({
+      endpoint: z.string().regex(/^https?:\/\/[^\s@]+$/, 'expected the OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces').optional(),
+      service_name: z.string().min(1).default('sluice'),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -3,6 +3,7 @@
 import type { Agent } from '../agent.js';
 import type { Decision } from '../policy/decision.js';
 import type { Destination } from '../destination.js';
+import type { RequestSpan } from '../obs/tracing.js';
 
 export type RequestKind = 'tunnel' | 'forward' | 'upgrade';
 
@@ -40,6 +41,8 @@ export interface RequestContext {
   upstream?: string;
   bytesUp: number;
   bytesDown: number;
+  /** the request's OpenTelemetry span, when otel.endpoint is set; its trace id is audited */
+  span?: RequestSpan;
   /** an admitted tunnel's decision metric, held until its first bytes are judged: counted once */
   uncounted?: { readonly verdict: string; readonly reason: string };
 }

@@ -8,6 +8,7 @@ import type { ClientConnection, IdentityResolver } from '../identity/identify.js
 import type { PresentedCredential } from '../identity/proxy-credentials.js';
 import type { Logger } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
+import type { Tracing } from '../obs/tracing.js';
 import { decide, decideAddresses, type DecideArgs, type Policy } from '../policy/decide.js';
 import { DENY_ERROR, type Decision } from '../policy/decision.js';
 import type { LearnStore } from '../policy/learn-store.js';
@@ -32,6 +33,8 @@ export interface PipelineDeps {
   readonly audit: AuditLog;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** otel.endpoint: a span per request; absent, no tracing work at all */
+  readonly tracing?: Tracing;
 }
 
 export interface AdmissionRequest {
@@ -44,6 +47,8 @@ export interface AdmissionRequest {
    * decision is counted once that verdict is in, so a refused tunnel is one deny, not allow + deny.
    */
   readonly countLater?: boolean;
+  /** the agent's W3C trace context header, continued by the request's span (sent twice: ignored) */
+  readonly traceparent?: string | readonly string[] | undefined;
 }
 
 /** Raised when the pipeline refuses: the refusal is already audited; the caller only responds. */
@@ -61,6 +66,17 @@ export class RefusedError extends Error {
 export async function admit(deps: PipelineDeps, context: RequestContext, request: AdmissionRequest): Promise<VettedDestination> {
   context.destination = request.destination;
   if (request.path !== undefined) context.path = request.path;
+  if (deps.tracing !== undefined) {
+    const { host, port } = request.destination;
+    const traceparent = typeof request.traceparent === 'string' ? request.traceparent : undefined;
+    context.span = deps.tracing.startRequest(`sluice ${context.kind}`, traceparent, {
+      'sluice.request_id': context.id,
+      'sluice.ingress': context.ingress,
+      'server.address': host,
+      'server.port': port,
+      'http.request.method': context.method,
+    });
+  }
   let decision: Decision | undefined;
   let failure: SluiceError | undefined;
   let vetted: VettedDestination | undefined;
@@ -93,9 +109,18 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
     }
   }
   if (decision !== undefined) context.decision = decision;
-  await recordDecision(deps, context, failure, vetted?.addresses.map((entry) => entry.address), request.countLater === true);
-  if (failure !== undefined) throw new RefusedError(refusalFor(context.id, failure));
+  try {
+    await recordDecision(deps, context, failure, vetted?.addresses.map((entry) => entry.address), request.countLater === true);
+  } catch (error) {
+    context.span?.end(true);
+    throw error;
+  }
+  if (failure !== undefined) {
+    context.span?.end(true);
+    throw new RefusedError(refusalFor(context.id, failure));
+  }
   if (decision === undefined || vetted === undefined || decision.verdict === 'deny') {
+    context.span?.end();
     const denied = decision?.verdict === 'deny' ? decision : undefined;
     const code = denied === undefined ? 'INTERNAL' : DENY_ERROR[denied.reason];
     const { host, port } = request.destination;
@@ -121,6 +146,7 @@ async function recordDecision(
   else deps.metrics.decisions.inc({ verdict, reason });
   if (decision?.shadow?.wouldDeny === true) deps.metrics.bundleShadowWouldDeny.inc({ reason: decision.shadow.reason });
   const record = decisionEntry(context, verdict, reason, vettedAddresses);
+  context.span?.set({ 'sluice.agent': record.agent ?? '', 'sluice.verdict': verdict, 'sluice.reason': reason, 'sluice.rule': record.rule ?? '' });
   deps.log.info({ request_id: context.id, agent: record.agent, host: record.host, port: record.port, verdict, reason, rule: record.rule }, 'decision');
   try {
     await deps.audit.append(record);
@@ -163,6 +189,8 @@ export function recordClose(deps: PipelineDeps, context: RequestContext, outcome
   deps.metrics.bytes.inc({ direction: 'upstream' }, context.bytesUp);
   deps.metrics.bytes.inc({ direction: 'downstream' }, context.bytesDown);
   const durationMs = Math.round(performance.now() - context.startedAt);
+  context.span?.set({ 'sluice.outcome': outcome, 'sluice.bytes_up': context.bytesUp, 'sluice.bytes_down': context.bytesDown });
+  context.span?.end(outcome !== 'ok');
   deps.log.debug({ request_id: context.id, upstream: context.upstream, bytes_up: context.bytesUp, bytes_down: context.bytesDown, duration_ms: durationMs, outcome }, 'close');
   deps.audit
     .append(closeEntry(context, durationMs, outcome))

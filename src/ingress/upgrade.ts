@@ -56,7 +56,7 @@ export async function handleUpgrade(
     return;
   }
   const credential = readProxyCredential(request.headers['proxy-authorization']);
-  const upstream = await admitAndDial(deps, context, client, { credential, connection, destination: target.destination, path: pathWithoutQuery(target.path) }, refuseOnSocket);
+  const upstream = await admitAndDial(deps, context, client, { credential, connection, destination: target.destination, path: pathWithoutQuery(target.path), traceparent: request.headers.traceparent }, refuseOnSocket);
   if (upstream === undefined) return;
   // The handshake keeps Connection/Upgrade (they are the point of the request) but drops proxy
   // credentials and every other hop-by-hop header.
