@@ -291,3 +291,24 @@ test('a stream configuration error names its line and field; a missing secret st
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('an audit file replaced while Sluice was stopped restarts the stream at seq 1, saying why', async () => {
+  const receiver = await startHttpReceiver();
+  const config = streamConfig(['type: webhook', `url: ${receiver.url}/`]);
+  let running = await startSluice({ config });
+  const delivered = (): AuditLine[] => receiver.accepted.flatMap((request) => jsonLines(request.body));
+  try {
+    await traffic(running);
+    await running.stop();
+    const before = delivered().length;
+    assert.ok(before >= 4);
+    await rm(join(running.stateDir, 'audit.jsonl'));
+    running = await startSluice({ dir: running.dir, config });
+    await until(() => delivered().length > before, 'the new chain delivered');
+    assert.deepEqual(delivered().slice(before).map((record) => [record['seq'], record.kind]), [[1, 'start']]);
+    assert.ok(running.logs.some((line) => line['msg'] === 'audit stream cursor unusable; resending the chain from seq 1' && /beyond the chain's last record 0/.test(String(line['why']))));
+  } finally {
+    await running.close();
+    await receiver.close();
+  }
+});
