@@ -17,10 +17,9 @@ import {
   type AuditEntry,
 } from './audit/kinds.js';
 import type { Schedule } from './audit/schedule.js';
-import { StreamCursor } from './audit/stream/cursor.js';
 import { createStreamSink } from './audit/stream/from-config.js';
-import { FileAuditSource } from './audit/stream/source.js';
-import { AuditStreamer } from './audit/stream/streamer.js';
+import { startAuditStream } from './audit/stream/start.js';
+import type { AuditStreamer } from './audit/stream/streamer.js';
 import { splitHostPort } from './config/host-port.js';
 import type { LoadedConfig } from './config/load.js';
 import { PACKAGE_ROOT } from './config/package-root.js';
@@ -41,7 +40,7 @@ import type { PipelineDeps } from './ingress/pipeline.js';
 import { createAdminServer } from './obs/admin.js';
 import type { Logger } from './obs/log.js';
 import { Metrics } from './obs/metrics.js';
-import { Tracing } from './obs/tracing.js';
+import type { Tracing } from './obs/tracing.js';
 import { LEARN_STORE_FILE, LearnStore } from './policy/learn-store.js';
 import { loadRuleFiles } from './policy/rules.js';
 import { formatIssue, SourceError } from './config/yaml.js';
@@ -72,9 +71,6 @@ function listen(server: Server, address: string): Promise<AddressInfo> {
 function guardConfinesAgents(config: ConfigFile): boolean {
   return config.guard.agent_uids.length > 0 || config.guard.agent_gids.length > 0 || config.agents.some((agent) => agent.uids.length > 0);
 }
-
-/** Where the SIEM stream keeps the seq and hash of the last record its receiver confirmed. */
-export const STREAM_CURSOR_FILE = 'audit-stream.cursor';
 
 interface Components {
   readonly tracing: Tracing | undefined;
@@ -150,18 +146,7 @@ export class Sluice {
     if (audit.recovery !== null) log.error({ recovery: audit.recovery }, 'audit log had a torn last record; it was moved aside and recorded in the chain');
     if (streamConfig !== undefined && sink !== undefined) {
       // Right after open every record is durable, so the head is where the stream may read up to.
-      stream = await AuditStreamer.start(new FileAuditSource(loaded.auditFile), sink, new StreamCursor(join(loaded.stateDir, STREAM_CURSOR_FILE), { fsync: config.audit.fsync }), audit.head, {
-        batchSize: streamConfig.batch_size,
-        flushIntervalMs: streamConfig.flush_interval_ms,
-        retry: { initialMs: streamConfig.retry_initial_ms, maxMs: Math.max(streamConfig.retry_initial_ms, streamConfig.retry_max_ms) },
-        onSent: (records) => metrics.auditStreamSent.inc(records),
-        onLag: (records) => metrics.auditStreamLag.set(records),
-        onError: (error) => {
-          metrics.auditStreamErrors.inc();
-          log.warn({ err: error, target: sink.target }, 'audit stream delivery failed; the records wait in the audit file and are retried');
-        },
-        onRestart: (why) => log.error({ why, target: sink.target }, 'audit stream cursor unusable; resending the chain from seq 1'),
-      });
+      stream = await startAuditStream({ config: streamConfig, sink, auditFile: loaded.auditFile, stateDir: loaded.stateDir, fsync: config.audit.fsync, durable: audit.head, metrics, log });
       const started = stream;
       undo.push(() => started.close());
     }
@@ -239,7 +224,8 @@ export class Sluice {
     undo.push(() => bundles?.stop());
     await bundles?.start();
 
-    const tracing = config.otel.endpoint === undefined ? undefined : new Tracing({ endpoint: config.otel.endpoint, serviceName: config.otel.service_name });
+    // Loaded only when configured: the OpenTelemetry SDK is not worth its start-up time otherwise.
+    const tracing = config.otel.endpoint === undefined ? undefined : new (await import('./obs/tracing.js')).Tracing({ endpoint: config.otel.endpoint, serviceName: config.otel.service_name });
     undo.push(() => tracing?.shutdown());
     const deps: PipelineDeps = {
       ingress: 'explicit',

@@ -1,7 +1,6 @@
 // Streams the audit chain to a SIEM at least once, in seq order: records wait in the audit file
 // (no second copy) until the sink confirms them; the cursor moves only after that. Never blocks appends.
-import type { OperatorError } from '../../errors.js';
-import { isOperatorError } from '../../errors.js';
+import { isOperatorError, type OperatorError } from '../../errors.js';
 import { realTimer, type Schedule, type Scheduled } from '../schedule.js';
 import type { ChainHead } from '../record.js';
 import { START_OF_CHAIN, type StreamCursor } from './cursor.js';

@@ -43,12 +43,18 @@ export class SyslogSink implements StreamSink {
   }
 
   async deliver(records: readonly AuditRecord[]): Promise<void> {
-    const { hostname, appName } = this.#options;
+    const { hostname, appName, timeoutMs } = this.#options;
     const frames = records.map((record) => syslogFrame(record, hostname, appName)).join('');
     try {
       const socket = this.#socket ?? (await this.#connect());
       await new Promise<void>((resolve, reject) => {
-        socket.write(frames, (error) => (error === undefined || error === null ? resolve() : reject(error)));
+        // A collector that stops reading leaves the write pending forever: give up, reconnect later.
+        const timer = setTimeout(() => reject(new Error(`the collector took no data for ${timeoutMs} ms`)), timeoutMs);
+        socket.write(frames, (error) => {
+          clearTimeout(timer);
+          if (error === undefined || error === null) resolve();
+          else reject(error);
+        });
       });
     } catch (error) {
       this.#drop();
