@@ -60,10 +60,10 @@ test('killed while the SIEM is down and again before an answer arrived: every re
   };
 
   let sluice = await start();
-  await until(() => delivered().length > 0, 'the first start record delivered');
+  await until(() => delivered().length > 0, 'the first start record delivered', 60_000);
   receiver.down = true;
   for (let round = 0; round < 4; round += 1) await deny();
-  await until(() => receiver.requests.length > receiver.accepted.length, 'a delivery refused while down');
+  await until(() => receiver.requests.length > receiver.accepted.length, 'a delivery refused while down', 60_000);
   assert.equal((await sluice.stop('SIGKILL')).signal, 'SIGKILL');
 
   sluice = await start();
@@ -78,7 +78,7 @@ test('killed while the SIEM is down and again before an answer arrived: every re
   await deny();
   await sluice.stop('SIGTERM');
   const records = await chain();
-  await until(() => delivered().some((record) => record.seq === records.at(-1)?.seq), 'everything delivered');
+  await until(() => delivered().some((record) => record.seq === records.at(-1)?.seq), 'everything delivered', 60_000);
 
   const seqs = delivered().map((record) => record.seq);
   let highest = 0;

@@ -11,7 +11,10 @@ import { rawExchange } from './support/raw-http.js';
 import { startHttpReceiver, startSyslogCollector, type HttpReceiver } from './support/siem-receivers.js';
 import { startSluice, type AuditLine, type RunningSluice } from './support/sluice.js';
 import { makeTestCa } from './support/test-ca.js';
-import { until } from './support/until.js';
+import { until as untilDefault } from './support/until.js';
+
+/** Deliveries wait on retries and restarts: generous on a shared, busy machine. */
+const until = (condition: () => boolean | Promise<boolean>, what: string): Promise<void> => untilDefault(condition, what, 60_000);
 
 /** Quick pacing so a test's outage and recovery take milliseconds, not the default seconds. */
 const PACING = ['    batch_size: 4', '    flush_interval_ms: 20', '    retry_initial_ms: 20', '    retry_max_ms: 200'];
