@@ -3,6 +3,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { loadSigningKeys, type LoadedSigningKeys } from './audit/signing-key.js';
 import { AuditTrail, type AuditTrailOptions } from './audit/trail.js';
@@ -19,6 +20,9 @@ import {
   type AuditEntry,
 } from './audit/kinds.js';
 import type { Schedule } from './audit/schedule.js';
+import { createStreamSink } from './audit/stream/from-config.js';
+import { startAuditStream } from './audit/stream/start.js';
+import type { AuditStreamer } from './audit/stream/streamer.js';
 import { splitHostPort } from './config/host-port.js';
 import type { LoadedConfig } from './config/load.js';
 import { PACKAGE_ROOT } from './config/package-root.js';
@@ -52,6 +56,7 @@ import { SYSTEM_CLOCK, type Clock } from './clock.js';
 import type { Logger } from './obs/log.js';
 import { Metrics } from './obs/metrics.js';
 import { ApprovalStore } from './policy/approval-store.js';
+import type { Tracing } from './obs/tracing.js';
 import { LEARN_STORE_FILE, LearnStore } from './policy/learn-store.js';
 import { ApprovedConnections } from './ingress/approved-connections.js';
 import { ANONYMOUS_AGENT_NAME } from './agent.js';
@@ -101,7 +106,9 @@ function auditTrailOptions(audit: ConfigFile['audit'], keys: LoadedSigningKeys):
 }
 
 interface Components {
+  readonly tracing: Tracing | undefined;
   readonly audit: AuditTrail;
+  readonly stream: AuditStreamer | undefined;
   readonly learn: LearnStore;
   readonly requests: AccessRequests;
   readonly holds: HeldRequests;
@@ -171,9 +178,19 @@ export class Sluice {
     const blocklistConfig = await loadBlocklistConfig(loaded.blocklistSources);
     const live = new LivePolicy(rules, config.anonymous.allow, config.bundle !== undefined);
     await mkdir(loaded.stateDir, { recursive: true, mode: 0o700 });
+    const baseDir = loaded.file === null ? PACKAGE_ROOT : dirname(loaded.file);
+    // Secrets and CA files are read before the chain opens: a missing token stops the start early.
+    const streamConfig = config.audit.stream;
+    const sink = streamConfig === undefined ? undefined : await createStreamSink(streamConfig, { baseDir, env: options.env ?? process.env, hostname: hostname() });
+    undo.push(() => sink?.close());
+    let stream: AuditStreamer | undefined;
     const audit = await AuditTrail.open(loaded.auditFile, {
       fsync: config.audit.fsync,
-      onCommitted: (count) => metrics.auditRecords.inc(count),
+      onCommitted: (count, durable, seconds) => {
+        metrics.auditRecords.inc(count);
+        metrics.auditCommitSeconds.observe(seconds);
+        stream?.committed(durable);
+      },
       onWriteError: (error) => {
         metrics.auditWriteErrors.inc();
         log.error({ err: error }, 'audit write failed; refusing every decision until a retry succeeds');
@@ -182,6 +199,12 @@ export class Sluice {
     }, auditTrailOptions(config.audit, await loadSigningKeys(loaded.stateDir)));
     undo.push(() => audit.close());
     if (audit.recovery !== null) log.error({ recovery: audit.recovery }, 'audit log had a torn last record; it was moved aside and recorded in the chain');
+    if (streamConfig !== undefined && sink !== undefined) {
+      // Right after open every record is durable, so the head is where the stream may read up to.
+      stream = await startAuditStream({ config: streamConfig, sink, auditFile: loaded.auditFile, stateDir: loaded.stateDir, fsync: config.audit.fsync, durable: audit.head, metrics, log });
+      const started = stream;
+      undo.push(() => started.close());
+    }
     const record = (entry: AuditEntry): void => {
       audit.append(entry).catch((error: unknown) => log.error({ err: error, kind: entry.kind }, 'audit append failed'));
     };
@@ -213,7 +236,6 @@ export class Sluice {
     const stopPolling = localAddresses.poll();
     undo.push(stopPolling);
     const addressGuard = new AddressGuard(config.connect.allow_cidrs, localAddresses);
-    const baseDir = loaded.file === null ? PACKAGE_ROOT : dirname(loaded.file);
     // Before the downloads start: bundles and feeds go through the parent proxies too.
     const parents = await loadParentProxies(config.connect, { baseDir, env: options.env ?? process.env, guard: addressGuard });
 
@@ -302,7 +324,12 @@ export class Sluice {
     const agentLimits = new AgentLimits(config.agents, { audit, metrics, log });
     undo.push(() => agentLimits.close());
 
+    // Loaded only when configured: the OpenTelemetry SDK is not worth its start-up time otherwise.
+    const tracing = config.otel.endpoint === undefined ? undefined : new (await import('./obs/tracing.js')).Tracing({ endpoint: config.otel.endpoint, serviceName: config.otel.service_name });
+    undo.push(() => tracing?.shutdown());
     const deps: PipelineDeps = {
+      ingress: 'explicit',
+      ...(tracing === undefined ? {} : { tracing }),
       identity: new IdentityResolver(config, modes),
       policy: () => live.current,
       now: () => clock.now(),
@@ -321,7 +348,12 @@ export class Sluice {
       metrics,
       log,
     };
-    const pools = new UpstreamPools({ connectTimeoutMs: config.connect.timeout_ms, idleTimeoutMs: config.limits.idle_timeout_ms, evictAfterMs: 120_000 });
+    const pools = new UpstreamPools({
+      connectTimeoutMs: config.connect.timeout_ms,
+      idleTimeoutMs: config.limits.idle_timeout_ms,
+      evictAfterMs: 120_000,
+      onDialled: (connectMs) => metrics.upstreamTcpConnectSeconds.observe(connectMs / 1000),
+    });
     const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni);
     let ready = false;
     const tokens = new TokenRegistry(tokenFile(loaded.stateDir), config.admin.tokens, (change) => {
@@ -407,7 +439,7 @@ export class Sluice {
     );
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { audit, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures, router, approvals };
+    const parts: Components = { tracing, audit, stream, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures, router, approvals };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
@@ -432,7 +464,7 @@ export class Sluice {
   }
 
   async close(): Promise<void> {
-    const { servers, transparent, dns, pools, learn, requests, holds, agentLimits, webhook, audit, bundles, blocklists, stopPolling, failures } = this.parts;
+    const { servers, transparent, dns, pools, learn, requests, holds, agentLimits, webhook, audit, stream, tracing, bundles, blocklists, stopPolling, failures } = this.parts;
     // Held requests are answered (as the policy in force decides them) before their listeners close.
     holds.close();
     webhook?.close();
@@ -448,6 +480,10 @@ export class Sluice {
     await agentLimits.close();
     await audit.append(stopEntry()).catch((error: unknown) => this.log.error({ err: error }, 'could not record stop'));
     await audit.close();
+    // After the stop record: it is sent now if the receiver is keeping up, else at the next start.
+    await stream?.close();
+    // Exports the spans still buffered; a collector that is down costs at most the exporter's timeout.
+    await tracing?.shutdown().catch((error: unknown) => this.log.warn({ err: error }, 'could not export the last spans'));
     this.log.info('sluice stopped');
   }
 }

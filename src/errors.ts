@@ -108,6 +108,9 @@ export const OPERATOR_ERROR_CODES = [
   'BLOCKLIST_TOO_LARGE',
   'BLOCKLIST_COMPILE',
   'AUDIT_KEY_INVALID',
+  'AUDIT_STREAM_DELIVERY',
+  'AUDIT_STREAM_SOURCE',
+  'AUDIT_STREAM_CURSOR',
 ] as const;
 
 export type OperatorErrorCode = (typeof OPERATOR_ERROR_CODES)[number];

@@ -87,7 +87,7 @@ test('a real proxy run exports as OCSF events that all validate, HTTP Connect an
 });
 
 const facts = (overrides: Partial<DecisionFacts>): DecisionFacts => ({
-  id: 'req-1', kind: 'forward', client: '192.0.2.7:40100', method: 'GET',
+  id: 'req-1', kind: 'forward', ingress: 'explicit', client: '192.0.2.7:40100', method: 'GET',
   destination: { host: 'api.example', port: 443 }, agent: { name: 'builder', via: 'token', mode: 'enforce' },
   decision: { ruleId: 'r1' }, bundleVersion: null, ...overrides,
 });

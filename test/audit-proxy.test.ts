@@ -88,6 +88,7 @@ describe('the audit chain through the running proxy', () => {
     assert.equal(byLabel('denied')?.rule, 'deny-port-one');
     assert.equal(byLabel('malformed')?.code, 'ORIGIN_FORM');
     assert.equal(byLabel('tunnel')?.request_kind, 'tunnel');
+    for (const label of ['allowed', 'denied', 'tunnel']) assert.equal(byLabel(label)?.ingress, 'explicit', `${label}: reached the explicit proxy`);
 
     for (const label of ['allowed', 'tunnel']) {
       const id = byLabel(label)?.request_id;
@@ -96,6 +97,9 @@ describe('the audit chain through the running proxy', () => {
       // A tunnel names the address:port it dialled; forwarding names the vetted address (a pool dials).
       assert.match(String(close.upstream), label === 'tunnel' ? new RegExp(`^127\\.0\\.0\\.1:${https.port}$`) : /^127\.0\.0\.1(:\d+)?$/);
       assert.equal(close.outcome, 'ok');
+      // Who and where, repeated from the decision: a SIEM attributes the bytes without a join.
+      assert.deepEqual([close.agent, close.host, close.port], [byLabel(label)?.agent, byLabel(label)?.host, byLabel(label)?.port]);
+      assert.ok(close.agent !== null && close.host !== null);
       assert.ok(typeof close.bytes_up === 'number' && typeof close.bytes_down === 'number' && (close.bytes_down as number) > 0, `${label}: byte counts`);
       assert.ok(typeof close.duration_ms === 'number' && close.duration_ms >= 0);
       assert.ok(close.seq > (byLabel(label)?.seq ?? Infinity), 'the close follows its decision');

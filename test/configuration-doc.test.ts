@@ -16,10 +16,18 @@ interface SchemaNode {
   readonly properties?: Readonly<Record<string, SchemaNode>>;
   readonly items?: SchemaNode;
   readonly default?: unknown;
+  /** a discriminated union (audit.stream): its variants' keys are documented together */
+  readonly oneOf?: readonly SchemaNode[];
+  readonly anyOf?: readonly SchemaNode[];
 }
 
 /** Every settable key as `section.key` (list items as `list[].key`), with its default. */
 function schemaKeys(node: SchemaNode, path = '', keys = new Map<string, unknown>()): Map<string, unknown> {
+  const variants = node.oneOf ?? node.anyOf;
+  if (variants !== undefined && variants.some((variant) => variant.properties !== undefined)) {
+    for (const variant of variants) schemaKeys(variant, path, keys);
+    return keys;
+  }
   if (node.properties !== undefined) {
     for (const [name, child] of Object.entries(node.properties)) schemaKeys(child, path === '' ? name : `${path}.${name}`, keys);
     return keys;

@@ -1,5 +1,5 @@
 // The Grafana dashboard in deploy/grafana parses, lays out cleanly, covers what operators asked to
-// see, and queries only metrics Sluice exposes (or that issues 10/11/14 announce).
+// see, and queries only metrics Sluice exposes (or that issues 10/14 announce).
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { allPanels, dashboardExpressions, readDashboard, type Dashboard } from './support/dashboard.js';
@@ -62,6 +62,11 @@ test('the dashboard covers decisions, traffic, policy sources, approvals, budget
     'sluice_blocklist_last_success_timestamp_seconds', // blocklist age
     'sluice_blocklist_entries', // blocklist size
     'sluice_audit_write_errors_total',
+    'sluice_audit_commit_seconds_bucket',
+    'sluice_audit_stream_lag_records',
+    'sluice_audit_stream_sent_total',
+    'sluice_audit_stream_errors_total',
+    'sluice_upstream_tcp_connect_seconds_bucket',
   ];
   const announced = Object.entries(ANNOUNCED_METRICS).map(([name, type]) => (type === 'histogram' ? `${name}_bucket` : name));
   assert.deepEqual([...wanted, ...announced].filter((name) => !used.has(name)), []);

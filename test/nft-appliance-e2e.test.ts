@@ -197,8 +197,8 @@ if (insideLoopbackNamespace(import.meta.url)) {
         if (refused.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
       }
       assert.deepEqual(
-        refused.map((record) => [record['agent'], record['via'], record['name'], record['outcome']]),
-        [['coder', 'uid', 'other.test', 'refused']],
+        refused.map((record) => [record['ingress'], record['agent'], record['via'], record['name'], record['outcome']]),
+        [['dns', 'coder', 'uid', 'other.test', 'refused']],
       );
     });
 
@@ -206,6 +206,7 @@ if (insideLoopbackNamespace(import.meta.url)) {
       const tls = (await auditRecords()).filter((record) => record['kind'] === 'decision' && record['method'] === 'TLS');
       assert.ok(tls.length >= 4, JSON.stringify(tls));
       assert.ok(tls.every((record) => record['agent'] === 'coder' && record['via'] === 'uid'), JSON.stringify(tls));
+      assert.ok(tls.every((record) => record['ingress'] === 'transparent_tls'), 'redirected port 443 is recorded as such');
     });
 
     test('fails closed: with Sluice stopped the agent reaches nothing, the guard still loaded', async () => {

@@ -48,7 +48,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test('identifies the querying user, answers what the rules allow, records a refusal and counts a flood', async () => {
+test('identifies the querying user, answers what the rules allow, records a refusal, counts the answers and a flood', async () => {
   assert.equal(await ask('docs.example.test'), 'NOERROR');
   assert.equal(await ask('elsewhere.example.test'), 'REFUSED');
   assert.equal(await ask('docs.example.test'), 'NOERROR');
@@ -64,6 +64,13 @@ test('identifies the querying user, answers what the rules allow, records a refu
     [['dns', 'tester', 'uid', 'elsewhere.example.test', 'refused']],
   );
   assert.deepEqual(audited.slice(1).map((record) => [record['kind'], record['counts'], record['overflow']]), [
-    ['dns_summary', [{ agent: 'tester', peer: '127.0.0.1', outcome: 'rate_limited', count: 5 }], 0],
+    [
+      'dns_summary',
+      [
+        { agent: 'tester', peer: '127.0.0.1', outcome: 'answered', count: 2 },
+        { agent: 'tester', peer: '127.0.0.1', outcome: 'rate_limited', count: 5 },
+      ],
+      0,
+    ],
   ]);
 });

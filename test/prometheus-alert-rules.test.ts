@@ -29,7 +29,7 @@ test('promtool check rules accepts the file', async () => {
 test('the rules cover what operators asked to be paged for, each with a severity and a summary', () => {
   const names = rules.map((rule) => rule.alert);
   for (const wanted of ['SluiceBundleStale', 'SluiceBundleRejected', 'SluiceBundleFetchFailing', 'SluiceBlocklistStale', 'SluiceAuditWriteFailing',
-    'SluiceAuditStreamErrors', 'SluiceInferenceBudgetNearlySpent', 'SluiceDenySpike']) assert.ok(names.includes(wanted), wanted);
+    'SluiceAuditCommitSlow', 'SluiceAuditStreamErrors', 'SluiceAuditStreamLagging', 'SluiceInferenceBudgetNearlySpent', 'SluiceDenySpike']) assert.ok(names.includes(wanted), wanted);
   for (const rule of rules) {
     assert.ok(['warning', 'critical'].includes(rule.labels?.['severity'] ?? ''), `${rule.alert}: severity`);
     assert.ok((rule.annotations?.['summary'] ?? '') !== '', `${rule.alert}: summary`);
@@ -99,6 +99,23 @@ const CASES: readonly Case[] = [
       { at: '7m', alert: 'SluiceAuditWriteFailing', firing: [{ severity: 'critical', instance: 'a' }] },
       { at: '9m', alert: 'SluiceAuditStreamErrors', firing: [{ severity: 'warning', instance: 'a' }] },
       { at: '15m', alert: 'SluiceAuditStreamLagging', firing: [{ severity: 'warning', instance: 'a' }] },
+    ],
+  },
+  {
+    // a: every commit between 0.25 s and 1 s; b: every commit under 10 ms
+    series: {
+      'sluice_audit_commit_seconds_bucket{instance="a", le="0.01"}': '0+0x20',
+      'sluice_audit_commit_seconds_bucket{instance="a", le="0.25"}': '0+0x20',
+      'sluice_audit_commit_seconds_bucket{instance="a", le="1"}': '0+10x20',
+      'sluice_audit_commit_seconds_bucket{instance="a", le="+Inf"}': '0+10x20',
+      'sluice_audit_commit_seconds_bucket{instance="b", le="0.01"}': '0+10x20',
+      'sluice_audit_commit_seconds_bucket{instance="b", le="0.25"}': '0+10x20',
+      'sluice_audit_commit_seconds_bucket{instance="b", le="1"}': '0+10x20',
+      'sluice_audit_commit_seconds_bucket{instance="b", le="+Inf"}': '0+10x20',
+    },
+    expect: [
+      { at: '8m', alert: 'SluiceAuditCommitSlow', firing: [] },
+      { at: '16m', alert: 'SluiceAuditCommitSlow', firing: [{ severity: 'warning', instance: 'a' }] },
     ],
   },
   {

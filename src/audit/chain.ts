@@ -12,8 +12,11 @@ import { findResumePoint, moveTornTail, recoveryFields, syncDirectory, writeAll,
 export interface AuditChainOptions {
   /** fdatasync every batch before its appends resolve; off only for tests and benchmarks */
   readonly fsync: boolean;
-  /** called after each durable batch with its record count (metrics, tests) */
-  readonly onCommitted?: (records: number) => void;
+  /**
+   * called after each durable batch with its record count, the durable head it reached (what a
+   * reader such as the SIEM stream may now read) and how long the write and sync took
+   */
+  readonly onCommitted?: (records: number, durable: ChainHead, seconds: number) => void;
   /** called on every failed write, flush or retry (the write-error metric) */
   readonly onWriteError?: (error: unknown) => void;
   /** when to retry after a write failure; tests pass their own timer */
@@ -183,6 +186,7 @@ export class AuditChain {
       const batch = this.#waiting;
       this.#waiting = [];
       const bytes = Buffer.from(batch.map((entry) => entry.line).join(''));
+      const started = performance.now();
       try {
         await this.#write(bytes);
       } catch (error) {
@@ -192,7 +196,7 @@ export class AuditChain {
       const last = batch.at(-1)?.record ?? this.#durable;
       this.#durable = { seq: last.seq, hash: last.hash };
       for (const entry of batch) entry.resolve(entry.record);
-      this.#notify(batch.length);
+      this.#notify(batch.length, (performance.now() - started) / 1000);
     }
     this.#flight = null;
   }
@@ -235,10 +239,12 @@ export class AuditChain {
   async #recover(delayMs: number): Promise<void> {
     const failure = this.#failure;
     if (failure === null) return;
+    let seconds: number;
     try {
       const { size } = await this.#handle.stat();
       if (size < this.#size) throw new Error(`the file shrank to ${size} bytes below its ${this.#size} durable bytes`);
       if (size > this.#size) await this.#handle.truncate(this.#size);
+      const started = performance.now();
       const sealed = sealRecord(this.#durable.seq + 1, new Date().toISOString(), this.#durable.hash, {
         kind: 'audit_recovery',
         reason: failure.error.message,
@@ -247,6 +253,7 @@ export class AuditChain {
         truncated_bytes: size - this.#size,
       } satisfies AuditRecoveryEntry);
       await this.#write(Buffer.from(sealed.line));
+      seconds = (performance.now() - started) / 1000;
       this.#head = this.#durable = { seq: sealed.record.seq, hash: sealed.record.hash };
     } catch (error) {
       this.#reportWriteError(error);
@@ -254,15 +261,16 @@ export class AuditChain {
       return;
     }
     this.#failure = null;
-    this.#notify(1);
+    this.#notify(1, seconds);
   }
 
   #reportWriteError(error: unknown): void {
     this.#guardHook(() => this.#options.onWriteError?.(error));
   }
 
-  #notify(records: number): void {
-    this.#guardHook(() => this.#options.onCommitted?.(records));
+  #notify(records: number, seconds: number): void {
+    const durable = this.#durable;
+    this.#guardHook(() => this.#options.onCommitted?.(records, durable, seconds));
   }
 
   #guardHook(hook: () => void): void {

@@ -6,6 +6,7 @@ export type DecisionEntry = {
   readonly kind: 'decision';
   readonly request_id: string;
   readonly request_kind: string;
+  readonly ingress: string;
   readonly client: string;
   readonly agent: string | null;
   readonly via: string | null;
@@ -29,11 +30,16 @@ export type DecisionEntry = {
   readonly addresses?: readonly string[];
   readonly parent_proxy?: string;
   readonly approval?: string;
+  readonly trace_id?: string;
 };
 
 export type CloseEntry = {
   readonly kind: 'close';
   readonly request_id: string;
+  /** repeated from the decision so a SIEM needs no join to say who moved the bytes */
+  readonly agent: string | null;
+  readonly host: string | null;
+  readonly port: number | null;
   readonly upstream: string | null;
   readonly bytes_up: number;
   readonly bytes_down: number;
@@ -47,6 +53,7 @@ export type TunnelScreenEntry = RequestProblem<'tunnel_screen'> & { readonly ver
 
 export type DnsEntry = {
   readonly kind: 'dns';
+  readonly ingress: 'dns';
   readonly agent: string | null;
   readonly via: string | null;
   readonly client: string;
@@ -201,11 +208,11 @@ export type AuditKind = AuditEntry['kind'];
 
 /** Every field a kind may carry (in any of its variants), for docs/audit.md and its test. */
 export const AUDIT_FIELDS = {
-  decision: ['request_id', 'request_kind', 'client', 'agent', 'via', 'method', 'host', 'port', 'path', 'verdict', 'reason', 'rule', 'mode', 'bundle_version', 'blocklist_source', 'blocklist_entry', 'shadow_version', 'shadow_would_deny', 'shadow_reason', 'shadow_rule', 'address_class', 'address', 'addresses', 'parent_proxy', 'approval'],
-  close: ['request_id', 'upstream', 'bytes_up', 'bytes_down', 'duration_ms', 'outcome'],
+  decision: ['request_id', 'request_kind', 'ingress', 'client', 'agent', 'via', 'method', 'host', 'port', 'path', 'verdict', 'reason', 'rule', 'mode', 'bundle_version', 'blocklist_source', 'blocklist_entry', 'shadow_version', 'shadow_would_deny', 'shadow_reason', 'shadow_rule', 'address_class', 'address', 'addresses', 'parent_proxy', 'approval', 'trace_id'],
+  close: ['request_id', 'agent', 'host', 'port', 'upstream', 'bytes_up', 'bytes_down', 'duration_ms', 'outcome'],
   bad_request: ['request_id', 'client', 'method', 'code', 'detail'],
   tunnel_screen: ['request_id', 'verdict', 'reason', 'detail'],
-  dns: ['agent', 'via', 'client', 'transport', 'name', 'type', 'outcome', 'detail', 'removed'],
+  dns: ['ingress', 'agent', 'via', 'client', 'transport', 'name', 'type', 'outcome', 'detail', 'removed'],
   dns_summary: ['since', 'counts', 'overflow'],
   agent_limit_summary: ['since', 'counts'],
   access_request: ['event', 'id', 'agent', 'host', 'port', 'count', 'first_seen', 'last_seen', 'by'],
@@ -234,6 +241,7 @@ export interface AuditLog {
 export interface DecisionFacts {
   readonly id: string;
   readonly kind: string;
+  readonly ingress: string;
   readonly client: string;
   readonly method: string;
   readonly destination?: { readonly host: string; readonly port: number };
@@ -248,6 +256,8 @@ export interface DecisionFacts {
   readonly bundleVersion?: number | null;
   readonly forbidden?: { readonly addressClass: string; readonly address: string };
   readonly parentProxy?: string;
+  /** the request's OpenTelemetry span, when tracing is on */
+  readonly span?: { readonly traceId: string };
 }
 
 export function decisionEntry(facts: DecisionFacts, verdict: string, reason: string, addresses: readonly string[] | undefined): DecisionEntry {
@@ -256,6 +266,7 @@ export function decisionEntry(facts: DecisionFacts, verdict: string, reason: str
     kind: 'decision',
     request_id: facts.id,
     request_kind: facts.kind,
+    ingress: facts.ingress,
     client: facts.client,
     agent: facts.agent?.name ?? null,
     via: facts.agent?.via ?? null,
@@ -276,11 +287,27 @@ export function decisionEntry(facts: DecisionFacts, verdict: string, reason: str
     ...(addresses === undefined ? {} : { addresses }),
     ...(facts.parentProxy === undefined ? {} : { parent_proxy: facts.parentProxy }),
     ...(decision?.approval === undefined ? {} : { approval: decision.approval }),
+    ...(facts.span === undefined ? {} : { trace_id: facts.span.traceId }),
   };
 }
 
-export function closeEntry(facts: { readonly id: string; readonly upstream?: string; readonly bytesUp: number; readonly bytesDown: number }, durationMs: number, outcome: string): CloseEntry {
-  return { kind: 'close', request_id: facts.id, upstream: facts.upstream ?? null, bytes_up: facts.bytesUp, bytes_down: facts.bytesDown, duration_ms: durationMs, outcome };
+export interface CloseFacts {
+  readonly id: string;
+  readonly agent?: { readonly name: string };
+  readonly destination?: { readonly host: string; readonly port: number };
+  readonly upstream?: string;
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+}
+
+export function closeEntry(facts: CloseFacts, durationMs: number, outcome: string): CloseEntry {
+  return {
+    kind: 'close',
+    request_id: facts.id,
+    agent: facts.agent?.name ?? null,
+    host: facts.destination?.host ?? null,
+    port: facts.destination?.port ?? null,
+    upstream: facts.upstream ?? null, bytes_up: facts.bytesUp, bytes_down: facts.bytesDown, duration_ms: durationMs, outcome };
 }
 
 /** `error` is a SluiceError (structurally): its code and the message with its detail. */
@@ -305,6 +332,7 @@ export interface DnsFacts {
 export function dnsEntry(query: DnsFacts): DnsEntry {
   return {
     kind: 'dns',
+    ingress: 'dns',
     agent: query.agent?.name ?? null,
     via: query.agent?.via ?? null,
     client: `${query.peer.address}:${query.peer.port}`,

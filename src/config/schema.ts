@@ -92,6 +92,59 @@ export const bundleSchema = z
   .refine((bundle) => [bundle.file, bundle.url, bundle.oci].filter((source) => source !== undefined).length === 1, 'give exactly one of file, url and oci')
   .refine((bundle) => bundle.keys.length > 0 || bundle.keyless !== undefined, 'list at least one trusted key, or configure keyless');
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
+/** A secret is read from a file (relative to the config file) or an environment variable, never written inline. */
+const secret = z
+  .strictObject({ file: z.string().min(1).optional(), env: envName.optional() })
+  .refine((source) => (source.file === undefined) !== (source.env === undefined), 'give exactly one of file and env');
+const streamHeader = z
+  .strictObject({
+    name: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name'),
+    value: z.string().optional(),
+    value_file: z.string().min(1).optional(),
+    value_env: envName.optional(),
+  })
+  .refine((header) => [header.value, header.value_file, header.value_env].filter((source) => source !== undefined).length === 1, 'give exactly one of value, value_file and value_env');
+/** How every stream batches and retries. */
+const streamPacing = {
+  batch_size: z.number().int().min(1).max(10_000).default(500),
+  flush_interval_ms: z.number().int().min(10).max(600_000).default(1_000),
+  retry_initial_ms: z.number().int().min(10).max(600_000).default(1_000),
+  retry_max_ms: z.number().int().min(10).max(3_600_000).default(60_000),
+  timeout_ms: z.number().int().min(100).max(120_000).default(10_000),
+};
+/** PEM CA certificates trusted beside the system store; tls_verify false accepts any certificate. */
+const streamTls = { ca_file: z.string().min(1).optional(), tls_verify: z.boolean().default(true) };
+const streamUrl = z.string().regex(/^https?:\/\/[^\s@]+$/, 'expected an http:// or https:// URL without credentials');
+const streamHttp = { url: streamUrl, headers: z.array(streamHeader).default([]), ...streamTls, ...streamPacing };
+/** audit.stream: where the audit trail is streamed, at least once and in order (docs/audit.md). */
+export const streamSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('webhook'), format: z.enum(['jsonl']).default('jsonl'), ...streamHttp }),
+  z.strictObject({
+    type: z.literal('splunk_hec'),
+    /** sent as `Authorization: Splunk <token>` */
+    token: secret,
+    index: z.string().min(1).optional(),
+    sourcetype: z.string().min(1).default('sluice:audit'),
+    ...streamHttp,
+  }),
+  z.strictObject({
+    type: z.literal('elastic'),
+    index: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'expected an index name of lower-case letters, digits, . _ and -'),
+    /** sent as `Authorization: ApiKey <key>` */
+    api_key: secret.optional(),
+    ...streamHttp,
+  }),
+  z.strictObject({
+    type: z.literal('syslog'),
+    address: hostPort,
+    tls: z.boolean().default(false),
+    app_name: z.string().regex(/^[!-~]{1,48}$/, 'RFC 5424 APP-NAME: 1-48 printable ASCII characters').default('sluice'),
+    ...streamTls,
+    ...streamPacing,
+  }),
+]);
+
 export const configSchema = z.strictObject({
   mode: mode.default('learn'),
   listen: z
@@ -270,6 +323,7 @@ export const configSchema = z.strictObject({
           max_total_bytes: z.number().int().min(4096).optional(),
         })
         .prefault({}),
+      stream: streamSchema.optional(),
     })
     .prefault({}),
   /** The admin API on listen.admin (/v1): who may call it. /metrics, /healthz and /readyz stay open. */
@@ -289,6 +343,13 @@ export const configSchema = z.strictObject({
       max_failed_logins: z.number().int().min(1).max(100_000).default(10),
     })
     .prefault({}),
+  /** OpenTelemetry: a span per request exported over OTLP/HTTP; off unless an endpoint is given. */
+  otel: z
+    .strictObject({
+      endpoint: z.string().regex(/^https?:\/\/[^\s@]+$/, 'expected the OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces').optional(),
+      service_name: z.string().min(1).default('sluice'),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -300,3 +361,4 @@ export type ConfigFile = z.output<typeof configSchema>;
 export type AgentConfig = z.output<typeof agentSchema>;
 export type BundleConfig = z.output<typeof bundleSchema>;
 export type ApprovalsConfig = z.output<typeof configSchema>['approvals'];
+export type StreamConfig = z.output<typeof streamSchema>;

@@ -10,8 +10,8 @@ import type { VettedDestination } from './resolve-and-vet.js';
 
 export interface ConnectorOptions {
   readonly timeoutMs: number;
-  /** told which vetted address each new connection reached (for close records) */
-  readonly onConnected?: (address: string, port: number) => void;
+  /** told which vetted address each new connection reached (for close records) and how long the dial took */
+  readonly onConnected?: (address: string, port: number, connectMs: number) => void;
   /**
    * Settings for origins that are https (TLS is used exactly when the pool's origin is https).
    * The certificate is always checked against the vetted destination, never a Host header.
@@ -59,8 +59,8 @@ export function connectorFor(vetted: VettedDestination, options: ConnectorOption
     }
     const started = performance.now();
     dial(vetted, { timeoutMs: options.timeoutMs }).then(
-      ({ socket, address, port }) => {
-        options.onConnected?.(address, port);
+      ({ socket, address, port, connectMs }) => {
+        options.onConnected?.(address, port, connectMs);
         socket.setKeepAlive(true, 60_000);
         if (connectOptions.protocol !== 'https:') {
           callback(null, socket);

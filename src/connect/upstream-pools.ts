@@ -26,6 +26,8 @@ export interface UpstreamPoolOptions {
   readonly idleTimeoutMs: number;
   /** idle pools are closed after this long; their sockets would have expired anyway */
   readonly evictAfterMs: number;
+  /** told how long each new pooled connection took to establish (the TCP connect metric) */
+  readonly onDialled?: (connectMs: number) => void;
 }
 
 export class UpstreamPools {
@@ -54,7 +56,8 @@ export class UpstreamPools {
       const created: { entry?: PoolEntry } = {};
       const connect = connectorFor(vetted, {
         timeoutMs: this.options.connectTimeoutMs,
-        onConnected: (address, port) => {
+        onConnected: (address, port, connectMs) => {
+          this.options.onDialled?.(connectMs);
           if (created.entry !== undefined) created.entry.upstream = addressWithPort(address, port);
         },
         ...(scheme === 'https' ? { tls: {} } : {}),

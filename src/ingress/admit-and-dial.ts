@@ -18,6 +18,7 @@ export async function admitAndDial(deps: PipelineDeps, context: RequestContext, 
   try {
     const vetted = await admit(deps, context, request);
     const dialled = await dial(vetted, { timeoutMs: deps.connectTimeoutMs });
+    deps.metrics.upstreamTcpConnectSeconds.observe(dialled.connectMs / 1000);
     context.upstream = addressWithPort(dialled.address, dialled.port);
     if (client.destroyed) {
       dialled.socket.destroy();

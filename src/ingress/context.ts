@@ -3,8 +3,12 @@
 import type { Agent } from '../agent.js';
 import type { Decision } from '../policy/decision.js';
 import type { Destination } from '../destination.js';
+import type { RequestSpan } from '../obs/tracing.js';
 
 export type RequestKind = 'tunnel' | 'forward' | 'upgrade';
+
+/** Which listener the agent reached: its own proxy setting, or the guard's redirect of port 80 or 443. */
+export type Ingress = 'explicit' | 'transparent_http' | 'transparent_tls';
 
 let counter = 0;
 const boot = Date.now().toString(36);
@@ -18,6 +22,7 @@ export function nextRequestId(): string {
 export interface RequestContext {
   readonly id: string;
   readonly kind: RequestKind;
+  readonly ingress: Ingress;
   readonly startedAt: number;
   readonly client: string;
   readonly method: string;
@@ -38,12 +43,14 @@ export interface RequestContext {
   bytesDown: number;
   /** gives back the agent's concurrency slot (agents[].limits.max_concurrent) when the request ends */
   release?: () => void;
+  /** the request's OpenTelemetry span, when otel.endpoint is set; its trace id is audited */
+  span?: RequestSpan;
   /** an admitted tunnel's decision metric, held until its first bytes are judged: counted once */
   uncounted?: { readonly verdict: string; readonly reason: string };
 }
 
-export function newContext(kind: RequestKind, client: string, method: string): RequestContext {
-  return { id: nextRequestId(), kind, startedAt: performance.now(), client, method, bytesUp: 0, bytesDown: 0 };
+export function newContext(kind: RequestKind, ingress: Ingress, client: string, method: string): RequestContext {
+  return { id: nextRequestId(), kind, ingress, startedAt: performance.now(), client, method, bytesUp: 0, bytesDown: 0 };
 }
 
 export function pathWithoutQuery(path: string): string {

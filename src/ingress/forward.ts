@@ -26,7 +26,7 @@ export async function handleForward(
   const socket = request.socket;
   const readAtStart = socket.bytesRead;
   const writtenAtStart = socket.bytesWritten;
-  const context = newContext('forward', `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, request.method ?? 'GET');
+  const context = newContext('forward', deps.ingress, `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, request.method ?? 'GET');
   let target: AbsoluteTarget;
   try {
     checkRequestHead(request);
@@ -44,6 +44,7 @@ export async function handleForward(
       connection,
       destination: target.destination,
       path: pathWithoutQuery(target.path),
+      traceparent: request.headers.traceparent,
     });
   } catch (error) {
     if (error instanceof RefusedError) refuseOnResponse(response, error.refusal);

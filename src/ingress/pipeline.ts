@@ -8,6 +8,7 @@ import type { ClientConnection, IdentityResolver } from '../identity/identify.js
 import type { PresentedCredential } from '../identity/proxy-credentials.js';
 import type { Logger } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
+import type { Tracing } from '../obs/tracing.js';
 import { decide, decideAddresses, type DecideArgs, type Policy } from '../policy/decide.js';
 import { DENY_ERROR, type Decision } from '../policy/decision.js';
 import type { ApprovalStore } from '../policy/approval-store.js';
@@ -16,11 +17,13 @@ import type { ApprovedConnections } from './approved-connections.js';
 import type { AccessRequests } from '../policy/access-requests.js';
 import type { HeldRequests } from '../policy/hold.js';
 import type { AgentLimits } from './agent-limits.js';
-import type { RequestContext } from './context.js';
+import type { Ingress, RequestContext } from './context.js';
 import type { Destination } from '../destination.js';
 import { refusalFor, type Refusal } from './respond.js';
 
 export interface PipelineDeps {
+  /** the listener these deps serve, recorded in every decision */
+  readonly ingress: Ingress;
   readonly identity: IdentityResolver;
   /** the policy in force now; a function so a later rule set can be swapped in atomically */
   readonly policy: () => Policy;
@@ -47,6 +50,8 @@ export interface PipelineDeps {
   readonly audit: AuditLog;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** otel.endpoint: a span per request; absent, no tracing work at all */
+  readonly tracing?: Tracing;
 }
 
 export interface AdmissionRequest {
@@ -59,6 +64,8 @@ export interface AdmissionRequest {
    * decision is counted once that verdict is in, so a refused tunnel is one deny, not allow + deny.
    */
   readonly countLater?: boolean;
+  /** the agent's W3C trace context header, continued by the request's span (sent twice: ignored) */
+  readonly traceparent?: string | readonly string[] | undefined;
 }
 
 /** Raised when the pipeline refuses: the refusal is already audited; the caller only responds. */
@@ -76,6 +83,17 @@ export class RefusedError extends Error {
 export async function admit(deps: PipelineDeps, context: RequestContext, request: AdmissionRequest): Promise<VettedDestination> {
   context.destination = request.destination;
   if (request.path !== undefined) context.path = request.path;
+  if (deps.tracing !== undefined) {
+    const { host, port } = request.destination;
+    const traceparent = typeof request.traceparent === 'string' ? request.traceparent : undefined;
+    context.span = deps.tracing.startRequest(`sluice ${context.kind}`, traceparent, {
+      'sluice.request_id': context.id,
+      'sluice.ingress': context.ingress,
+      'server.address': host,
+      'server.port': port,
+      'http.request.method': context.method,
+    });
+  }
   let decision: Decision | undefined;
   let failure: SluiceError | undefined;
   let vetted: VettedDestination | undefined;
@@ -121,19 +139,24 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
   if (overLimit !== undefined) {
     // A flood over an agent's limit is counted and summarised (agent_limit_summary), not recorded per request.
     deps.metrics.decisions.inc({ verdict: 'deny', reason: overLimit.code.toLowerCase() });
+    context.span?.end();
     throw new RefusedError(overLimit);
   }
   if (decision !== undefined) context.decision = decision;
+  let deniedByPolicy = false;
   try {
     await recordDecision(deps, context, failure, vetted?.addresses.map((entry) => entry.address), request.countLater === true);
     if (failure !== undefined) throw new RefusedError(refusalFor(context.id, failure));
     if (decision === undefined || vetted === undefined || decision.verdict === 'deny') {
       const denied = decision?.verdict === 'deny' ? decision : undefined;
+      deniedByPolicy = denied !== undefined;
       const code = denied === undefined ? 'INTERNAL' : DENY_ERROR[denied.reason];
       const { host, port } = request.destination;
       throw new RefusedError(refusalFor(context.id, new SluiceError(code, `${host}:${port}`), 'deny', denied?.ruleId ?? null));
     }
   } catch (error) {
+    // The request ends here: its span (an error unless policy denied it) and its concurrency slot.
+    context.span?.end(!deniedByPolicy);
     context.release?.();
     throw error;
   }
@@ -175,6 +198,7 @@ async function recordDecision(
   else deps.metrics.decisions.inc({ verdict, reason });
   if (decision?.shadow?.wouldDeny === true) deps.metrics.bundleShadowWouldDeny.inc({ reason: decision.shadow.reason });
   const record = decisionEntry(context, verdict, reason, vettedAddresses);
+  context.span?.set({ 'sluice.agent': record.agent ?? '', 'sluice.verdict': verdict, 'sluice.reason': reason, 'sluice.rule': record.rule ?? '' });
   deps.log.info({ request_id: context.id, agent: record.agent, host: record.host, port: record.port, verdict, reason, rule: record.rule }, 'decision');
   try {
     await deps.audit.append(record);
@@ -218,6 +242,8 @@ export function recordClose(deps: PipelineDeps, context: RequestContext, outcome
   deps.metrics.bytes.inc({ direction: 'upstream' }, context.bytesUp);
   deps.metrics.bytes.inc({ direction: 'downstream' }, context.bytesDown);
   const durationMs = Math.round(performance.now() - context.startedAt);
+  context.span?.set({ 'sluice.outcome': outcome, 'sluice.bytes_up': context.bytesUp, 'sluice.bytes_down': context.bytesDown });
+  context.span?.end(outcome !== 'ok');
   deps.log.debug({ request_id: context.id, upstream: context.upstream, bytes_up: context.bytesUp, bytes_down: context.bytesDown, duration_ms: durationMs, outcome }, 'close');
   deps.audit
     .append(closeEntry(context, durationMs, outcome))

@@ -59,7 +59,7 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
       open -= 1;
     });
     if (open > limits.max_connections) {
-      const context = newContext('forward', `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, '-');
+      const context = newContext('forward', deps.ingress, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, '-');
       refuseOnSocket(socket, refusalFor(context.id, 'TOO_MANY_CONNECTIONS'));
       deps.metrics.decisions.inc({ verdict: 'error', reason: 'too_many_connections' });
       return;
@@ -123,7 +123,7 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
     }
     // A request whose head parsed but whose body framing is broken (bad chunk size) is answered
     // on its own response object, which also stops the forwarder before it dispatches.
-    const context = newContext('forward', `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, '-');
+    const context = newContext('forward', deps.ingress, `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`, '-');
     recordBadRequest(deps, context, new SluiceError(code, error.code)).then(
       (refusal) => (current === undefined ? refuseOnSocket(socket, refusal) : refuseOnResponse(current, refusal)),
       () => socket.destroy(),

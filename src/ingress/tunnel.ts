@@ -29,7 +29,7 @@ export async function handleConnect(
   head: Buffer,
   connection: ClientConnection,
 ): Promise<void> {
-  const context = newContext('tunnel', `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, 'CONNECT');
+  const context = newContext('tunnel', deps.ingress, `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, 'CONNECT');
   let destination: Destination;
   try {
     checkRequestHead(request);
@@ -39,7 +39,7 @@ export async function handleConnect(
     return;
   }
   const credential = readProxyCredential(request.headers['proxy-authorization']);
-  const upstream = await admitAndDial(deps, context, client, { credential, connection, destination, countLater: options.verifyTunnelSni }, refuseOnSocket);
+  const upstream = await admitAndDial(deps, context, client, { credential, connection, destination, countLater: options.verifyTunnelSni, traceparent: request.headers.traceparent }, refuseOnSocket);
   if (upstream === undefined) return;
   client.write(`HTTP/1.1 200 Connection Established\r\nSluice-Decision: ${admittedHeader(context)}\r\n\r\n`);
   const screen = options.verifyTunnelSni ? (bytes: Buffer) => tunnelSniVerdict(bytes, destination.host, destination.kind === 'name') : undefined;

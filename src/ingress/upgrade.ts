@@ -42,7 +42,7 @@ export async function handleUpgrade(
   firstBytes: Buffer,
   connection: ClientConnection,
 ): Promise<void> {
-  const context = newContext('upgrade', `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, request.method ?? 'GET');
+  const context = newContext('upgrade', deps.ingress, `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, request.method ?? 'GET');
   let target: AbsoluteTarget;
   try {
     checkRequestHead(request);
@@ -56,7 +56,7 @@ export async function handleUpgrade(
     return;
   }
   const credential = readProxyCredential(request.headers['proxy-authorization']);
-  const upstream = await admitAndDial(deps, context, client, { credential, connection, destination: target.destination, path: pathWithoutQuery(target.path) }, refuseOnSocket);
+  const upstream = await admitAndDial(deps, context, client, { credential, connection, destination: target.destination, path: pathWithoutQuery(target.path), traceparent: request.headers.traceparent }, refuseOnSocket);
   if (upstream === undefined) return;
   // The handshake keeps Connection/Upgrade (they are the point of the request) but drops proxy
   // credentials and every other hop-by-hop header.

@@ -21,7 +21,14 @@ export class Metrics {
 
   readonly upstreamConnectSeconds = new Histogram({
     name: 'sluice_upstream_connect_seconds',
-    help: 'Time to resolve, vet and connect to an upstream.',
+    help: 'Time to resolve and vet an upstream (name lookup and address checks, before any dial).',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly upstreamTcpConnectSeconds = new Histogram({
+    name: 'sluice_upstream_tcp_connect_seconds',
+    help: 'Time from the first TCP connection attempt to an established upstream socket (through a parent proxy: until its CONNECT answer).',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
@@ -42,6 +49,31 @@ export class Metrics {
   readonly auditWriteErrors = new Counter({
     name: 'sluice_audit_write_errors_total',
     help: 'Failed audit writes and retries; while the chain is failed every decision is refused.',
+    registers: [this.registry],
+  });
+
+  readonly auditCommitSeconds = new Histogram({
+    name: 'sluice_audit_commit_seconds',
+    help: 'Time to write (and fdatasync, when audit.fsync is on) one group commit of audit records.',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+
+  readonly auditStreamLag = new Gauge({
+    name: 'sluice_audit_stream_lag_records',
+    help: 'Durable audit records not yet acknowledged by the SIEM stream (audit.stream).',
+    registers: [this.registry],
+  });
+
+  readonly auditStreamSent = new Counter({
+    name: 'sluice_audit_stream_sent_total',
+    help: 'Audit records the SIEM stream delivered (acknowledged by the receiver; a resend after a restart counts again).',
+    registers: [this.registry],
+  });
+
+  readonly auditStreamErrors = new Counter({
+    name: 'sluice_audit_stream_errors_total',
+    help: 'Failed SIEM stream deliveries (connection, TLS, HTTP status or per-item errors); the batch is retried after back-off.',
     registers: [this.registry],
   });
 

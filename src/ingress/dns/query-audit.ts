@@ -9,11 +9,12 @@ import { DnsSummary, type DnsSummaryOptions } from './summary.js';
 /**
  * `record`: the query passed identity, both rate limits and the name screen, so its name is safe
  * to write and its volume is bounded by the agent's rate. `count`: an agent chooses how many of
- * these arrive and what they carry, so they only add to the periodic `dns_summary`. `none`: the
- * answer itself is the outcome (DNS answers are too many to audit one by one).
+ * these arrive and what they carry, so they only add to the periodic `dns_summary`. Answered
+ * queries are too many to audit one by one: they are counted too, so the trail (and a SIEM) sees
+ * how much each agent resolved.
  */
-const AUDIT: Readonly<Record<DnsOutcome, 'none' | 'record' | 'count'>> = {
-  answered: 'none',
+const AUDIT: Readonly<Record<DnsOutcome, 'record' | 'count'>> = {
+  answered: 'count',
   learned: 'record',
   refused: 'record',
   type_refused: 'record',

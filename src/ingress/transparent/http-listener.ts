@@ -37,7 +37,7 @@ export function createTransparentHttpServer(deps: PipelineDeps, limits: ConfigFi
   // CONNECT never reaches a transparent listener (agents there dial origins), so no tunnel screen.
   const server = createProxyServer(deps, limits, pools, false);
   const refusal = (request: IncomingMessage, error: SluiceError) =>
-    recordBadRequest(deps, newContext('forward', `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? 0}`, request.method ?? '-'), error);
+    recordBadRequest(deps, newContext('forward', deps.ingress, `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? 0}`, request.method ?? '-'), error);
   // Wrap the proxy's own handlers: each request is rewritten first, or refused with its reason.
   for (const event of ['request', 'checkContinue'] as const) {
     const handlers = server.listeners(event) as RequestListener[];

@@ -22,9 +22,9 @@ export async function startTransparentListeners(
   pools: UpstreamPools,
   interceptor?: TlsInterceptor,
 ): Promise<RunningTransparent> {
-  const http = await listenOnAll(redirectTargets(config.listen.transparent_http), () => createTransparentHttpServer(deps, config.limits, pools));
+  const http = await listenOnAll(redirectTargets(config.listen.transparent_http), () => createTransparentHttpServer({ ...deps, ingress: 'transparent_http' }, config.limits, pools));
   const tls = await listenOnAll(redirectTargets(config.listen.transparent_tls), () =>
-    createTransparentTlsServer(deps, {
+    createTransparentTlsServer({ ...deps, ingress: 'transparent_tls' }, {
       headerTimeoutMs: config.limits.header_timeout_ms,
       idleTimeoutMs: config.limits.idle_timeout_ms,
       maxConnections: config.limits.max_connections,

@@ -77,7 +77,7 @@ async function handle(deps: PipelineDeps, options: TransparentTlsOptions, socket
   socket.on('error', () => socket.destroy());
   // Identity first, at accept: the client cannot yet have closed or half-closed its socket.
   const connection = deps.identity.connection(socket);
-  const context = newContext('tunnel', `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, 'TLS');
+  const context = newContext('tunnel', deps.ingress, `${connection.pair.remoteAddress}:${connection.pair.remotePort}`, 'TLS');
   const peeked = await peekClientHello(socket, options.headerTimeoutMs);
   if (peeked === null) return void socket.destroy();
   const problem = unusable(peeked.hello);
