@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { Agent } from '../src/agent.js';
@@ -107,6 +109,17 @@ describe('holding a request while a human is asked', () => {
     const again = await curl([...as(sluice.proxyUrl, 'patient-token'), target]);
     assert.match(again.headers, /reason=no_matching_rule;/, 'a denied request is refused at once, not held again');
     assert.equal(sluice.sluice.heldRequests, 0);
+  });
+
+  test('a plain-HTTP client that hangs up while held gives its place back at once', async () => {
+    const { origin, sluice } = fixture();
+    const socket = connect(sluice.proxyPort, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(`GET http://127.0.0.1:${origin.port + 4}/gave-up HTTP/1.1\r\nHost: 127.0.0.1:${origin.port + 4}\r\nProxy-Authorization: Bearer patient-token\r\n\r\n`);
+    await until(() => sluice.sluice.heldRequests === 1, 'the request to be held');
+    socket.destroy();
+    await until(() => sluice.sluice.heldRequests === 0, 'the hold to end with the client');
+    await until(async () => (await sluice.auditRecords()).some((record) => record.kind === 'decision' && record.path === '/gave-up' && record['reason'] === 'no_matching_rule'), 'the decision record');
   });
 
   test('an agent without on_unknown: hold is refused at once, as before', async () => {

@@ -44,6 +44,7 @@ export async function handleForward(
       connection,
       destination: target.destination,
       path: pathWithoutQuery(target.path),
+      client: response,
     });
   } catch (error) {
     if (error instanceof RefusedError) refuseOnResponse(response, error.refusal);
