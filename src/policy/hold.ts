@@ -72,9 +72,9 @@ export class HeldRequests {
    * one), or the agent's hold_timeout_ms passes (hold_timeout), or at once when the hold is full.
    */
   wait(args: DecideArgs, client?: ClosingClient): Promise<HoldOutcome> {
-    const timeoutMs = this.#timeouts.get(args.agent.name);
-    if (timeoutMs === undefined) return Promise.resolve({ policy: this.policy.current, decision: decide(this.policy.current, args) });
     const agent = args.agent.name;
+    const timeoutMs = this.#timeouts.get(agent);
+    if (timeoutMs === undefined) return Promise.resolve(this.#now(args));
     const heldForAgent = this.#perAgent.get(agent) ?? 0;
     if (this.#waiters.size >= this.options.maxHeld || heldForAgent >= this.options.maxHeldPerAgent) return Promise.resolve({ policy: this.policy.current, decision: HOLD_FULL });
     return new Promise((resolve) => {
