@@ -35,7 +35,7 @@ try {
   await writeRealisticRules(file, ORIGIN, 443);
   const policy: Policy = { rules: await loadRuleFiles([file]), anonymousAllowed: true };
   const agent: Agent = { name: 'bench', groups: [], mode: 'strict', via: 'anonymous' };
-  const requests = HOSTS.map((host): DecideArgs => ({ agent, destination: destinationOf(host, 443) }));
+  const requests = HOSTS.map((host): DecideArgs => ({ agent, destination: destinationOf(host, 443), now: Date.now() }));
   const repeated = Object.fromEntries(requests.map((request) => [request.destination.host, measure(policy, [request])]));
   const alternating = measure(policy, requests);
   process.stdout.write(`${JSON.stringify({ rules: REALISTIC_RULES, decisions_per_case: DECISIONS, ns_per_decision: { repeated_host: repeated, alternating_hosts: alternating } })}\n`);

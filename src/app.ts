@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { AuditChain } from './audit/chain.js';
 import {
+  adminAuthFailuresEntry,
+  adminTokensEntry,
   bundlePolicyEntry,
   bundleShadowEntry,
   bundleVerificationEntry,
@@ -33,10 +35,24 @@ import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
 import type { PipelineDeps } from './ingress/pipeline.js';
-import { createAdminServer } from './obs/admin.js';
+import { AuthFailures } from './admin/auth-failures.js';
+import { Router, type Route } from './admin/router.js';
+import { approvalRoutes } from './admin/routes/approvals.js';
+import { tokenRoutes } from './admin/routes/tokens.js';
+import { agentRoutes } from './admin/routes/agents.js';
+import { explainRoutes } from './admin/routes/explain.js';
+import { learnedRoutes } from './admin/routes/learned.js';
+import { AgentModes } from './identity/agent-modes.js';
+import type { Agent, Mode } from './agent.js';
+import { createAdminServer } from './admin/server.js';
+import { tokenFile, TokenRegistry } from './admin/tokens.js';
+import { SYSTEM_CLOCK, type Clock } from './clock.js';
 import type { Logger } from './obs/log.js';
 import { Metrics } from './obs/metrics.js';
+import { ApprovalStore } from './policy/approval-store.js';
 import { LEARN_STORE_FILE, LearnStore } from './policy/learn-store.js';
+import { ApprovedConnections } from './ingress/approved-connections.js';
+import { ANONYMOUS_AGENT_NAME } from './agent.js';
 import { ACCESS_REQUESTS_FILE, AccessRequests } from './policy/access-requests.js';
 import { HeldRequests } from './policy/hold.js';
 import { loadWebhookSecret, RequestWebhook } from './policy/request-webhook.js';
@@ -52,6 +68,8 @@ export interface StartOptions {
   readonly auditRetry?: Schedule;
   /** where connect.upstream_proxy[].credentials_env is read; process.env unless a test gives its own */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** approvals' expiry and the admin login summaries; tests drive a manual clock */
+  readonly clock?: Clock;
 }
 
 function listen(server: Server, address: string): Promise<AddressInfo> {
@@ -85,6 +103,9 @@ interface Components {
   readonly transparent: RunningTransparent | undefined;
   readonly dns: RunningPolicyDns | undefined;
   readonly stopPolling: () => void;
+  readonly failures: AuthFailures;
+  readonly router: Router;
+  readonly approvals: ApprovalStore;
 }
 
 export class Sluice {
@@ -97,6 +118,11 @@ export class Sluice {
     private readonly parts: Components,
     private readonly log: Logger,
   ) {}
+
+  /** Every admin API route registered (docs/openapi.yaml must list exactly these). */
+  get adminRoutes(): readonly Route[] {
+    return this.parts.router.routes;
+  }
 
   /** Access requests from Strict-mode denials: for the admin API (list, get, deny). */
   get accessRequests(): AccessRequests {
@@ -220,16 +246,30 @@ export class Sluice {
     undo.push(() => bundles?.stop());
     await bundles?.start();
 
+    const clock = options.clock ?? SYSTEM_CLOCK;
+    const approved = new ApprovedConnections();
+    const approvals = await ApprovalStore.open({
+      file: ApprovalStore.fileIn(loaded.stateDir),
+      clock,
+      audit,
+      publish: (index) => live.setApprovals(index),
+      cut: (id) => approved.cut(id),
+      onError: (error, what) => log.error({ err: error }, what),
+    });
+    undo.push(() => approvals.close());
+    const configuredModes = new Map<string, Mode>([[ANONYMOUS_AGENT_NAME, config.anonymous.mode ?? config.mode], ...config.agents.map((agent): [string, Mode] => [agent.name, agent.mode ?? config.mode])]);
+    const modes = await AgentModes.open(AgentModes.fileIn(loaded.stateDir), configuredModes, (what) => log.warn(what));
     const requests = await AccessRequests.open(join(loaded.stateDir, ACCESS_REQUESTS_FILE), {
       audit,
       maxPerAgent: config.approvals.max_requests_per_agent,
       ttlMs: config.approvals.request_ttl_ms,
+      now: () => clock.now(),
       metrics,
       log,
     });
     undo.push(() => requests.close());
     if (requests.corrupt !== null) log.error({ corrupt: requests.corrupt }, 'access requests file was unreadable; kept aside, starting empty');
-    const holds = new HeldRequests(config.agents, live, { maxHeld: config.approvals.max_held, maxHeldPerAgent: config.approvals.max_held_per_agent, metrics });
+    const holds = new HeldRequests(config.agents, live, { maxHeld: config.approvals.max_held, maxHeldPerAgent: config.approvals.max_held_per_agent, metrics, now: () => clock.now() });
     undo.push(() => holds.close());
     // A new rule or approval clears the requests it now allows; a human's "no" ends the holds waiting on it.
     live.onChange((policy) => requests.clearAllowed(policy));
@@ -252,8 +292,11 @@ export class Sluice {
     undo.push(() => agentLimits.close());
 
     const deps: PipelineDeps = {
-      identity: new IdentityResolver(config),
+      identity: new IdentityResolver(config, modes),
       policy: () => live.current,
+      now: () => clock.now(),
+      approvals,
+      approved,
       learn,
       addressGuard,
       resolver: createResolver({ resolvers: config.connect.resolvers, timeoutMs: config.connect.timeout_ms }),
@@ -270,8 +313,57 @@ export class Sluice {
     const pools = new UpstreamPools({ connectTimeoutMs: config.connect.timeout_ms, idleTimeoutMs: config.limits.idle_timeout_ms, evictAfterMs: 120_000 });
     const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni);
     let ready = false;
+    const tokens = new TokenRegistry(tokenFile(loaded.stateDir), config.admin.tokens, (change) => {
+      if ('error' in change) log.error({ err: change.error }, 'admin token file refused; the tokens in force are unchanged');
+      record(adminTokensEntry(change));
+    });
+    await tokens.refresh();
+    const failures = new AuthFailures({
+      limit: config.admin.max_failed_logins,
+      intervalMs: 60_000,
+      schedule: (callback, delayMs) => ({ cancel: clock.after(delayMs, callback) }),
+      now: () => clock.now(),
+      report: (summary) => record(adminAuthFailuresEntry(summary)),
+    });
+    undo.push(() => failures.flush());
+    // Explain sees an agent as identification would make it: its groups and the mode in force now.
+    const agentNamed = (name: string): Agent | undefined => {
+      const configured = configuredModes.get(name);
+      if (configured === undefined) return undefined;
+      const groups = config.agents.find((agent) => agent.name === name)?.groups ?? [];
+      return { name, groups, mode: modes.get(name) ?? configured, via: name === ANONYMOUS_AGENT_NAME ? 'anonymous' : 'token' };
+    };
+    const router = new Router().add(
+      ...tokenRoutes(tokens, () => clock.now()),
+      ...approvalRoutes({
+        store: approvals,
+        maxTtlMs: config.approvals.max_ttl_ms,
+        knownAgent: (name) => configuredModes.has(name),
+        blocklistedBy: (host) => live.current.blocklist?.match(host)?.source ?? null,
+      }),
+      ...learnedRoutes(learn, audit),
+      ...explainRoutes({
+        policy: () => live.current,
+        now: () => clock.now(),
+        agentNamed,
+        forbiddenClass: (destination) => {
+          if (destination.kind === 'name') return addressGuard.isMetadataName(destination.host) ? 'metadata' : null;
+          const verdict = addressGuard.vet(destination.host);
+          return verdict.ok ? null : verdict.class;
+        },
+      }),
+      ...agentRoutes(modes, audit),
+    );
     // Not ready while the audit chain refuses appends: every decision would be refused.
-    const admin = createAdminServer({ metrics, ready: () => ready && audit.failure === null, status: { blocklists: () => blocklists.status() } });
+    const admin = createAdminServer({
+      metrics,
+      ready: () => ready && audit.failure === null,
+      status: { blocklists: () => blocklists.status() },
+      router,
+      tokens,
+      failures,
+      onError: (error) => log.error({ err: error }, 'admin API call failed'),
+    });
     trackConnections(admin);
     undo.push(() => pools.close());
     undo.push(() => closeNow(proxy));
@@ -280,13 +372,13 @@ export class Sluice {
     const adminAddress = await listen(admin, config.listen.admin);
     // Redirected sockets and DNS queries name their sender through the kernel's NAT and socket
     // tables, so the transparent listeners and the DNS server share an identity of their own.
-    const redirected = guardConfinesAgents(config) ? new RedirectedIdentity(config) : undefined;
+    const redirected = guardConfinesAgents(config) ? new RedirectedIdentity(config, modes) : undefined;
     const transparent = redirected === undefined ? undefined : await startTransparentListeners({ ...deps, identity: redirected }, config, pools);
     undo.push(() => transparent?.close());
     const dns =
       redirected === undefined
         ? undefined
-        : await startPolicyDns({ config, policy: deps.policy, addressGuard: deps.addressGuard, identity: redirected, ...dnsRateLimiters(config.dns), metrics, audit, log,
+        : await startPolicyDns({ config, policy: deps.policy, now: deps.now, addressGuard: deps.addressGuard, identity: redirected, ...dnsRateLimiters(config.dns), metrics, audit, log,
             // A name refused for want of a rule is asked for as port 443, the port agents' TLS goes to.
             onRefused: (policy, agent, name) => requests.recordIfUnknown(policy, agent, name, 443) });
     undo.push(() => dns?.close());
@@ -302,7 +394,7 @@ export class Sluice {
     );
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { audit, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling };
+    const parts: Components = { audit, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures, router, approvals };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
@@ -327,11 +419,13 @@ export class Sluice {
   }
 
   async close(): Promise<void> {
-    const { servers, transparent, dns, pools, learn, requests, holds, agentLimits, webhook, audit, bundles, blocklists, stopPolling } = this.parts;
+    const { servers, transparent, dns, pools, learn, requests, holds, agentLimits, webhook, audit, bundles, blocklists, stopPolling, failures } = this.parts;
     // Held requests are answered (as the policy in force decides them) before their listeners close.
     holds.close();
     webhook?.close();
     bundles?.stop();
+    failures.flush();
+    this.parts.approvals.close();
     blocklists.stop();
     stopPolling();
     await Promise.all([...servers.map(closeNow), transparent?.close(), dns?.close()]);

@@ -35,6 +35,7 @@ export const ERROR_CATALOGUE = {
   BLOCKLISTED: { status: 403, side: 'policy', message: 'destination is on a malicious-domain blocklist' },
   ECH_REFUSED: { status: 403, side: 'policy', message: 'encrypted ClientHello hides the destination' },
   SNI_MISMATCH: { status: 403, side: 'policy', message: 'TLS server name differs from the requested host' },
+  APPROVAL_ENDED: { status: 403, side: 'policy', message: 'the approval that allowed this connection was revoked or expired' },
   // policy, per agent (agents[].limits, on_unknown: hold): refused for now, may succeed later
   AGENT_RATE_LIMITED: { status: 429, side: 'policy', message: "the agent is over its request rate (agents[].limits); retry after the Retry-After seconds" },
   AGENT_CONNECTION_LIMIT: { status: 429, side: 'policy', message: 'the agent has as many requests in progress as agents[].limits.max_concurrent allows' },
@@ -55,6 +56,14 @@ export const ERROR_CATALOGUE = {
   NO_VALID_BUNDLE: { status: 403, side: 'policy', message: 'no valid allowlist bundle is in force; failing closed' },
   BUNDLE_REJECTED: { status: 503, side: 'policy', message: 'allowlist bundle rejected' },
   BUNDLE_STATE_UNREADABLE: { status: 503, side: 'internal', message: 'allowlist bundle state is unreadable; failing closed' },
+  // the admin API (listen.admin /v1): the caller, not an agent, sent something refused
+  ADMIN_UNAUTHORIZED: { status: 401, side: 'downstream', message: 'admin API token missing or not recognised' },
+  ADMIN_FORBIDDEN: { status: 403, side: 'downstream', message: "the token's role does not allow this call" },
+  ADMIN_NOT_FOUND: { status: 404, side: 'downstream', message: 'no such admin route or object' },
+  ADMIN_METHOD_NOT_ALLOWED: { status: 405, side: 'downstream', message: 'method not allowed on this admin route' },
+  ADMIN_BAD_REQUEST: { status: 400, side: 'downstream', message: 'invalid admin API request' },
+  ADMIN_CONFLICT: { status: 409, side: 'downstream', message: 'conflicts with the current state' },
+  ADMIN_RATE_LIMITED: { status: 429, side: 'downstream', message: 'too many failed admin logins from this address' },
   // internal
   AUDIT_UNAVAILABLE: { status: 503, side: 'internal', message: 'audit log unavailable; failing closed' },
   AUDIT_RECORD_INVALID: { status: 500, side: 'internal', message: 'audit record is not plain JSON' },

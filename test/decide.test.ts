@@ -66,13 +66,16 @@ function agent(mode: Agent['mode'], extra: Partial<Agent> = {}): Agent {
 const strict = agent('strict');
 const learn = agent('learn');
 
-function connect(authority: string): { destination: DecideArgs['destination'] } {
-  return { destination: parseConnectTarget(authority) };
+/** Approvals are judged against the decision's time; rule tables need only a fixed one. */
+const NOW = Date.UTC(2026, 0, 1);
+
+function connect(authority: string): Omit<DecideArgs, 'agent'> {
+  return { destination: parseConnectTarget(authority), now: NOW };
 }
 
 function http(method: string, url: string): Omit<DecideArgs, 'agent'> {
   const target = parseAbsoluteTarget(url);
-  return { destination: target.destination, method, path: target.path };
+  return { destination: target.destination, method, path: target.path, now: NOW };
 }
 
 const allow = (ruleId: string): Decision => ({ verdict: 'allow', reason: 'rule_allow', ruleId });

@@ -32,7 +32,7 @@ describe('held requests, by themselves', () => {
   const rules = (text: string) => compileRules([parseRuleText('rules.yaml', text)]);
   const agent = (name: string): Agent => ({ name, groups: [], mode: 'strict', via: 'token' });
   const holdingAgent = (name: string) => ({ name, groups: [], token_sha256: [], uids: [], cidrs: [], on_unknown: 'hold' as const, hold_timeout_ms: 5000 });
-  const ask = (name: string, host: string) => ({ agent: agent(name), destination: destinationOf(host, 443) });
+  const ask = (name: string, host: string) => ({ agent: agent(name), destination: destinationOf(host, 443), now: Date.now() });
 
   test('one agent cannot fill the hold: past max_held_per_agent its requests are refused at once, others still wait', async () => {
     const live = new LivePolicy(rules('rules: []\n'), true, false);

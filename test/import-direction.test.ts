@@ -9,7 +9,13 @@ const STAGES = ['ingress', 'identity', 'policy', 'connect', 'meter', 'audit'];
 /** Wires the stages together; only the command line starts it. */
 const COMPOSITION_ROOT = 'app.ts';
 /** The places at the edges, and what each may import besides the leaves: no stage. */
-const EDGES: Readonly<Record<string, readonly string[]>> = { config: [], obs: [], guard: ['config'] };
+const EDGES: Readonly<Record<string, readonly string[]>> = {
+  config: [],
+  obs: [],
+  guard: ['config'],
+  // The admin API drives the running process's policy state (approvals, modes, explain) and audits what it does.
+  admin: ['config', 'obs', 'policy', 'audit'],
+};
 /** What every stage may use besides the stages after it. */
 const SHARED = ['config', 'obs'];
 

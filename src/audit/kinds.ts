@@ -28,6 +28,7 @@ export type DecisionEntry = {
   readonly address?: string;
   readonly addresses?: readonly string[];
   readonly parent_proxy?: string;
+  readonly approval?: string;
 };
 
 export type CloseEntry = {
@@ -110,6 +111,41 @@ export type AuditRecoveryEntry =
   | { readonly kind: 'audit_recovery'; readonly reason: string; readonly torn_bytes: number; readonly torn_sha256: string; readonly torn_file: string }
   | { readonly kind: 'audit_recovery'; readonly reason: string; readonly failed_at: string; readonly refused_appends: number; readonly truncated_bytes: number };
 
+export type AdminAuthFailuresEntry = {
+  readonly kind: 'admin_auth_failures';
+  readonly since: string;
+  readonly counts: readonly { readonly peer: string; readonly reason: string; readonly count: number }[];
+  readonly overflow: number;
+};
+
+export type AdminTokensEntry =
+  | { readonly kind: 'admin_tokens'; readonly outcome: 'loaded'; readonly tokens: readonly { readonly name: string; readonly role: string }[] }
+  | { readonly kind: 'admin_tokens'; readonly outcome: 'rejected'; readonly error: string };
+
+export type ApprovalEntry = {
+  readonly kind: 'approval';
+  readonly action: 'create' | 'first_use' | 'expire' | 'revoke';
+  readonly id: string;
+  readonly agent: string;
+  readonly host: string;
+  readonly port: number | null;
+  readonly approver: string;
+  readonly reason: string;
+  readonly ticket: string | null;
+  readonly created: string;
+  readonly expires: string;
+  readonly override_blocklist: boolean;
+  /** who revoked it (a token name); present on revoke only */
+  readonly revoked_by?: string;
+  /** the request that first used it; present on first_use only */
+  readonly request_id?: string;
+  /** live tunnels cut when it ended; present on revoke and expire */
+  readonly connections_cut?: number;
+};
+
+export type AgentModeEntry = { readonly kind: 'agent_mode'; readonly agent: string; readonly mode: string; readonly by: string };
+export type LearnedClearedEntry = { readonly kind: 'learned_cleared'; readonly agent: string; readonly removed: number; readonly by: string };
+
 export type AuditEntry =
   | DecisionEntry
   | CloseEntry
@@ -125,13 +161,18 @@ export type AuditEntry =
   | BundleVerificationEntry
   | BundlePolicyEntry
   | BundleShadowEntry
-  | AuditRecoveryEntry;
+  | AuditRecoveryEntry
+  | AdminAuthFailuresEntry
+  | AdminTokensEntry
+  | ApprovalEntry
+  | AgentModeEntry
+  | LearnedClearedEntry;
 
 export type AuditKind = AuditEntry['kind'];
 
 /** Every field a kind may carry (in any of its variants), for docs/audit.md and its test. */
 export const AUDIT_FIELDS = {
-  decision: ['request_id', 'request_kind', 'client', 'agent', 'via', 'method', 'host', 'port', 'path', 'verdict', 'reason', 'rule', 'mode', 'bundle_version', 'blocklist_source', 'blocklist_entry', 'shadow_version', 'shadow_would_deny', 'shadow_reason', 'shadow_rule', 'address_class', 'address', 'addresses', 'parent_proxy'],
+  decision: ['request_id', 'request_kind', 'client', 'agent', 'via', 'method', 'host', 'port', 'path', 'verdict', 'reason', 'rule', 'mode', 'bundle_version', 'blocklist_source', 'blocklist_entry', 'shadow_version', 'shadow_would_deny', 'shadow_reason', 'shadow_rule', 'address_class', 'address', 'addresses', 'parent_proxy', 'approval'],
   close: ['request_id', 'upstream', 'bytes_up', 'bytes_down', 'duration_ms', 'outcome'],
   bad_request: ['request_id', 'client', 'method', 'code', 'detail'],
   tunnel_screen: ['request_id', 'verdict', 'reason', 'detail'],
@@ -146,6 +187,11 @@ export const AUDIT_FIELDS = {
   bundle_policy: ['policy', 'version', 'stale', 'reason'],
   bundle_shadow: ['version'],
   audit_recovery: ['reason', 'torn_bytes', 'torn_sha256', 'torn_file', 'failed_at', 'refused_appends', 'truncated_bytes'],
+  admin_auth_failures: ['since', 'counts', 'overflow'],
+  admin_tokens: ['outcome', 'tokens', 'error'],
+  approval: ['action', 'id', 'agent', 'host', 'port', 'approver', 'reason', 'ticket', 'created', 'expires', 'override_blocklist', 'revoked_by', 'request_id', 'connections_cut'],
+  agent_mode: ['agent', 'mode', 'by'],
+  learned_cleared: ['agent', 'removed', 'by'],
 } as const satisfies { readonly [K in AuditKind]: readonly string[] };
 
 /** The audit chain as the stages hold it: it takes the kinds above and nothing else. */
@@ -164,6 +210,7 @@ export interface DecisionFacts {
   readonly agent?: { readonly name: string; readonly via: string; readonly mode: string };
   readonly decision?: {
     readonly ruleId: string | null;
+    readonly approval?: string;
     readonly listedBy?: { readonly source: string; readonly entry: string };
     readonly shadow?: { readonly version: number; readonly wouldDeny: boolean; readonly reason: string; readonly ruleId: string | null };
   };
@@ -197,6 +244,7 @@ export function decisionEntry(facts: DecisionFacts, verdict: string, reason: str
     ...(forbidden === undefined ? {} : { address_class: forbidden.addressClass, address: forbidden.address }),
     ...(addresses === undefined ? {} : { addresses }),
     ...(facts.parentProxy === undefined ? {} : { parent_proxy: facts.parentProxy }),
+    ...(decision?.approval === undefined ? {} : { approval: decision.approval }),
   };
 }
 
@@ -297,4 +345,58 @@ export function bundlePolicyEntry(policy: { readonly kind: 'bundle'; readonly ve
 
 export function bundleShadowEntry(version: number | null): BundleShadowEntry {
   return { kind: 'bundle_shadow', version };
+}
+
+export function adminAuthFailuresEntry(summary: { readonly since: Date; readonly counts: AdminAuthFailuresEntry['counts']; readonly overflow: number }): AdminAuthFailuresEntry {
+  return { kind: 'admin_auth_failures', since: summary.since.toISOString(), counts: summary.counts, overflow: summary.overflow };
+}
+
+/** The admin tokens the running process took into use (names and roles, never hashes), or why it kept the last good set. */
+export function adminTokensEntry(change: { readonly tokens: readonly { readonly name: string; readonly role: string }[] } | { readonly error: Error }): AdminTokensEntry {
+  return 'error' in change
+    ? { kind: 'admin_tokens', outcome: 'rejected', error: change.error.message }
+    : { kind: 'admin_tokens', outcome: 'loaded', tokens: change.tokens.map(({ name, role }) => ({ name, role })) };
+}
+
+export interface ApprovalFacts {
+  readonly id: string;
+  readonly agent: string;
+  readonly host: string;
+  readonly port: number | null;
+  readonly approver: string;
+  readonly reason: string;
+  readonly ticket: string | null;
+  readonly createdMs: number;
+  readonly expiresMs: number;
+  readonly overrideBlocklist: boolean;
+}
+
+export function approvalEntry(
+  action: ApprovalEntry['action'],
+  approval: ApprovalFacts,
+  extra: { readonly revoked_by?: string; readonly request_id?: string; readonly connections_cut?: number } = {},
+): ApprovalEntry {
+  return {
+    kind: 'approval',
+    action,
+    id: approval.id,
+    agent: approval.agent,
+    host: approval.host,
+    port: approval.port,
+    approver: approval.approver,
+    reason: approval.reason,
+    ticket: approval.ticket,
+    created: new Date(approval.createdMs).toISOString(),
+    expires: new Date(approval.expiresMs).toISOString(),
+    override_blocklist: approval.overrideBlocklist,
+    ...extra,
+  };
+}
+
+export function agentModeEntry(agent: string, mode: string, by: string): AgentModeEntry {
+  return { kind: 'agent_mode', agent, mode, by };
+}
+
+export function learnedClearedEntry(agent: string, removed: number, by: string): LearnedClearedEntry {
+  return { kind: 'learned_cleared', agent, removed, by };
 }

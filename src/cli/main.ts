@@ -13,6 +13,12 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: 'bundle', summary: 'verify, sign and make keys for signed allowlist bundles', load: async () => (await import('./bundle.js')).bundleCommand },
   { name: 'nft', summary: 'render, apply or remove the nftables guard for agent users', load: async () => (await import('./nft.js')).nftCommand },
   { name: 'learn', summary: 'list what Learn mode recorded, or propose allow rules from it', load: async () => (await import('./learn.js')).learnCommand },
+  { name: 'approve', summary: 'let an agent reach a host for a limited time, through the running Sluice', load: async () => (await import('./approve.js')).approveCommand },
+  { name: 'approvals', summary: 'list the approvals in force', load: async () => (await import('./approve.js')).approvalsCommand },
+  { name: 'revoke', summary: 'end an approval now, closing the tunnels it let through', load: async () => (await import('./approve.js')).revokeCommand },
+  { name: 'explain', summary: 'say what the running Sluice would decide for an agent and host, and why', load: async () => (await import('./explain.js')).explainCommand },
+  { name: 'mode', summary: 'switch an agent between Learn and Strict while Sluice runs', load: async () => (await import('./explain.js')).modeCommand },
+  { name: 'token', summary: 'create, list or revoke admin API tokens (works while Sluice is stopped)', load: async () => (await import('./token.js')).tokenCommand },
   {
     name: 'blocklist',
     summary: 'check whether a host is on a malicious-domain blocklist; refresh the feeds',

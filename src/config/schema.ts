@@ -120,9 +120,11 @@ export const configSchema = z.strictObject({
     .prefault({}),
   agents: z.array(agentSchema).default([]),
   bundle: bundleSchema.optional(),
-  /** Access requests from Strict-mode denials, holding requests while they wait, and the webhook announcing them. */
+  /** Time-boxed approvals (`sluice approve`), access requests from Strict-mode denials, holding requests while they wait, and the webhook announcing them. */
   approvals: z
     .strictObject({
+      /** no approval lives longer than this */
+      max_ttl_ms: z.number().int().min(1_000).max(30 * 86_400_000).default(86_400_000),
       /** pending requests kept per agent; later new destinations are only counted */
       max_requests_per_agent: z.number().int().min(1).max(100_000).default(100),
       /** a request not seen again for this long is dropped */
@@ -247,6 +249,23 @@ export const configSchema = z.strictObject({
       file: z.string().min(1).default('audit.jsonl'),
       /** fsync each group commit; turning this off trades durability for throughput. */
       fsync: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** The admin API on listen.admin (/v1): who may call it. /metrics, /healthz and /readyz stay open. */
+  admin: z
+    .strictObject({
+      /** tokens besides those `sluice token create` keeps in the state directory; only their SHA-256 */
+      tokens: z
+        .array(
+          z.strictObject({
+            name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'token names are 1-64 characters of A-Z a-z 0-9 _ . -'),
+            role: z.enum(['viewer', 'approver', 'admin']),
+            token_sha256: sha256Hex,
+          }),
+        )
+        .default([]),
+      /** calls with a missing or unknown token a peer may make per minute before it gets 429 */
+      max_failed_logins: z.number().int().min(1).max(100_000).default(10),
     })
     .prefault({}),
   log: z

@@ -8,6 +8,7 @@ import type { ConfigFile } from '../config/schema.js';
 import { SluiceError } from '../errors.js';
 import { ANONYMOUS_AGENT_NAME, type Agent, type IdentitySource, type Mode } from '../agent.js';
 import type { PresentedCredential } from './proxy-credentials.js';
+import type { AgentModes } from './agent-modes.js';
 import { loadSockDiag } from './sock-diag.js';
 import { connectedOwner, OWNER_UNUSED, socketPair, type SocketOwner, type SocketPair } from './socket-owner.js';
 
@@ -47,7 +48,11 @@ export class IdentityResolver {
   private readonly anonymous: AgentEntry;
   private readonly local = localAddresses();
 
-  constructor(config: Pick<ConfigFile, 'agents' | 'mode' | 'anonymous'>) {
+  /** `modes`: run-time switches of Learn/Strict, which beat the config's mode for the agents they name */
+  constructor(
+    config: Pick<ConfigFile, 'agents' | 'mode' | 'anonymous'>,
+    private readonly modes?: Pick<AgentModes, 'get'>,
+  ) {
     for (const agent of config.agents) {
       const entry: AgentEntry = { name: agent.name, groups: agent.groups, mode: agent.mode ?? config.mode };
       for (const hash of agent.token_sha256) this.byTokenHash.set(hash, entry);
@@ -89,7 +94,7 @@ export class IdentityResolver {
       case 'token': {
         const agent = this.byTokenHash.get(hashToken(credential.token));
         if (agent === undefined) throw new SluiceError('AUTH_INVALID');
-        return withSource(agent, 'token');
+        return this.withSource(agent, 'token');
       }
       case 'none':
         break;
@@ -98,18 +103,18 @@ export class IdentityResolver {
     if (owner.kind === 'unknown') throw new SluiceError('IDENTITY_UNAVAILABLE', owner.reason);
     if (owner.kind === 'uid') {
       const agent = this.byUid.get(owner.uid);
-      if (agent !== undefined) return withSource(agent, 'uid');
+      if (agent !== undefined) return this.withSource(agent, 'uid');
     }
     if (this.byCidr.length > 0) {
       const address = ipaddr.process(connection.pair.remoteAddress);
       for (const { range, agent } of this.byCidr) {
-        if (address.kind() === range[0].kind() && address.match(range)) return withSource(agent, 'cidr');
+        if (address.kind() === range[0].kind() && address.match(range)) return this.withSource(agent, 'cidr');
       }
     }
-    return withSource(this.anonymous, 'anonymous');
+    return this.withSource(this.anonymous, 'anonymous');
   }
-}
 
-function withSource(agent: AgentEntry, via: IdentitySource): Agent {
-  return { name: agent.name, groups: agent.groups, mode: agent.mode, via };
+  private withSource(agent: AgentEntry, via: IdentitySource): Agent {
+    return { name: agent.name, groups: agent.groups, mode: this.modes?.get(agent.name) ?? agent.mode, via };
+  }
 }

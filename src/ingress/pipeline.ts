@@ -10,7 +10,9 @@ import type { Logger } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
 import { decide, decideAddresses, type DecideArgs, type Policy } from '../policy/decide.js';
 import { DENY_ERROR, type Decision } from '../policy/decision.js';
+import type { ApprovalStore } from '../policy/approval-store.js';
 import type { LearnStore } from '../policy/learn-store.js';
+import type { ApprovedConnections } from './approved-connections.js';
 import type { AccessRequests } from '../policy/access-requests.js';
 import type { ClosingClient, HeldRequests } from '../policy/hold.js';
 import type { AgentLimits } from './agent-limits.js';
@@ -22,7 +24,13 @@ export interface PipelineDeps {
   readonly identity: IdentityResolver;
   /** the policy in force now; a function so a later rule set can be swapped in atomically */
   readonly policy: () => Policy;
+  /** the time decisions are taken at: approvals are in force strictly before they expire */
+  readonly now: () => number;
   readonly learn: LearnStore;
+  /** told of each request an approval let through (its first use is audited) */
+  readonly approvals?: Pick<ApprovalStore, 'noteUse'>;
+  /** live tunnels by the approval that let them through, cut when it ends */
+  readonly approved?: ApprovedConnections;
   readonly addressGuard: AddressGuard;
   readonly resolver: Resolver;
   /** vetted answers by name (connect.dns_cache); absent, every request resolves */
@@ -86,10 +94,11 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
       overLimit = { ...refusalFor(context.id, new SluiceError(slot.code, agent.name), 'deny'), retryAfterSeconds: slot.retryAfterSeconds };
     } else {
       if (slot !== undefined) context.release = slot.release;
+      const now = deps.now();
       const args: DecideArgs =
         context.kind === 'tunnel' || request.path === undefined
-          ? { agent, destination: request.destination }
-          : { agent, destination: request.destination, method: context.method, path: request.path };
+          ? { agent, destination: request.destination, now }
+          : { agent, destination: request.destination, method: context.method, path: request.path, now };
       ({ policy, decision } = await decideOrHold(deps, context.id, policy, args, request.client));
       context.bundleVersion = policy.bundleVersion ?? null;
       if (decision.verdict !== 'deny') {
@@ -130,6 +139,7 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
     context.release?.();
     throw error;
   }
+  if (decision.approval !== undefined) deps.approvals?.noteUse(decision.approval, context.id);
   if (decision.verdict === 'learn' && context.agent !== undefined) {
     deps.learn.record({ agent: context.agent.name, host: request.destination.host, port: request.destination.port, at: new Date() });
   }

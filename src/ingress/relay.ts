@@ -31,9 +31,13 @@ export function trackExchange(deps: PipelineDeps, context: RequestContext, clien
   const active = deps.metrics.connectionsActive.labels({ kind: context.kind });
   active.inc();
   let closed = false;
-  return (outcome, keepClient = false) => {
+  // Revoking or expiring the approval that admitted this exchange ends it at once.
+  const approval = context.decision?.approval;
+  let untrack: (() => void) | undefined;
+  const close = (outcome: ErrorCode | 'ok', keepClient = false): void => {
     if (closed) return;
     closed = true;
+    untrack?.();
     active.dec();
     context.bytesUp = upstream.bytesWritten;
     context.bytesDown = upstream.bytesRead;
@@ -41,6 +45,8 @@ export function trackExchange(deps: PipelineDeps, context: RequestContext, clien
     upstream.destroy();
     recordClose(deps, context, outcome);
   };
+  if (approval !== undefined && deps.approved !== undefined) untrack = deps.approved.track(approval, () => close('APPROVAL_ENDED'));
+  return close;
 }
 
 /** Splices both directions with backpressure; whichever side ends, errs or idles closes both. */

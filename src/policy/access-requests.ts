@@ -167,7 +167,7 @@ export class AccessRequests {
 
   /** Records a request if `policy` would refuse `agent` this destination for want of a rule (the DNS server's refusals). */
   recordIfUnknown(policy: Policy, agent: Agent, host: string, port: number): void {
-    if (decide(policy, { agent, destination: destinationOf(host, port) }).reason === 'no_matching_rule') this.record(agent, host, port);
+    if (decide(policy, { agent, destination: destinationOf(host, port), now: this.#now() }).reason === 'no_matching_rule') this.record(agent, host, port);
   }
 
   /** Requests, newest activity first; expired ones are dropped first. */
@@ -204,7 +204,7 @@ export class AccessRequests {
     for (const request of this.#byKey.values()) {
       if (request.status !== 'pending') continue;
       const agent: Agent = { name: request.agent, groups: request.groups, via: request.via, mode: 'strict' };
-      if (decide(policy, { agent, destination: destinationOf(request.host, request.port) }).verdict !== 'allow') continue;
+      if (decide(policy, { agent, destination: destinationOf(request.host, request.port), now: this.#now() }).verdict !== 'allow') continue;
       this.#remove(request);
       this.#event('cleared', request);
       cleared.push({ ...request });

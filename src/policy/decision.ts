@@ -25,10 +25,12 @@ interface Extras {
   /** the blocklist entry involved: why a deny happened, or what an override let through */
   readonly listedBy?: BlocklistMatch;
   readonly shadow?: ShadowVerdict;
+  /** the time-boxed approval that allowed it */
+  readonly approval?: string;
 }
 
 export type Decision =
-  | ({ readonly verdict: 'allow'; readonly reason: 'rule_allow' | 'blocklist_override'; readonly ruleId: string } & Extras)
+  | ({ readonly verdict: 'allow'; readonly reason: 'rule_allow' | 'blocklist_override' | 'approval_allow'; readonly ruleId: string } & Extras)
   | ({ readonly verdict: 'learn'; readonly reason: 'learn_unmatched'; readonly ruleId: null } & Extras)
   | ({ readonly verdict: 'deny'; readonly reason: DenyReason; readonly ruleId: string | null } & Extras);
 

@@ -31,6 +31,8 @@ export interface HeldRequestsOptions {
   readonly maxHeldPerAgent: number;
   readonly schedule?: Schedule;
   readonly metrics?: Pick<Metrics, 'held'>;
+  /** the decision clock (approvals expire by it); a held request is decided again at the time of the change */
+  readonly now?: () => number;
 }
 
 interface Waiter {
@@ -74,12 +76,12 @@ export class HeldRequests {
   wait(args: DecideArgs, client?: ClosingClient): Promise<HoldOutcome> {
     const agent = args.agent.name;
     const timeoutMs = this.#timeouts.get(agent);
-    if (timeoutMs === undefined) return Promise.resolve(this.#now(args));
+    if (timeoutMs === undefined) return Promise.resolve(this.#inForce(args));
     const heldForAgent = this.#perAgent.get(agent) ?? 0;
     if (this.#waiters.size >= this.options.maxHeld || heldForAgent >= this.options.maxHeldPerAgent) return Promise.resolve({ policy: this.policy.current, decision: HOLD_FULL });
     return new Promise((resolve) => {
       // A client that hung up gives its place back at once, not at its timeout.
-      const onGone = (): void => waiter.finish(this.#now(args));
+      const onGone = (): void => waiter.finish(this.#inForce(args));
       const waiter: Waiter = {
         args,
         timer: (this.options.schedule ?? realTimer)(() => waiter.finish({ policy: this.policy.current, decision: HOLD_TIMEOUT }), timeoutMs),
@@ -101,7 +103,7 @@ export class HeldRequests {
 
   /** Ends the holds `matches` picks with the decision of the policy in force (a human denied their request). */
   release(matches: (args: DecideArgs) => boolean): void {
-    for (const waiter of [...this.#waiters]) if (matches(waiter.args)) waiter.finish(this.#now(waiter.args));
+    for (const waiter of [...this.#waiters]) if (matches(waiter.args)) waiter.finish(this.#inForce(waiter.args));
   }
 
   /** Stopping: every held request is answered now, as the policy in force decides it. */
@@ -110,14 +112,19 @@ export class HeldRequests {
     this.release(() => true);
   }
 
-  #now(args: DecideArgs): HoldOutcome {
+  /** The decision of the policy in force, now. */
+  #inForce(args: DecideArgs): HoldOutcome {
     const policy = this.policy.current;
-    return { policy, decision: decide(policy, args) };
+    return { policy, decision: this.#decideNow(policy, args) };
+  }
+
+  #decideNow(policy: Policy, args: DecideArgs): Decision {
+    return decide(policy, this.options.now === undefined ? args : { ...args, now: this.options.now() });
   }
 
   #redecide(policy: Policy): void {
     for (const waiter of [...this.#waiters]) {
-      const decision = decide(policy, waiter.args);
+      const decision = this.#decideNow(policy, waiter.args);
       if (decision.verdict !== 'deny' || decision.reason !== 'no_matching_rule') waiter.finish({ policy, decision });
     }
   }

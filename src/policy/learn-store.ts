@@ -150,6 +150,19 @@ export class LearnStore {
       .sort((a, b) => compareText(a.host, b.host) || a.port - b.port || compareText(a.agent, b.agent));
   }
 
+  /** Forgets what was recorded for one agent (written at the next flush); returns how many entries went. */
+  clear(agent: string): number {
+    if (this.options.readOnly) return 0;
+    let removed = 0;
+    for (const [key, entry] of this.entriesByKey) {
+      if (entry.agent !== agent) continue;
+      this.entriesByKey.delete(key);
+      removed += 1;
+    }
+    if (removed > 0) this.dirty = true;
+    return removed;
+  }
+
   /** The last write failure, if the most recent write did not succeed (the data stays in memory). */
   get writeError(): Error | null {
     return this.lastError;

@@ -1,5 +1,6 @@
 // The policy in force, swapped atomically: local rules or a verified bundle's, the blocklist,
-// an optional report-mode shadow, or "no valid bundle". Each change builds a new frozen Policy.
+// an optional report-mode shadow, approvals, or "no valid bundle". Each change builds a new frozen Policy.
+import { ApprovalIndex } from './approvals.js';
 import type { BlocklistSet } from './blocklist/set.js';
 import type { Policy } from './decide.js';
 import type { RuleSet } from './rule-set.js';
@@ -11,6 +12,7 @@ export class LivePolicy {
   #source: RuleSource;
   #blocklist: BlocklistSet | undefined;
   #shadow: Policy['shadow'];
+  #approvals = ApprovalIndex.EMPTY;
   readonly #listeners = new Set<(policy: Policy) => void>();
 
   /** `awaitingBundle`: a bundle is configured, so nothing is allowed until one verifies or the offline mode decides. */
@@ -75,6 +77,12 @@ export class LivePolicy {
     for (const listener of this.#listeners) listener(this.#policy);
   }
 
+  /** Approvals granted, revoked or expired: the next request (and every held one) sees the new set. */
+  setApprovals(approvals: ApprovalIndex): void {
+    this.#approvals = approvals;
+    this.swap();
+  }
+
   private build(): Policy {
     const source = this.#source;
     return Object.freeze({
@@ -84,6 +92,7 @@ export class LivePolicy {
       ...(source.kind === 'none' ? { noValidBundle: true } : {}),
       ...(this.#blocklist === undefined ? {} : { blocklist: this.#blocklist }),
       ...(this.#shadow === undefined ? {} : { shadow: this.#shadow }),
+      ...(this.#approvals.size === 0 ? {} : { approvals: this.#approvals }),
     });
   }
 }

@@ -28,6 +28,6 @@ export const DOCS_POLICY: Policy = {
 };
 
 /** What app.ts hands startPolicyDns for `config`, with DOCS_POLICY as the policy in force. */
-export function policyDnsSetup(config: ConfigFile): Pick<PolicyDnsSetup, 'config' | 'policy' | 'addressGuard' | 'identity' | 'limiter' | 'peerLimiter'> {
-  return { config, policy: () => DOCS_POLICY, addressGuard: new AddressGuard(), identity: new RedirectedIdentity(config), ...dnsRateLimiters(config.dns) };
+export function policyDnsSetup(config: ConfigFile): Pick<PolicyDnsSetup, 'config' | 'policy' | 'now' | 'addressGuard' | 'identity' | 'limiter' | 'peerLimiter'> {
+  return { config, policy: () => DOCS_POLICY, now: () => Date.now(), addressGuard: new AddressGuard(), identity: new RedirectedIdentity(config), ...dnsRateLimiters(config.dns) };
 }

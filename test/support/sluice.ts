@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Sluice } from '../../src/app.js';
 import type { Schedule } from '../../src/audit/schedule.js';
+import type { Clock } from '../../src/clock.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/obs/log.js';
 
@@ -41,10 +42,12 @@ export interface SluiceSetup {
   readonly dir?: string;
   /** drives the audit chain's write retries (see ManualTimer) */
   readonly auditRetry?: Schedule;
-  /** further `listen:` entries (transparent_http, dns, ...), e.g. `{ transparent_http: '127.0.0.1:0' }` */
+  /** further or other `listen:` entries (transparent_http, dns, a fixed admin port for the CLI...), e.g. `{ transparent_http: '127.0.0.1:0' }` */
   readonly listen?: Readonly<Record<string, string>>;
   /** the environment Sluice reads (connect.upstream_proxy[].credentials_env); default: none */
   readonly env?: Readonly<Record<string, string>>;
+  /** drives approval expiry and the admin login summaries (see ManualClock) */
+  readonly clock?: Clock;
 }
 
 let instances = 0;
@@ -57,8 +60,8 @@ export async function startSluice(setup: SluiceSetup = {}): Promise<RunningSluic
   const configFile = join(dir, 'sluice.yaml');
   // No feed URLs: a test proxy must never reach for the internet's blocklists.
   await writeFile(join(dir, 'blocklists.yaml'), setup.blocklists ?? 'sources: []\n');
-  const listen = Object.entries(setup.listen ?? {}).map(([key, value]) => `  ${key}: "${value}"`);
-  const base = ['listen:', '  proxy: "127.0.0.1:0"', '  admin: "127.0.0.1:0"', ...listen, 'state_dir: state', 'rules: [rules]', 'blocklists: blocklists.yaml', 'log: { level: debug }'];
+  const listen = Object.entries({ proxy: '127.0.0.1:0', admin: '127.0.0.1:0', ...setup.listen }).map(([key, value]) => `  ${key}: "${value}"`);
+  const base = ['listen:', ...listen, 'state_dir: state', 'rules: [rules]', 'blocklists: blocklists.yaml', 'log: { level: debug }'];
   await writeFile(configFile, `${base.join('\n')}\n${setup.config ?? ''}\n`);
   const loaded = await loadConfig(configFile, { isRoot: false });
   const logs: Record<string, unknown>[] = [];
@@ -74,6 +77,7 @@ export async function startSluice(setup: SluiceSetup = {}): Promise<RunningSluic
     processMetrics: instances === 1,
     ...(setup.auditRetry === undefined ? {} : { auditRetry: setup.auditRetry }),
     env: setup.env ?? {},
+    ...(setup.clock === undefined ? {} : { clock: setup.clock }),
   });
   let stopped = false;
   const stop = async (): Promise<void> => {

@@ -7,7 +7,7 @@ import type { DnsVerdict } from './handle-query.js';
 
 const PORTS = [443, 80] as const;
 
-export function dnsVerdict(policy: Policy, agent: Agent, name: string): DnsVerdict {
+export function dnsVerdict(policy: Policy, agent: Agent, name: string, now: number): DnsVerdict {
   let learn = false;
   for (const port of PORTS) {
     let destination;
@@ -16,7 +16,7 @@ export function dnsVerdict(policy: Policy, agent: Agent, name: string): DnsVerdi
     } catch {
       return 'refuse';
     }
-    const decision = decide(policy, { agent, destination });
+    const decision = decide(policy, { agent, destination, now });
     if (decision.verdict === 'allow') return 'answer';
     if (decision.verdict === 'learn') learn = true;
   }

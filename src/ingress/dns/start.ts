@@ -21,6 +21,8 @@ export interface PolicyDnsSetup extends Pick<QueryDeps, 'addressGuard' | 'limite
   readonly config: ConfigFile;
   /** the policy in force now, as the proxy sees it */
   readonly policy: () => Policy;
+  /** the time decisions are taken at (approvals expire by it) */
+  readonly now: () => number;
   /** who sent a query: the owner of its source socket, found as for redirected connections */
   readonly identity: Pick<RedirectedIdentity, 'identify' | 'peer'>;
   readonly metrics?: Pick<Metrics, 'dnsQueries'>;
@@ -58,7 +60,7 @@ export async function startPolicyDns(setup: PolicyDnsSetup): Promise<RunningPoli
       identity.identify({ kind: 'none' }, identity.peer(peer.transport, { remoteAddress: peer.address, remotePort: peer.port, localAddress: '', localPort: 0 })),
     decide: (agent, name) => {
       const policy = setup.policy();
-      const verdict = dnsVerdict(policy, agent, name);
+      const verdict = dnsVerdict(policy, agent, name, setup.now());
       if (verdict === 'refuse') setup.onRefused?.(policy, agent, name);
       return verdict;
     },

@@ -1,0 +1,88 @@
+// /v1/approvals: list (viewer), grant (approver; admin to pass a blocklist) and revoke (approver)
+// time-boxed approvals. The store audits and persists; this checks what a caller may ask for.
+import { normaliseHost } from '../../destination.js';
+import { isSluiceError } from '../../errors.js';
+import type { Approval } from '../../policy/approvals.js';
+import type { ApprovalStore } from '../../policy/approval-store.js';
+import { optionalPort, optionalString, requiredString } from '../fields.js';
+import { roleAllows } from '../roles.js';
+import { apiError, type Route } from '../router.js';
+
+export interface ApprovalRouteDeps {
+  readonly store: ApprovalStore;
+  readonly maxTtlMs: number;
+  /** whether an agent of that name is configured (or is `anonymous`) */
+  readonly knownAgent: (name: string) => boolean;
+  /** the blocklist source listing the host now, or null */
+  readonly blocklistedBy: (host: string) => string | null;
+}
+
+/** An approval as the API and the CLI show it. */
+export function approvalView(approval: Approval): Record<string, unknown> {
+  return {
+    id: approval.id,
+    agent: approval.agent,
+    host: approval.host,
+    port: approval.port,
+    approver: approval.approver,
+    reason: approval.reason,
+    ticket: approval.ticket,
+    created: new Date(approval.createdMs).toISOString(),
+    expires: new Date(approval.expiresMs).toISOString(),
+    override_blocklist: approval.overrideBlocklist,
+  };
+}
+
+function hostOf(raw: string): string {
+  try {
+    // Bracketed IPv6, as users type it in URLs, is accepted too.
+    return normaliseHost(raw.replace(/^\[(.*)\]$/, '$1')).host;
+  } catch (error) {
+    throw apiError('ADMIN_BAD_REQUEST', `host: ${isSluiceError(error) ? error.message : String(error)}`);
+  }
+}
+
+export function approvalRoutes(deps: ApprovalRouteDeps): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/v1/approvals',
+      role: 'viewer',
+      handle: async () => ({ status: 200, body: { approvals: deps.store.list().map(approvalView) } }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/approvals',
+      role: 'approver',
+      handle: async (request) => {
+        const body = await request.body();
+        const agent = requiredString(body, 'agent');
+        if (!deps.knownAgent(agent)) throw apiError('ADMIN_BAD_REQUEST', `agent: no agent named "${agent}" in the config`);
+        const host = hostOf(requiredString(body, 'host'));
+        const port = optionalPort(body['port'], 'port');
+        const ttlMs = body['ttl_ms'];
+        if (typeof ttlMs !== 'number' || !Number.isInteger(ttlMs) || ttlMs < 1000) throw apiError('ADMIN_BAD_REQUEST', 'ttl_ms: expected a whole number of milliseconds, at least 1000');
+        if (ttlMs > deps.maxTtlMs) throw apiError('ADMIN_BAD_REQUEST', `ttl_ms: ${ttlMs} is above approvals.max_ttl_ms (${deps.maxTtlMs})`);
+        const reason = requiredString(body, 'reason');
+        const ticket = optionalString(body, 'ticket');
+        const overrideBlocklist = body['override_blocklist'] === true;
+        if (overrideBlocklist && !roleAllows(request.caller.role, 'admin')) throw apiError('ADMIN_FORBIDDEN', 'override_blocklist needs the admin role');
+        const listedBy = deps.blocklistedBy(host);
+        const approval = await deps.store.create({ agent, host, port, approver: request.caller.name, reason, ticket, overrideBlocklist, ttlMs });
+        const warnings = listedBy !== null && !overrideBlocklist ? [`${host} is on the blocklist ${listedBy}: this approval does not pass it`] : [];
+        return { status: 201, body: { approval: approvalView(approval), warnings } };
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/approvals/{id}',
+      role: 'approver',
+      handle: async (request) => {
+        const id = request.params['id'] ?? '';
+        const approval = await deps.store.revoke(id, request.caller.name);
+        if (approval === undefined) throw apiError('ADMIN_NOT_FOUND', `no approval ${id} in force`);
+        return { status: 200, body: { revoked: approvalView(approval) } };
+      },
+    },
+  ];
+}
