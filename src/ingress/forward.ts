@@ -45,6 +45,7 @@ export async function handleForward(
       destination: target.destination,
       path: pathWithoutQuery(target.path),
       traceparent: request.headers.traceparent,
+      client: response,
     });
   } catch (error) {
     if (error instanceof RefusedError) refuseOnResponse(response, error.refusal);
