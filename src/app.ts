@@ -45,6 +45,10 @@ import { Metrics } from './obs/metrics.js';
 import { ApprovalStore } from './policy/approval-store.js';
 import { LEARN_STORE_FILE, LearnStore } from './policy/learn-store.js';
 import { ApprovedConnections } from './ingress/approved-connections.js';
+import { ACCESS_REQUESTS_FILE, AccessRequests } from './policy/access-requests.js';
+import { HeldRequests } from './policy/hold.js';
+import { loadWebhookSecret, RequestWebhook } from './policy/request-webhook.js';
+import { AgentLimits } from './ingress/agent-limits.js';
 import { loadRuleFiles } from './policy/rules.js';
 import { formatIssue, SourceError } from './config/yaml.js';
 
@@ -80,6 +84,10 @@ function guardConfinesAgents(config: ConfigFile): boolean {
 interface Components {
   readonly audit: AuditChain;
   readonly learn: LearnStore;
+  readonly requests: AccessRequests;
+  readonly holds: HeldRequests;
+  readonly agentLimits: AgentLimits;
+  readonly webhook: RequestWebhook | undefined;
   readonly pools: UpstreamPools;
   readonly servers: readonly Server[];
   readonly bundles: BundleManager | undefined;
@@ -106,6 +114,16 @@ export class Sluice {
   /** Every admin API route registered (docs/openapi.yaml must list exactly these). */
   get adminRoutes(): readonly Route[] {
     return this.parts.router.routes;
+  }
+
+  /** Access requests from Strict-mode denials: for the admin API (list, get, deny). */
+  get accessRequests(): AccessRequests {
+    return this.parts.requests;
+  }
+
+  /** Requests held now (on_unknown: hold). */
+  get heldRequests(): number {
+    return this.parts.holds.size;
   }
 
   /** The transparent HTTP listener's port, when agents are confined and it was opened. */
@@ -233,6 +251,38 @@ export class Sluice {
     undo.push(() => approvals.close());
     const configuredModes = new Map<string, Mode>([[ANONYMOUS_AGENT_NAME, config.anonymous.mode ?? config.mode], ...config.agents.map((agent): [string, Mode] => [agent.name, agent.mode ?? config.mode])]);
     const modes = await AgentModes.open(AgentModes.fileIn(loaded.stateDir), configuredModes, (what) => log.warn(what));
+    const requests = await AccessRequests.open(join(loaded.stateDir, ACCESS_REQUESTS_FILE), {
+      audit,
+      maxPerAgent: config.approvals.max_requests_per_agent,
+      ttlMs: config.approvals.request_ttl_ms,
+      now: () => clock.now(),
+      metrics,
+      log,
+    });
+    undo.push(() => requests.close());
+    if (requests.corrupt !== null) log.error({ corrupt: requests.corrupt }, 'access requests file was unreadable; kept aside, starting empty');
+    const holds = new HeldRequests(config.agents, live, { maxHeld: config.approvals.max_held, maxHeldPerAgent: config.approvals.max_held_per_agent, metrics, now: () => clock.now() });
+    undo.push(() => holds.close());
+    // A new rule or approval clears the requests it now allows; a human's "no" ends the holds waiting on it.
+    live.onChange((policy) => requests.clearAllowed(policy));
+    requests.onDenied((denied) => holds.release(({ agent, destination }) => agent.name === denied.agent && destination.host === denied.host && destination.port === denied.port));
+    const { webhook_url: webhookUrl } = config.approvals;
+    const webhook =
+      webhookUrl === undefined
+        ? undefined
+        : new RequestWebhook({
+            url: webhookUrl,
+            secret: await loadWebhookSecret(config.approvals, { baseDir, env: options.env ?? process.env }),
+            timeoutMs: config.approvals.webhook_timeout_ms,
+            retries: config.approvals.webhook_retries,
+            metrics,
+            log,
+          });
+    undo.push(() => webhook?.close());
+    if (webhook !== undefined) requests.onCreated((created) => webhook.announce(created));
+    const agentLimits = new AgentLimits(config.agents, { audit, metrics, log });
+    undo.push(() => agentLimits.close());
+
     const deps: PipelineDeps = {
       identity: new IdentityResolver(config, modes),
       policy: () => live.current,
@@ -245,6 +295,9 @@ export class Sluice {
       dnsCache: createDnsCache<readonly VettedAddress[]>(config.connect.dns_cache, (result) => metrics.dnsCache.inc({ result })),
       parents,
       connectTimeoutMs: config.connect.timeout_ms,
+      agentLimits,
+      accessRequests: requests,
+      holds,
       audit,
       metrics,
       log,
@@ -269,6 +322,7 @@ export class Sluice {
       approvals,
       learn,
       modes,
+      requests,
       knownAgent: (name) => configuredModes.has(name),
       blocklistedBy: (host) => live.current.blocklist?.match(host)?.source ?? null,
       explain: {
@@ -304,7 +358,9 @@ export class Sluice {
     const dns =
       redirected === undefined
         ? undefined
-        : await startPolicyDns({ config, policy: deps.policy, now: deps.now, addressGuard: deps.addressGuard, identity: redirected, ...dnsRateLimiters(config.dns), metrics, audit, log });
+        : await startPolicyDns({ config, policy: deps.policy, now: deps.now, addressGuard: deps.addressGuard, identity: redirected, ...dnsRateLimiters(config.dns), metrics, audit, log,
+            // A name refused for want of a rule is asked for as port 443, the port agents' TLS goes to.
+            onRefused: (policy, agent, name) => requests.recordIfUnknown(policy, agent, name, 443) });
     undo.push(() => dns?.close());
     await audit.append(
       startEntry({
@@ -318,7 +374,7 @@ export class Sluice {
     );
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures: api.failures, router: api.router, approvals };
+    const parts: Components = { audit, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures: api.failures, router: api.router, approvals };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
@@ -343,7 +399,10 @@ export class Sluice {
   }
 
   async close(): Promise<void> {
-    const { servers, transparent, dns, pools, learn, audit, bundles, blocklists, stopPolling, failures } = this.parts;
+    const { servers, transparent, dns, pools, learn, requests, holds, agentLimits, webhook, audit, bundles, blocklists, stopPolling, failures } = this.parts;
+    // Held requests are answered (as the policy in force decides them) before their listeners close.
+    holds.close();
+    webhook?.close();
     bundles?.stop();
     failures.flush();
     this.parts.approvals.close();
@@ -352,6 +411,8 @@ export class Sluice {
     await Promise.all([...servers.map(closeNow), transparent?.close(), dns?.close()]);
     await pools.close();
     await learn.close();
+    await requests.close();
+    await agentLimits.close();
     await audit.append(stopEntry()).catch((error: unknown) => this.log.error({ err: error }, 'could not record stop'));
     await audit.close();
     this.log.info('sluice stopped');

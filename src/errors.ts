@@ -36,6 +36,11 @@ export const ERROR_CATALOGUE = {
   ECH_REFUSED: { status: 403, side: 'policy', message: 'encrypted ClientHello hides the destination' },
   SNI_MISMATCH: { status: 403, side: 'policy', message: 'TLS server name differs from the requested host' },
   APPROVAL_ENDED: { status: 403, side: 'policy', message: 'the approval that allowed this connection was revoked or expired' },
+  // policy, per agent (agents[].limits, on_unknown: hold): refused for now, may succeed later
+  AGENT_RATE_LIMITED: { status: 429, side: 'policy', message: "the agent is over its request rate (agents[].limits); retry after the Retry-After seconds" },
+  AGENT_CONNECTION_LIMIT: { status: 429, side: 'policy', message: 'the agent has as many requests in progress as agents[].limits.max_concurrent allows' },
+  HOLD_TIMEOUT: { status: 403, side: 'policy', message: 'no rule or approval allowed this destination while the request was held' },
+  HOLD_CAPACITY: { status: 403, side: 'policy', message: 'no rule allows this destination and too many requests are already held (approvals.max_held, max_held_per_agent)' },
   // upstream: the destination could not be reached
   DNS_FAILURE: { status: 502, side: 'upstream', message: 'destination name did not resolve' },
   UPSTREAM_REFUSED: { status: 502, side: 'upstream', message: 'destination refused the connection' },

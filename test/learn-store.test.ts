@@ -95,7 +95,7 @@ describe('proposeRules', () => {
     store.record({ agent: 'builder', host: 'cdn.example.com', port: 443, at: T0 });
     store.record({ agent: 'builder', host: 'my_host.example.org', port: 443, at: T0 });
     store.record({ agent: 'builder', host: '2001:db8::1', port: 443, at: T0 });
-    const text = proposeRules(store.entries());
+    const text = proposeRules(store.entries()).text;
     await store.close();
     const file = join(dir, 'proposed.yaml');
     await writeFile(file, text);
@@ -111,12 +111,12 @@ describe('proposeRules', () => {
   });
 
   test('an empty store proposes an empty, loadable rule file', () => {
-    const document = parseRuleText('empty.yaml', proposeRules([]));
+    const document = parseRuleText('empty.yaml', proposeRules([]).text);
     assert.equal(compileRules([document]).size, 0);
   });
 
   test('leaves out hosts that are not plain names or addresses, and says so', () => {
-    const text = proposeRules([{ host: '*.example.com', port: 443, agent: 'a', firstSeen: T0, lastSeen: T0, count: 1 }]);
+    const { text } = proposeRules([{ host: '*.example.com', port: 443, agent: 'a', firstSeen: T0, lastSeen: T0, count: 1 }]);
     assert.match(text, /# skipped "\*\.example\.com"/);
     assert.equal(compileRules([parseRuleText('skip.yaml', text)]).size, 0);
   });
@@ -143,6 +143,38 @@ describe('sluice learn', () => {
     assert.equal(propose.code, 0);
     assert.deepEqual(parseRuleText('proposed.yaml', propose.stdout).spec.rules.map((rule) => rule.id), ['learned.api.example.com']);
     assert.equal(await readFile(file, 'utf8'), before);
+  });
+
+  test('filters by --agent and --since, and proposes nothing a blocklist lists', async (t) => {
+    const dir = await freshDir(t, 'sluice-learn-');
+    await writeFile(join(dir, 'sluice.yaml'), 'state_dir: state\nblocklists: sources.yaml\n');
+    await writeFile(join(dir, 'sources.yaml'), 'local: local.txt\nsources: []\n');
+    await writeFile(join(dir, 'local.txt'), 'tracker.example.net\n');
+    await mkdir(join(dir, 'state'));
+    const store = await LearnStore.open(join(dir, 'state', 'learn.json'));
+    const recent = new Date(Date.now() - 60_000);
+    store.record({ agent: 'builder', host: 'api.example.com', port: 443, at: recent });
+    store.record({ agent: 'builder', host: 'old.example.com', port: 443, at: T0 });
+    store.record({ agent: 'builder', host: 'cdn.tracker.example.net', port: 443, at: recent });
+    store.record({ agent: 'other', host: 'other.example.org', port: 443, at: recent });
+    await store.close();
+    const config = ['--config', join(dir, 'sluice.yaml')];
+
+    const list = await runSluice(['learn', 'list', '--agent', 'builder', '--since', '1h', ...config]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual(list.stdout.trimEnd().split('\n').slice(1).map((line) => line.split(/\s+/)[0]), ['api.example.com', 'cdn.tracker.example.net']);
+    const sinceTime = await runSluice(['learn', 'list', '--since', '2026-11-01T00:00:00Z', '--agent', 'builder', ...config]);
+    assert.match(sinceTime.stdout, /old\.example\.com/);
+
+    const propose = await runSluice(['learn', 'propose', '--agent', 'builder', '--since', '1d', ...config]);
+    assert.equal(propose.code, 0, propose.stderr);
+    assert.deepEqual(parseRuleText('proposed.yaml', propose.stdout).spec.rules.map((rule) => rule.id), ['learned.api.example.com']);
+    assert.match(propose.stdout, /# left out "cdn\.tracker\.example\.net": listed by blocklist local \(entry tracker\.example\.net\)/);
+    assert.match(propose.stderr, /^warning: left out cdn\.tracker\.example\.net: listed by blocklist local/m);
+
+    const bad = await runSluice(['learn', 'list', '--since', 'yesterday', ...config]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--since "yesterday" is neither a time/);
   });
 
   test('finds the store through --config and reports a corrupt one without moving it', async (t) => {

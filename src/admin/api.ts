@@ -4,6 +4,7 @@ import { adminAuthFailuresEntry, adminTokensEntry, type AuditEntry, type AuditLo
 import type { Clock } from '../clock.js';
 import type { ConfigFile } from '../config/schema.js';
 import type { Logger } from '../obs/log.js';
+import type { AccessRequests } from '../policy/access-requests.js';
 import type { ApprovalStore } from '../policy/approval-store.js';
 import type { LearnStore } from '../policy/learn-store.js';
 import { AuthFailures } from './auth-failures.js';
@@ -12,6 +13,7 @@ import { agentRoutes, type ModeControl } from './routes/agents.js';
 import { approvalRoutes, type ApprovalRouteDeps } from './routes/approvals.js';
 import { explainRoutes, type ExplainDeps } from './routes/explain.js';
 import { learnedRoutes } from './routes/learned.js';
+import { requestRoutes } from './routes/requests.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { tokenFile, TokenRegistry } from './tokens.js';
 
@@ -24,6 +26,8 @@ export interface AdminApiDeps {
   readonly record: (entry: AuditEntry) => void;
   readonly log: Logger;
   readonly approvals: ApprovalStore;
+  /** access requests recorded for denials no rule decided; an approval may name one */
+  readonly requests: AccessRequests;
   readonly learn: LearnStore;
   readonly modes: ModeControl;
   readonly knownAgent: ApprovalRouteDeps['knownAgent'];
@@ -54,7 +58,14 @@ export async function createAdminApi(deps: AdminApiDeps): Promise<AdminApi> {
   const now = (): number => clock.now();
   const routes = [
     ...tokenRoutes(tokens, now),
-    ...approvalRoutes({ store: deps.approvals, maxTtlMs: deps.config.approvals.max_ttl_ms, knownAgent: deps.knownAgent, blocklistedBy: deps.blocklistedBy }),
+    ...approvalRoutes({
+      store: deps.approvals,
+      maxTtlMs: deps.config.approvals.max_ttl_ms,
+      knownAgent: deps.knownAgent,
+      blocklistedBy: deps.blocklistedBy,
+      accessRequest: (id) => deps.requests.get(id),
+    }),
+    ...requestRoutes(deps.requests),
     ...learnedRoutes(deps.learn, deps.audit),
     ...explainRoutes({ ...deps.explain, now }),
     ...agentRoutes(deps.modes, deps.audit),

@@ -61,6 +61,22 @@ export type DnsEntry = {
 export type DnsSummaryRow = { readonly agent: string | null; readonly peer: string; readonly outcome: string; readonly count: number };
 export type DnsSummaryEntry = { readonly kind: 'dns_summary'; readonly since: string; readonly counts: readonly DnsSummaryRow[]; readonly overflow: number };
 
+export type AgentLimitSummaryRow = { readonly agent: string; readonly limit: string; readonly count: number };
+export type AgentLimitSummaryEntry = { readonly kind: 'agent_limit_summary'; readonly since: string; readonly counts: readonly AgentLimitSummaryRow[] };
+
+export type AccessRequestEntry = {
+  readonly kind: 'access_request';
+  readonly event: 'created' | 'denied' | 'cleared' | 'expired';
+  readonly id: string;
+  readonly agent: string;
+  readonly host: string;
+  readonly port: number;
+  readonly count: number;
+  readonly first_seen: string;
+  readonly last_seen: string;
+  readonly by: string | null;
+};
+
 export type StartEntry = {
   readonly kind: 'start';
   readonly config: string | null;
@@ -137,6 +153,8 @@ export type AuditEntry =
   | TunnelScreenEntry
   | DnsEntry
   | DnsSummaryEntry
+  | AgentLimitSummaryEntry
+  | AccessRequestEntry
   | StartEntry
   | ReloadEntry
   | StopEntry
@@ -160,6 +178,8 @@ export const AUDIT_FIELDS = {
   tunnel_screen: ['request_id', 'verdict', 'reason', 'detail'],
   dns: ['agent', 'via', 'client', 'transport', 'name', 'type', 'outcome', 'detail', 'removed'],
   dns_summary: ['since', 'counts', 'overflow'],
+  agent_limit_summary: ['since', 'counts'],
+  access_request: ['event', 'id', 'agent', 'host', 'port', 'count', 'first_seen', 'last_seen', 'by'],
   start: ['config', 'mode', 'rules', 'rule_files', 'bundle_version', 'proxy'],
   reload: ['outcome', 'rules', 'rule_files', 'errors'],
   stop: [],
@@ -268,6 +288,20 @@ export function dnsEntry(query: DnsFacts): DnsEntry {
 
 export function dnsSummaryEntry(since: Date, counts: readonly DnsSummaryRow[], overflow: number): DnsSummaryEntry {
   return { kind: 'dns_summary', since: since.toISOString(), counts, overflow };
+}
+
+export function agentLimitSummaryEntry(since: Date, counts: readonly AgentLimitSummaryRow[]): AgentLimitSummaryEntry {
+  return { kind: 'agent_limit_summary', since: since.toISOString(), counts };
+}
+
+/** An access request's life: created by a Strict-mode denial, then denied by a human, cleared once allowed, or expired. */
+export function accessRequestEntry(
+  event: AccessRequestEntry['event'],
+  request: { readonly id: string; readonly agent: string; readonly host: string; readonly port: number; readonly count: number; readonly firstSeen: Date; readonly lastSeen: Date },
+  by: string | null = null,
+): AccessRequestEntry {
+  const { id, agent, host, port, count } = request;
+  return { kind: 'access_request', event, id, agent, host, port, count, first_seen: request.firstSeen.toISOString(), last_seen: request.lastSeen.toISOString(), by };
 }
 
 export function startEntry(facts: Omit<StartEntry, 'kind'>): StartEntry {

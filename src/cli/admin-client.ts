@@ -1,5 +1,6 @@
 // How admin commands reach the running Sluice: the config's listen.admin, a token from
 // SLUICE_ADMIN_TOKEN or --token-file, and plain words when Sluice is down or the token is refused.
+import { DURATION_HINT, parseDuration } from '../config/duration.js';
 import { readFile } from 'node:fs/promises';
 import { splitHostPort } from '../config/host-port.js';
 import { loadConfig } from '../config/load.js';
@@ -84,16 +85,9 @@ export function adminFailure(io: CliIo, who: string, error: unknown): number {
   return failure(io, who, error);
 }
 
-/** `2h`, `90m`, `1h30m`, `45s`, `1d` → milliseconds. */
-export function parseDuration(text: string): number {
-  const match = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
-  if (match === null || text === '') throw new AdminCallError(`--for ${JSON.stringify(text)}: expected a duration such as 2h, 90m, 1h30m or 45s`);
-  const [days = '0', hours = '0', minutes = '0', seconds = '0'] = match.slice(1).map((part) => part ?? '0');
-  return ((Number(days) * 24 + Number(hours)) * 60 + Number(minutes)) * 60_000 + Number(seconds) * 1000;
-}
-
-/** Left-aligned columns, two spaces apart. */
-export function table(rows: readonly (readonly string[])[]): string[] {
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd());
+/** A --for style duration in milliseconds, or a usage error naming the option. */
+export function durationOption(option: string, text: string): number {
+  const ms = parseDuration(text);
+  if (ms === null) throw new AdminCallError(`--${option} ${JSON.stringify(text)}: ${DURATION_HINT}`);
+  return ms;
 }

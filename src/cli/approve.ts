@@ -1,18 +1,22 @@
 // `sluice approve`, `sluice approvals list` and `sluice revoke`: time-boxed approvals granted
 // through the running Sluice's admin API, which audits them under the token's name.
 import { parseArgs } from 'node:util';
-import { ADMIN_OPTIONS, ADMIN_OPTIONS_HELP, adminCall, adminFailure, adminTarget, parseDuration, table } from './admin-client.js';
+import { ADMIN_OPTIONS, ADMIN_OPTIONS_HELP, adminCall, adminFailure, adminTarget, durationOption } from './admin-client.js';
+import { table } from './table.js';
 import type { CliIo, Command } from './command.js';
 import { EXIT, usageFailure } from './exit.js';
 
 const APPROVE_USAGE = `Usage: sluice approve --agent AGENT --host HOST [--port PORT] --for DURATION --reason TEXT [--ticket ID] [--override-blocklist]
+       sluice approve --request ID --for DURATION --reason TEXT [--ticket ID] [--override-blocklist]
 
 Lets AGENT reach HOST (on PORT, or any port) until DURATION has passed (2h, 90m, 1h30m; at most
-approvals.max_ttl_ms), even where Strict mode would refuse it. Deny rules, blocklists and forbidden
+approvals.max_ttl_ms), even where Strict mode would refuse it; with --request, exactly what access
+request ID (\`sluice requests list\`) asked for, and requests held for it proceed. Deny rules, blocklists and forbidden
 addresses still apply; --override-blocklist passes a blocklist and needs an admin token. Prints
 the approval's id (for \`sluice revoke\`) on the last line.
 
 Options:
+      --request ID         grant what this access request asked for (instead of --agent/--host/--port)
       --agent AGENT        a configured agent's name
       --host HOST          the destination host name or IP address
       --port PORT          only this port (default: any)
@@ -46,6 +50,7 @@ async function approve(argv: readonly string[], io: CliIo): Promise<number> {
       args: [...argv],
       options: {
         ...ADMIN_OPTIONS,
+        request: { type: 'string' },
         agent: { type: 'string' },
         host: { type: 'string' },
         port: { type: 'string' },
@@ -60,15 +65,19 @@ async function approve(argv: readonly string[], io: CliIo): Promise<number> {
     return usageFailure(io, 'sluice approve', error, APPROVE_USAGE);
   }
   const { values } = parsed;
-  const missing = (['agent', 'host', 'for', 'reason'] as const).filter((name) => values[name] === undefined);
+  const byRequest = values.request !== undefined;
+  if (byRequest && (values.agent !== undefined || values.host !== undefined || values.port !== undefined)) {
+    return usageFailure(io, 'sluice approve', '--request names the agent, host and port itself; drop --agent, --host and --port', APPROVE_USAGE);
+  }
+  const required: readonly ('agent' | 'host' | 'for' | 'reason')[] = byRequest ? ['for', 'reason'] : ['agent', 'host', 'for', 'reason'];
+  const missing = required.filter((name) => values[name] === undefined);
   if (missing.length > 0) return usageFailure(io, 'sluice approve', `missing ${missing.map((name) => `--${name}`).join(', ')}`, APPROVE_USAGE);
   try {
     const target = await adminTarget(values, io);
     const reply = await adminCall(target, 'POST', '/v1/approvals', {
-      agent: values.agent,
-      host: values.host,
+      ...(byRequest ? { request: values.request } : { agent: values.agent, host: values.host }),
       ...(values.port === undefined ? {} : { port: values.port }),
-      ttl_ms: parseDuration(values.for ?? ''),
+      ttl_ms: durationOption('for', values.for ?? ''),
       reason: values.reason,
       ...(values.ticket === undefined ? {} : { ticket: values.ticket }),
       ...(values['override-blocklist'] === true ? { override_blocklist: true } : {}),

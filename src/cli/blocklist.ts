@@ -1,18 +1,12 @@
 // `sluice blocklist check HOST | refresh`: says whether and why a host is blocked, from the
 // copies on disk, and forces a download of every feed into those copies.
-import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load.js';
-import { PACKAGE_ROOT } from '../config/package-root.js';
-import { loadParentProxies } from '../connect/index.js';
 import { normaliseHost } from '../destination.js';
 import { isSluiceError } from '../errors.js';
-import { createLogger } from '../obs/log.js';
-import { BlocklistManager } from '../policy/blocklist/manager.js';
-import { loadBlocklistConfig } from '../policy/blocklist/sources.js';
+import type { BlocklistManager } from '../policy/blocklist/manager.js';
+import { openBlocklistCopies } from './blocklist-copies.js';
 import type { CliIo, Command } from './command.js';
 import { EXIT, failure, usageFailure } from './exit.js';
-import { placementFrom } from './placement.js';
 
 const USAGE = `Usage: sluice blocklist check HOST [options]
        sluice blocklist refresh [options]
@@ -35,29 +29,6 @@ Options:
 Exit status: check 0 = not blocked, 1 = blocked; refresh 0 = every source updated or unchanged,
 1 = some source failed or was refused; both 1 = unreadable configuration (stderr says which),
 2 = bad usage or a HOST that is not a host name or address.`;
-
-interface Options {
-  readonly config?: string | undefined;
-  readonly 'state-dir'?: string | undefined;
-  readonly sources?: string | undefined;
-}
-
-async function open(values: Options, io: CliIo): Promise<BlocklistManager> {
-  const loaded = await loadConfig(values.config ?? io.env['SLUICE_CONFIG'] ?? null, placementFrom(io));
-  const paths = { sourcesFile: loaded.blocklistSources, cacheDir: loaded.blocklistCacheDir };
-  const cacheDir = values['state-dir'] === undefined ? paths.cacheDir : join(resolve(values['state-dir']), 'blocklists');
-  const config = await loadBlocklistConfig(values.sources === undefined ? paths.sourcesFile : resolve(values.sources));
-  // Warnings (malformed local lines, failed downloads) as plain lines rather than JSON.
-  const logger = createLogger('info', {
-    write: (line: string) => {
-      const record = JSON.parse(line) as { level?: number; msg?: string; problem?: string };
-      if ((record.level ?? 0) >= 40) io.err(`warning: ${record.problem ?? record.msg ?? line}`);
-    },
-  });
-  // Feeds go through the same parent proxies as in the running proxy (connect.upstream_proxy).
-  const parents = await loadParentProxies(loaded.config.connect, { baseDir: loaded.file === null ? PACKAGE_ROOT : dirname(loaded.file), env: io.env });
-  return new BlocklistManager({ config, cacheDir, logger, parents });
-}
 
 async function check(manager: BlocklistManager, host: string, io: CliIo): Promise<number> {
   let normalised: string;
@@ -114,7 +85,7 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (!valid || host === '') return usageFailure(io, 'sluice blocklist', 'expected "check HOST" or "refresh"', USAGE);
   let manager: BlocklistManager;
   try {
-    manager = await open(values, io);
+    manager = await openBlocklistCopies(values, io);
   } catch (error) {
     return failure(io, 'sluice blocklist', error);
   }

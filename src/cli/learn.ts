@@ -3,23 +3,41 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
+import { parseDuration } from '../config/duration.js';
+import type { BlocklistManager } from '../policy/blocklist/manager.js';
 import { proposeRules } from '../policy/learn-proposal.js';
-import { LEARN_STORE_FILE, LearnStore } from '../policy/learn-store.js';
+import { LEARN_STORE_FILE, LearnStore, type LearnEntry } from '../policy/learn-store.js';
+import { openBlocklistCopies, type BlocklistCopiesOptions } from './blocklist-copies.js';
+import { table } from './table.js';
 import type { CliIo, Command } from './command.js';
 import { EXIT, failure, usageFailure } from './exit.js';
 import { placementFrom } from './placement.js';
 
-const USAGE = `Usage: sluice learn list|propose [--config FILE | --state-dir DIR]
+const USAGE = `Usage: sluice learn list|propose [--agent NAME] [--since WHEN] [--config FILE | --state-dir DIR]
 
   list      print each (host, port, agent) Learn mode let through, with counts and times
-  propose   print a rule file with one allow rule per host seen, for review
+  propose   print a rule file with one allow rule per host seen, for review; hosts that the
+            blocklist copies on disk list are left out and named as warnings on stderr
 
 Options:
+  -a, --agent NAME     only what this agent did
+      --since WHEN     only destinations seen since WHEN: a time (2026-12-01T09:00:00Z) or a
+                       duration back from now (90s, 30m, 6h, 1d)
   -c, --config FILE    read the state directory from this configuration (default: $SLUICE_CONFIG)
-  -s, --state-dir DIR  read ${LEARN_STORE_FILE} from DIR directly
+  -s, --state-dir DIR  read ${LEARN_STORE_FILE} (and blocklists/) from DIR directly
   -h, --help           this help
 
-Without either option the state directory is the one \`sluice run\` uses by default.`;
+Without --config or --state-dir the state directory is the one \`sluice run\` uses by default.`;
+
+/** A time, or a duration counted back from now; null when it is neither. */
+function sinceTime(text: string, now: number): number | null {
+  const back = parseDuration(text);
+  if (back !== null) return now - back;
+  // Date.parse accepts bare numbers and other loose forms; require a date at least.
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text)) return null;
+  const time = Date.parse(text);
+  return Number.isNaN(time) ? null : time;
+}
 
 async function storeFile(values: { config?: string | undefined; 'state-dir'?: string | undefined }, io: CliIo): Promise<string> {
   if (values['state-dir'] !== undefined) return join(resolve(values['state-dir']), LEARN_STORE_FILE);
@@ -27,9 +45,25 @@ async function storeFile(values: { config?: string | undefined; 'state-dir'?: st
   return join(loaded.stateDir, LEARN_STORE_FILE);
 }
 
-function table(rows: readonly (readonly string[])[]): string[] {
-  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd());
+async function propose(entries: readonly LearnEntry[], values: BlocklistCopiesOptions, io: CliIo): Promise<number> {
+  let manager: BlocklistManager;
+  try {
+    manager = await openBlocklistCopies(values, io);
+  } catch (error) {
+    return failure(io, 'sluice learn', error);
+  }
+  try {
+    const set = await manager.load();
+    const proposal = proposeRules(entries, (host) => {
+      const match = set.match(host);
+      return match === null ? null : `listed by blocklist ${match.source} (entry ${match.entry})`;
+    });
+    for (const { host, why } of proposal.blocked) io.err(`warning: left out ${host}: ${why}`);
+    io.out(proposal.text.trimEnd());
+    return EXIT.ok;
+  } finally {
+    await manager.stop();
+  }
 }
 
 async function run(argv: readonly string[], io: CliIo): Promise<number> {
@@ -37,7 +71,12 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   try {
     parsed = parseArgs({
       args: [...argv],
-      options: { config: { type: 'string', short: 'c' }, 'state-dir': { type: 'string', short: 's' } },
+      options: {
+        agent: { type: 'string', short: 'a' },
+        since: { type: 'string' },
+        config: { type: 'string', short: 'c' },
+        'state-dir': { type: 'string', short: 's' },
+      },
       allowPositionals: true,
       strict: true,
     });
@@ -49,6 +88,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (positionals.length !== 1 || (action !== 'list' && action !== 'propose') || (values.config !== undefined && values['state-dir'] !== undefined)) {
     return usageFailure(io, 'sluice learn', 'expected "list" or "propose" and at most one of --config, --state-dir', USAGE);
   }
+  const since = values.since === undefined ? -Infinity : sinceTime(values.since, Date.now());
+  if (since === null) return usageFailure(io, 'sluice learn', `--since "${values.since ?? ''}" is neither a time such as 2026-12-01T09:00:00Z nor a duration such as 6h`, USAGE);
   let file: string;
   try {
     file = await storeFile(values, io);
@@ -61,11 +102,8 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     io.err(`sluice learn: ${file} is not a readable Learn store (${store.corrupt.reason})`);
     return EXIT.failed;
   }
-  const entries = store.entries();
-  if (action === 'propose') {
-    io.out(proposeRules(entries).trimEnd());
-    return EXIT.ok;
-  }
+  const entries = store.entries().filter((entry) => (values.agent === undefined || entry.agent === values.agent) && entry.lastSeen.getTime() >= since);
+  if (action === 'propose') return propose(entries, values, io);
   if (entries.length === 0) {
     io.err(`sluice learn: nothing recorded yet in ${file}`);
     return EXIT.ok;

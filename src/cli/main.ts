@@ -15,6 +15,7 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: 'learn', summary: 'list what Learn mode recorded, or propose allow rules from it', load: async () => (await import('./learn.js')).learnCommand },
   { name: 'approve', summary: 'let an agent reach a host for a limited time, through the running Sluice', load: async () => (await import('./approve.js')).approveCommand },
   { name: 'approvals', summary: 'list the approvals in force', load: async () => (await import('./approve.js')).approvalsCommand },
+  { name: 'requests', summary: 'list or deny the access requests agents raised in Strict mode', load: async () => (await import('./requests.js')).requestsCommand },
   { name: 'revoke', summary: 'end an approval now, closing the tunnels it let through', load: async () => (await import('./approve.js')).revokeCommand },
   { name: 'explain', summary: 'say what the running Sluice would decide for an agent and host, and why', load: async () => (await import('./explain.js')).explainCommand },
   { name: 'mode', summary: 'switch an agent between Learn and Strict while Sluice runs', load: async () => (await import('./explain.js')).modeCommand },

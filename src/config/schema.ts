@@ -35,6 +35,20 @@ export const agentSchema = z.strictObject({
   token_sha256: z.array(sha256Hex).default([]),
   uids: z.array(z.number().int().min(0).max(4294967294)).default([]),
   cidrs: z.array(cidr).default([]),
+  /** per-agent admission limits; absent, only the listener-wide limits apply */
+  limits: z
+    .strictObject({
+      requests_per_second: z.number().positive().max(1_000_000).optional(),
+      /** requests allowed at once above the rate; default: one second's worth */
+      burst: z.number().int().min(1).max(10_000_000).optional(),
+      /** requests and tunnels in progress at once (held ones count) */
+      max_concurrent: z.number().int().min(1).max(1_000_000).optional(),
+    })
+    .refine((limits) => limits.burst === undefined || limits.requests_per_second !== undefined, { path: ['burst'], message: 'burst needs requests_per_second' })
+    .optional(),
+  /** Strict mode, no rule decided: refuse at once, or hold the request while a human is asked */
+  on_unknown: z.enum(['deny', 'hold']).default('deny'),
+  hold_timeout_ms: z.number().int().min(100).max(3_600_000).default(60_000),
 });
 
 /** A signed allowlist bundle (docs/bundles.md): where it comes from and which signers to trust. */
@@ -106,6 +120,37 @@ export const configSchema = z.strictObject({
     .prefault({}),
   agents: z.array(agentSchema).default([]),
   bundle: bundleSchema.optional(),
+  /** Time-boxed approvals (`sluice approve`), access requests from Strict-mode denials, holding requests while they wait, and the webhook announcing them. */
+  approvals: z
+    .strictObject({
+      /** no approval lives longer than this */
+      max_ttl_ms: z.number().int().min(1_000).max(30 * 86_400_000).default(86_400_000),
+      /** pending requests kept per agent; later new destinations are only counted */
+      max_requests_per_agent: z.number().int().min(1).max(100_000).default(100),
+      /** a request not seen again for this long is dropped */
+      request_ttl_ms: z.number().int().min(60_000).max(90 * 86_400_000).default(7 * 86_400_000),
+      /** requests held at once across all agents (on_unknown: hold); past it, refused at once */
+      max_held: z.number().int().min(1).max(100_000).default(256),
+      /** requests one agent may have held at once, so no agent fills the hold for the others */
+      max_held_per_agent: z.number().int().min(1).max(100_000).default(32),
+      /** POSTed a signed JSON announcement of each new access request */
+      webhook_url: z.string().regex(/^https?:\/\/[^\s]+$/, 'expected an http:// or https:// URL').optional(),
+      /** a file holding the HMAC-SHA256 key, relative to the config file */
+      webhook_secret_file: z.string().min(1).optional(),
+      /** the name of an environment variable holding the HMAC-SHA256 key */
+      webhook_secret_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+      webhook_timeout_ms: z.number().int().min(100).max(60_000).default(5_000),
+      /** further attempts after a failed delivery, with doubling back-off from 1 s */
+      webhook_retries: z.number().int().min(0).max(20).default(5),
+    })
+    .superRefine((approvals, context) => {
+      const secrets = [approvals.webhook_secret_file, approvals.webhook_secret_env].filter((secret) => secret !== undefined).length;
+      if (approvals.webhook_url !== undefined && secrets !== 1) {
+        context.addIssue({ code: 'custom', path: ['webhook_url'], message: 'give exactly one of webhook_secret_file and webhook_secret_env: receivers check the signature' });
+      }
+      if (approvals.webhook_url === undefined && secrets > 0) context.addIssue({ code: 'custom', path: ['webhook_url'], message: 'a webhook secret is set but no webhook_url' });
+    })
+    .prefault({}),
   /** The nftables guard: which local users are agents (confined to Sluice) and which user Sluice runs as. */
   guard: z
     .strictObject({
@@ -223,13 +268,6 @@ export const configSchema = z.strictObject({
       max_failed_logins: z.number().int().min(1).max(100_000).default(10),
     })
     .prefault({}),
-  /** Time-boxed approvals granted through the admin API (`sluice approve`). */
-  approvals: z
-    .strictObject({
-      /** no approval lives longer than this */
-      max_ttl_ms: z.number().int().min(1_000).max(30 * 86_400_000).default(86_400_000),
-    })
-    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -240,3 +278,4 @@ export const configSchema = z.strictObject({
 export type ConfigFile = z.output<typeof configSchema>;
 export type AgentConfig = z.output<typeof agentSchema>;
 export type BundleConfig = z.output<typeof bundleSchema>;
+export type ApprovalsConfig = z.output<typeof configSchema>['approvals'];

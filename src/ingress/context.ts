@@ -36,6 +36,8 @@ export interface RequestContext {
   upstream?: string;
   bytesUp: number;
   bytesDown: number;
+  /** gives back the agent's concurrency slot (agents[].limits.max_concurrent) when the request ends */
+  release?: () => void;
   /** an admitted tunnel's decision metric, held until its first bytes are judged: counted once */
   uncounted?: { readonly verdict: string; readonly reason: string };
 }

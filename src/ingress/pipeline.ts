@@ -13,6 +13,9 @@ import { DENY_ERROR, type Decision } from '../policy/decision.js';
 import type { ApprovalStore } from '../policy/approval-store.js';
 import type { LearnStore } from '../policy/learn-store.js';
 import type { ApprovedConnections } from './approved-connections.js';
+import type { AccessRequests } from '../policy/access-requests.js';
+import type { HeldRequests } from '../policy/hold.js';
+import type { AgentLimits } from './agent-limits.js';
 import type { RequestContext } from './context.js';
 import type { Destination } from '../destination.js';
 import { refusalFor, type Refusal } from './respond.js';
@@ -35,6 +38,12 @@ export interface PipelineDeps {
   /** connect.upstream_proxy; absent, every destination is dialled directly */
   readonly parents?: ResolveAndVetDeps['parents'];
   readonly connectTimeoutMs: number;
+  /** agents[].limits; absent, no agent has limits of its own */
+  readonly agentLimits?: AgentLimits;
+  /** where Strict-mode denials that no rule decided become access requests */
+  readonly accessRequests?: AccessRequests;
+  /** agents with on_unknown: hold wait here for a policy that decides them */
+  readonly holds?: HeldRequests;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -70,26 +79,36 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
   let decision: Decision | undefined;
   let failure: SluiceError | undefined;
   let vetted: VettedDestination | undefined;
-  // One policy snapshot per request: a bundle swap mid-request cannot mix two rule sets.
-  const policy = deps.policy();
+  let overLimit: Refusal | undefined;
+  // One policy snapshot per request: a bundle swap mid-request cannot mix two rule sets. A held
+  // request proceeds on the snapshot that decided it.
+  let policy = deps.policy();
   context.bundleVersion = policy.bundleVersion ?? null;
   try {
-    context.agent = deps.identity.identify(request.credential, request.connection);
-    const now = deps.now();
-    const args: DecideArgs =
-      context.kind === 'tunnel' || request.path === undefined
-        ? { agent: context.agent, destination: request.destination, now }
-        : { agent: context.agent, destination: request.destination, method: context.method, path: request.path, now };
-    decision = decide(policy, args);
-    if (decision.verdict !== 'deny') {
-      const started = performance.now();
-      try {
-        vetted = await resolveAndVet(request.destination, { addressGuard: deps.addressGuard, resolver: deps.resolver, metrics: deps.metrics, cache: deps.dnsCache, parents: deps.parents });
-        if (vetted.parent !== undefined) context.parentProxy = vetted.parent.proxy.label;
-      } finally {
-        deps.metrics.upstreamConnectSeconds.observe((performance.now() - started) / 1000);
+    const agent = deps.identity.identify(request.credential, request.connection);
+    context.agent = agent;
+    const slot = deps.agentLimits?.admit(agent.name);
+    if (slot?.admitted === false) {
+      overLimit = { ...refusalFor(context.id, new SluiceError(slot.code, agent.name), 'deny'), retryAfterSeconds: slot.retryAfterSeconds };
+    } else {
+      if (slot !== undefined) context.release = slot.release;
+      const now = deps.now();
+      const args: DecideArgs =
+        context.kind === 'tunnel' || request.path === undefined
+          ? { agent, destination: request.destination, now }
+          : { agent, destination: request.destination, method: context.method, path: request.path, now };
+      ({ policy, decision } = await decideOrHold(deps, context.id, policy, args));
+      context.bundleVersion = policy.bundleVersion ?? null;
+      if (decision.verdict !== 'deny') {
+        const started = performance.now();
+        try {
+          vetted = await resolveAndVet(request.destination, { addressGuard: deps.addressGuard, resolver: deps.resolver, metrics: deps.metrics, cache: deps.dnsCache, parents: deps.parents });
+          if (vetted.parent !== undefined) context.parentProxy = vetted.parent.proxy.label;
+        } finally {
+          deps.metrics.upstreamConnectSeconds.observe((performance.now() - started) / 1000);
+        }
+        decision = decideAddresses(policy, args, decision, vetted.addresses.map((entry) => entry.address));
       }
-      decision = decideAddresses(policy, args, decision, vetted.addresses.map((entry) => entry.address));
     }
   } catch (error) {
     if (error instanceof ForbiddenDestinationError) {
@@ -99,20 +118,47 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
       failure = isSluiceError(error) ? error : new SluiceError('INTERNAL', undefined, { cause: error });
     }
   }
+  if (overLimit !== undefined) {
+    // A flood over an agent's limit is counted and summarised (agent_limit_summary), not recorded per request.
+    deps.metrics.decisions.inc({ verdict: 'deny', reason: overLimit.code.toLowerCase() });
+    throw new RefusedError(overLimit);
+  }
   if (decision !== undefined) context.decision = decision;
-  await recordDecision(deps, context, failure, vetted?.addresses.map((entry) => entry.address), request.countLater === true);
-  if (failure !== undefined) throw new RefusedError(refusalFor(context.id, failure));
-  if (decision === undefined || vetted === undefined || decision.verdict === 'deny') {
-    const denied = decision?.verdict === 'deny' ? decision : undefined;
-    const code = denied === undefined ? 'INTERNAL' : DENY_ERROR[denied.reason];
-    const { host, port } = request.destination;
-    throw new RefusedError(refusalFor(context.id, new SluiceError(code, `${host}:${port}`), 'deny', denied?.ruleId ?? null));
+  try {
+    await recordDecision(deps, context, failure, vetted?.addresses.map((entry) => entry.address), request.countLater === true);
+    if (failure !== undefined) throw new RefusedError(refusalFor(context.id, failure));
+    if (decision === undefined || vetted === undefined || decision.verdict === 'deny') {
+      const denied = decision?.verdict === 'deny' ? decision : undefined;
+      const code = denied === undefined ? 'INTERNAL' : DENY_ERROR[denied.reason];
+      const { host, port } = request.destination;
+      throw new RefusedError(refusalFor(context.id, new SluiceError(code, `${host}:${port}`), 'deny', denied?.ruleId ?? null));
+    }
+  } catch (error) {
+    context.release?.();
+    throw error;
   }
   if (decision.approval !== undefined) deps.approvals?.noteUse(decision.approval, context.id);
   if (decision.verdict === 'learn' && context.agent !== undefined) {
     deps.learn.record({ agent: context.agent.name, host: request.destination.host, port: request.destination.port, at: new Date() });
   }
   return vetted;
+}
+
+/**
+ * The policy's decision; when no rule decided (Strict mode), the refusal becomes an access request
+ * and, for an agent with on_unknown: hold, the request waits for a policy that decides it.
+ */
+async function decideOrHold(deps: PipelineDeps, requestId: string, policy: Policy, args: DecideArgs): Promise<{ policy: Policy; decision: Decision }> {
+  const decision = decide(policy, args);
+  if (decision.verdict !== 'deny' || decision.reason !== 'no_matching_rule') return { policy, decision };
+  const asked = deps.accessRequests?.record(args.agent, args.destination.host, args.destination.port);
+  // A request a human has denied is not held again: the answer is known.
+  if (deps.holds === undefined || !deps.holds.holds(args.agent.name) || asked?.status === 'denied') return { policy, decision };
+  const { host, port } = args.destination;
+  deps.log.info({ request_id: requestId, agent: args.agent.name, host, port, access_request: asked?.id ?? null }, 'request held until a rule or approval decides it');
+  const outcome = await deps.holds.wait(args);
+  deps.log.info({ request_id: requestId, verdict: outcome.decision.verdict, reason: outcome.decision.reason }, 'held request decided');
+  return outcome;
 }
 
 async function recordDecision(
@@ -168,6 +214,7 @@ export function countDecision(deps: PipelineDeps, context: RequestContext, final
 export function recordClose(deps: PipelineDeps, context: RequestContext, outcome: ErrorCode | 'ok'): void {
   // A tunnel that failed to dial or closed before its first bytes were judged stood as admitted.
   countDecision(deps, context);
+  context.release?.();
   deps.metrics.bytes.inc({ direction: 'upstream' }, context.bytesUp);
   deps.metrics.bytes.inc({ direction: 'downstream' }, context.bytesDown);
   const durationMs = Math.round(performance.now() - context.startedAt);

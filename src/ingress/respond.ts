@@ -12,6 +12,8 @@ export interface Refusal {
   readonly rule: string | null;
   readonly requestId: string;
   readonly verdict: 'deny' | 'error';
+  /** when trying again may succeed (a per-agent limit): sent as Retry-After (RFC 9110 §10.2.3) */
+  readonly retryAfterSeconds?: number;
 }
 
 /**
@@ -56,6 +58,7 @@ function headerPairs(refusal: Refusal, payload: string): [string, string][] {
     ['Content-Length', String(Buffer.byteLength(payload))],
     ['Connection', 'close'],
   ];
+  if (refusal.retryAfterSeconds !== undefined) pairs.push(['Retry-After', String(refusal.retryAfterSeconds)]);
   if (refusal.code === 'AUTH_INVALID') pairs.push(['Proxy-Authenticate', 'Bearer realm="sluice", Basic realm="sluice"']);
   return pairs;
 }

@@ -119,6 +119,33 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly agentLimited = new Counter({
+    name: 'sluice_agent_limited_total',
+    help: 'Requests refused by an agent\'s own limits (agents[].limits), by agent and limit (rate, concurrency).',
+    labelNames: ['agent', 'limit'] as const,
+    registers: [this.registry],
+  });
+
+  readonly accessRequests = new Counter({
+    name: 'sluice_access_requests_total',
+    help: 'Access requests by event: created, denied, cleared, expired, dropped (agent over approvals.max_requests_per_agent).',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
+
+  readonly held = new Gauge({
+    name: 'sluice_held_requests',
+    help: 'Requests held open now while their access request waits (on_unknown: hold).',
+    registers: [this.registry],
+  });
+
+  readonly webhookDeliveries = new Counter({
+    name: 'sluice_webhook_deliveries_total',
+    help: 'Approval-request webhook attempts by outcome (delivered, failed, gave_up, dropped).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }

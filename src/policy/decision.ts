@@ -9,7 +9,9 @@ export type DenyReason =
   | 'anonymous_denied'
   | 'destination_forbidden'
   | 'blocklisted'
-  | 'no_valid_bundle';
+  | 'no_valid_bundle'
+  | 'hold_timeout'
+  | 'hold_full';
 
 /** What a `report`-mode bundle would have said: counted and audited, never enforced. */
 export interface ShadowVerdict {
@@ -42,6 +44,8 @@ export const DENY_ERROR: Readonly<Record<DenyReason, ErrorCode>> = {
   destination_forbidden: 'DESTINATION_FORBIDDEN',
   blocklisted: 'BLOCKLISTED',
   no_valid_bundle: 'NO_VALID_BUNDLE',
+  hold_timeout: 'HOLD_TIMEOUT',
+  hold_full: 'HOLD_CAPACITY',
 };
 
 export function deny(reason: DenyReason, ruleId: string | null): Decision {

@@ -63,14 +63,31 @@ function ruleId(host: string, taken: Set<string>): string {
 /** JSON strings are valid YAML double-quoted scalars, so any value is written safely. */
 const quote = (value: string): string => JSON.stringify(value);
 
-export function proposeRules(entries: readonly LearnEntry[]): string {
-  const { hosts, skipped } = summarise(entries);
+/** Why a host must not be proposed (a blocklist entry naming it), or null when nothing forbids it. */
+export type BlockedCheck = (host: string) => string | null;
+
+export interface Proposal {
+  readonly text: string;
+  /** Hosts left out because a blocklist lists them, each with the entry that does. */
+  readonly blocked: readonly { readonly host: string; readonly why: string }[];
+}
+
+export function proposeRules(entries: readonly LearnEntry[], blockedBy: BlockedCheck = () => null): Proposal {
+  const summary = summarise(entries);
+  const blocked: { host: string; why: string }[] = [];
+  // A learned host that a blocklist names would be refused anyway; proposing it invites an exception.
+  const hosts = summary.hosts.filter((host) => {
+    const why = blockedBy(host.host);
+    if (why !== null) blocked.push({ host: host.host, why });
+    return why === null;
+  });
   const lines = [
     `# Proposed by \`sluice learn propose\` from ${hosts.length} destination(s) seen in Learn mode.`,
     '# Review before adopting: these record what agents did, not what they should be allowed to do.',
   ];
-  for (const host of skipped) lines.push(`# skipped ${quote(host)}: not a plain host name or address`);
-  if (hosts.length === 0) return `${[...lines, 'rules: []'].join('\n')}\n`;
+  for (const host of summary.skipped) lines.push(`# skipped ${quote(host)}: not a plain host name or address`);
+  for (const { host, why } of blocked) lines.push(`# left out ${quote(host)}: ${why}`);
+  if (hosts.length === 0) return { text: `${[...lines, 'rules: []'].join('\n')}\n`, blocked };
   lines.push('rules:');
   const taken = new Set<string>();
   let group: string | undefined;
@@ -89,5 +106,5 @@ export function proposeRules(entries: readonly LearnEntry[]): string {
       `    description: ${quote(seen)}`,
     );
   }
-  return `${lines.join('\n')}\n`;
+  return { text: `${lines.join('\n')}\n`, blocked };
 }

@@ -13,6 +13,7 @@ export class LivePolicy {
   #blocklist: BlocklistSet | undefined;
   #shadow: Policy['shadow'];
   #approvals = ApprovalIndex.EMPTY;
+  readonly #listeners = new Set<(policy: Policy) => void>();
 
   /** `awaitingBundle`: a bundle is configured, so nothing is allowed until one verifies or the offline mode decides. */
   constructor(
@@ -34,41 +35,52 @@ export class LivePolicy {
     return this.#policy.noValidBundle === true ? 0 : this.#policy.rules.size;
   }
 
+  /** Called with each new policy once it is in force (held requests are decided again); returns the unsubscribe. */
+  onChange(listener: (policy: Policy) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
   useBundle(rules: RuleSet, version: number): void {
     this.#source = { kind: 'bundle', rules, version };
-    this.#policy = this.build();
+    this.swap();
   }
 
   /** New local rule files (a reload); they decide only where local rules are in force. */
   replaceLocalRules(rules: RuleSet): void {
     this.local = rules;
-    this.#policy = this.build();
+    this.swap();
   }
 
   useLocalRules(): void {
     this.#source = { kind: 'local' };
-    this.#policy = this.build();
+    this.swap();
   }
 
   denyAll(): void {
     this.#source = { kind: 'none' };
-    this.#policy = this.build();
+    this.swap();
   }
 
   setShadow(rules: RuleSet | null, version: number | null): void {
     this.#shadow = rules === null || version === null ? undefined : { rules, version };
-    this.#policy = this.build();
+    this.swap();
   }
 
   setBlocklist(blocklist: BlocklistSet): void {
     this.#blocklist = blocklist;
-    this.#policy = this.build();
+    this.swap();
   }
 
-  /** Approvals granted, revoked or expired: the next request sees the new set. */
+  private swap(): void {
+    this.#policy = this.build();
+    for (const listener of this.#listeners) listener(this.#policy);
+  }
+
+  /** Approvals granted, revoked or expired: the next request (and every held one) sees the new set. */
   setApprovals(approvals: ApprovalIndex): void {
     this.#approvals = approvals;
-    this.#policy = this.build();
+    this.swap();
   }
 
   private build(): Policy {

@@ -15,6 +15,8 @@ export interface ApprovalRouteDeps {
   readonly knownAgent: (name: string) => boolean;
   /** the blocklist source listing the host now, or null */
   readonly blocklistedBy: (host: string) => string | null;
+  /** an access request by id, so an approval can grant exactly what an agent asked for */
+  readonly accessRequest: (id: string) => { readonly agent: string; readonly host: string; readonly port: number } | undefined;
 }
 
 /** An approval as the API and the CLI show it. */
@@ -42,6 +44,20 @@ function hostOf(raw: string): string {
   }
 }
 
+/** What an approval grants: named in the body, or taken from the access request it answers. */
+function destinationOf(body: Readonly<Record<string, unknown>>, deps: ApprovalRouteDeps): { agent: string; host: string; port: number | null } {
+  const requestId = optionalString(body, 'request');
+  if (requestId !== null) {
+    if (body['agent'] !== undefined || body['host'] !== undefined || body['port'] !== undefined) throw apiError('ADMIN_BAD_REQUEST', 'request: give either request or agent/host/port, not both');
+    const asked = deps.accessRequest(requestId);
+    if (asked === undefined) throw apiError('ADMIN_NOT_FOUND', `no access request ${requestId}`);
+    return { agent: asked.agent, host: asked.host, port: asked.port };
+  }
+  const agent = requiredString(body, 'agent');
+  if (!deps.knownAgent(agent)) throw apiError('ADMIN_BAD_REQUEST', `agent: no agent named "${agent}" in the config`);
+  return { agent, host: hostOf(requiredString(body, 'host')), port: optionalPort(body['port'], 'port') };
+}
+
 export function approvalRoutes(deps: ApprovalRouteDeps): Route[] {
   return [
     {
@@ -56,10 +72,7 @@ export function approvalRoutes(deps: ApprovalRouteDeps): Route[] {
       role: 'approver',
       handle: async (request) => {
         const body = await request.body();
-        const agent = requiredString(body, 'agent');
-        if (!deps.knownAgent(agent)) throw apiError('ADMIN_BAD_REQUEST', `agent: no agent named "${agent}" in the config`);
-        const host = hostOf(requiredString(body, 'host'));
-        const port = optionalPort(body['port'], 'port');
+        const { agent, host, port } = destinationOf(body, deps);
         const ttlMs = body['ttl_ms'];
         if (typeof ttlMs !== 'number' || !Number.isInteger(ttlMs) || ttlMs < 1000) throw apiError('ADMIN_BAD_REQUEST', 'ttl_ms: expected a whole number of milliseconds, at least 1000');
         if (ttlMs > deps.maxTtlMs) throw apiError('ADMIN_BAD_REQUEST', `ttl_ms: ${ttlMs} is above approvals.max_ttl_ms (${deps.maxTtlMs})`);

@@ -41,6 +41,9 @@ function why(decision: Decision, agent: Agent, destination: Destination): string
       return `${destination.host} is a forbidden address`;
     case 'no_valid_bundle':
       return 'no valid allowlist bundle is in force; everything is denied';
+    case 'hold_timeout':
+    case 'hold_full':
+      return `${agent.name} holds unknown destinations (on_unknown: hold); no rule or approval allows ${target}, so it would wait for one`;
   }
 }
 

@@ -15,6 +15,19 @@ export class KeyedTokenBucket {
 
   /** Spends one token for `key`; false when its bucket is empty. */
   take(key: string): boolean {
+    const bucket = this.refill(key);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  /** How long until `key` has a whole token again (0 when it has one now): a client's Retry-After. */
+  waitMs(key: string): number {
+    const bucket = this.refill(key);
+    return bucket.tokens >= 1 ? 0 : ((1 - bucket.tokens) / this.perSecond) * 1000;
+  }
+
+  private refill(key: string): { tokens: number; at: number } {
     const now = this.now();
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
@@ -28,9 +41,7 @@ export class KeyedTokenBucket {
       bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond);
       bucket.at = now;
     }
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
+    return bucket;
   }
 }
 

@@ -7,6 +7,7 @@ import type { ConfigFile } from '../../config/schema.js';
 import type { RedirectedIdentity } from '../../identity/redirected.js';
 import type { Logger } from '../../obs/log.js';
 import type { Metrics } from '../../obs/metrics.js';
+import type { Agent } from '../../agent.js';
 import type { Policy } from '../../policy/decide.js';
 import { redirectTargets } from '../redirect-targets.js';
 import type { DnsQueryEvent, QueryDeps } from './handle-query.js';
@@ -30,6 +31,8 @@ export interface PolicyDnsSetup extends Pick<QueryDeps, 'addressGuard' | 'limite
   /** when summaries are written; tests drive it by hand */
   readonly summarySchedule?: Schedule;
   readonly log?: Logger;
+  /** each name the policy refused, with the policy that refused it (access requests) */
+  readonly onRefused?: (policy: Policy, agent: Agent, name: string) => void;
   /** one call per query, for anything else the composition root wants to do with it */
   readonly onQuery?: (event: DnsQueryEvent) => void;
 }
@@ -55,7 +58,12 @@ export async function startPolicyDns(setup: PolicyDnsSetup): Promise<RunningPoli
     port: targets[0]?.port ?? 0,
     identify: (peer) =>
       identity.identify({ kind: 'none' }, identity.peer(peer.transport, { remoteAddress: peer.address, remotePort: peer.port, localAddress: '', localPort: 0 })),
-    decide: (agent, name) => dnsVerdict(setup.policy(), agent, name, setup.now()),
+    decide: (agent, name) => {
+      const policy = setup.policy();
+      const verdict = dnsVerdict(policy, agent, name, setup.now());
+      if (verdict === 'refuse') setup.onRefused?.(policy, agent, name);
+      return verdict;
+    },
     addressGuard: setup.addressGuard,
     upstream,
     limiter: setup.limiter,

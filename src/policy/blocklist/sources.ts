@@ -2,15 +2,9 @@
 // limits. The file shape is validated here (file:line errors) and compiled into SourceSettings.
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { durationSchema } from '../../config/duration.js';
 import { loadYamlFile, loadYamlText } from '../../config/yaml.js';
 import { BLOCKLIST_FORMATS, type BlocklistFormat } from './formats.js';
-
-const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-const duration = z
-  .string()
-  .regex(/^[1-9][0-9]*(s|m|h|d)$/, 'expected a duration such as 90s, 30m, 6h or 1d')
-  .transform((text) => Number(text.slice(0, -1)) * UNIT_MS[text.slice(-1) as keyof typeof UNIT_MS]);
 
 /** The name is a metric label and a cache file name, so it is kept short and plain. */
 const sourceName = z
@@ -19,8 +13,8 @@ const sourceName = z
   .refine((name) => name !== 'local', 'the name "local" is reserved for local.txt');
 
 const limits = {
-  interval: duration.optional(),
-  timeout: duration.optional(),
+  interval: durationSchema.optional(),
+  timeout: durationSchema.optional(),
   max_bytes: z.number().int().min(1024).max(2 ** 31).optional(),
   max_entries: z.number().int().min(1).max(20_000_000).optional(),
   /** refuse a download that lists fewer than (1 - max_shrink) times the entries of the last good one */
@@ -39,8 +33,8 @@ export const sourcesFileSchema = z
   .strictObject({
     defaults: z
       .strictObject({
-        interval: duration.prefault('6h'),
-        timeout: duration.prefault('2m'),
+        interval: durationSchema.prefault('6h'),
+        timeout: durationSchema.prefault('2m'),
         max_bytes: z.number().int().min(1024).max(2 ** 31).default(256 * 1024 * 1024),
         max_entries: z.number().int().min(1).max(20_000_000).default(5_000_000),
         max_shrink: z.number().min(0).max(1).default(0.5),
