@@ -18,7 +18,22 @@ export interface AuditChainOptions {
   readonly onWriteError?: (error: unknown) => void;
   /** when to retry after a write failure; tests pass their own timer */
   readonly retry?: RetryOptions;
+  /** how long a record appended `with_next_commit` may wait for a batch to ride in */
+  readonly deferred?: DeferredOptions;
 }
+
+export interface DeferredOptions {
+  readonly schedule?: Schedule;
+  readonly maxDelayMs?: number;
+}
+
+/**
+ * `now`: the append starts a commit (the decision record, which Sluice waits for before acting).
+ * `with_next_commit`: the record joins the next commit another append starts, or one started
+ * after `deferred.maxDelayMs` (the close record, which nothing waits for): under load it costs no
+ * write or fsync of its own and never puts a commit between a decision and its durability.
+ */
+export type AppendUrgency = 'now' | 'with_next_commit';
 
 export interface RetryOptions {
   readonly schedule?: Schedule;
@@ -41,6 +56,7 @@ export interface AuditRecovery extends MovedTail {
 }
 
 interface Waiting {
+  readonly urgent: boolean;
   readonly record: AuditRecord;
   readonly line: string;
   readonly resolve: (record: AuditRecord) => void;
@@ -49,6 +65,7 @@ interface Waiting {
 
 const RETRY_INITIAL_MS = 1_000;
 const RETRY_MAX_MS = 30_000;
+const DEFERRED_MAX_DELAY_MS = 200;
 
 export class AuditChain {
   readonly file: string;
@@ -62,6 +79,9 @@ export class AuditChain {
   /** bytes of the file that hold durable records; anything past it is a failed write's remains */
   #size: number;
   #waiting: Waiting[] = [];
+  /** appends waiting that asked for a commit now; deferred ones alone start none */
+  #urgentWaiting = 0;
+  #deferredFlush: Scheduled | null = null;
   #flight: Promise<void> | null = null;
   #failure: { error: SluiceError; since: Date; refused: number } | null = null;
   #retry: Scheduled | null = null;
@@ -135,9 +155,9 @@ export class AuditChain {
    * Seals `fields` as the next record and resolves once it is on disk. Sequence numbers follow
    * call order. AUDIT_RECORD_INVALID rejects only this call. A write failure rejects every waiting
    * append with AUDIT_UNAVAILABLE, and every later one until a retry has written again, so
-   * nothing acts on an unrecorded decision.
+   * nothing acts on an unrecorded decision. See AppendUrgency for `urgency`.
    */
-  append(fields: AuditFields): Promise<AuditRecord> {
+  append(fields: AuditFields, urgency: AppendUrgency = 'now'): Promise<AuditRecord> {
     if (this.#failure !== null) {
       this.#failure.refused += 1;
       return Promise.reject(this.#failure.error);
@@ -150,18 +170,40 @@ export class AuditChain {
       return Promise.reject(error);
     }
     this.#head = { seq: sealed.record.seq, hash: sealed.record.hash };
+    const urgent = urgency === 'now';
     return new Promise<AuditRecord>((resolve, reject) => {
-      this.#waiting.push({ record: sealed.record, line: sealed.line, resolve, reject });
-      // Starting the drain on a later microtask lets every append of the current tick join the batch.
-      this.#flight ??= Promise.resolve().then(() => this.#drain());
+      this.#waiting.push({ urgent, record: sealed.record, line: sealed.line, resolve, reject });
+      if (urgent) {
+        this.#urgentWaiting += 1;
+        this.#startDrain();
+      } else if (this.#flight === null) {
+        this.#deferFlush();
+      }
     });
   }
 
   /** Waits for every accepted append to be durable (or rejected), then closes the file. */
   close(): Promise<void> {
     this.#retry?.cancel();
+    if (this.#closing === null && this.#waiting.length > 0 && this.#failure === null) this.#startDrain();
     this.#closing ??= this.#closeWhenDrained();
     return this.#closing;
+  }
+
+  #startDrain(): void {
+    this.#deferredFlush?.cancel();
+    this.#deferredFlush = null;
+    // Starting the drain on a later microtask lets every append of the current tick join the batch.
+    this.#flight ??= Promise.resolve().then(() => this.#drain());
+  }
+
+  #deferFlush(): void {
+    if (this.#deferredFlush !== null || this.#closing !== null) return;
+    const schedule = this.#options.deferred?.schedule ?? realTimer;
+    this.#deferredFlush = schedule(() => {
+      this.#deferredFlush = null;
+      if (this.#waiting.length > 0 && this.#failure === null) this.#startDrain();
+    }, this.#options.deferred?.maxDelayMs ?? DEFERRED_MAX_DELAY_MS);
   }
 
   async #closeWhenDrained(): Promise<void> {
@@ -171,9 +213,14 @@ export class AuditChain {
   }
 
   async #drain(): Promise<void> {
-    while (this.#waiting.length > 0 && this.#failure === null) {
+    // The first pass writes whatever started the drain (an urgent append, the deferred timer, close);
+    // after it, deferred records left alone wait for an urgent one or their timer, unless closing.
+    let first = true;
+    while (this.#waiting.length > 0 && this.#failure === null && (first || this.#urgentWaiting > 0 || this.#closing !== null)) {
+      first = false;
       const batch = this.#waiting;
       this.#waiting = [];
+      this.#urgentWaiting = 0;
       const bytes = Buffer.from(batch.map((entry) => entry.line).join(''));
       try {
         await this.#write(bytes);
@@ -187,6 +234,7 @@ export class AuditChain {
       this.#notify(batch.length);
     }
     this.#flight = null;
+    if (this.#waiting.length > 0 && this.#failure === null) this.#deferFlush();
   }
 
   async #write(bytes: Buffer): Promise<void> {
@@ -200,6 +248,9 @@ export class AuditChain {
     const rejected = [...batch, ...this.#waiting];
     this.#failure = { error: failure, since: new Date(), refused: rejected.length };
     this.#waiting = [];
+    this.#urgentWaiting = 0;
+    this.#deferredFlush?.cancel();
+    this.#deferredFlush = null;
     // The refused records never became part of the chain: the next record follows the last durable one.
     this.#head = this.#durable;
     for (const entry of rejected) entry.reject(failure);

@@ -1,5 +1,6 @@
 // Every kind of record Sluice appends to the audit chain, as one discriminated union, and the
 // builders that make each from what a stage knows. A new kind extends the union, AUDIT_FIELDS and docs/audit.md.
+import type { AppendUrgency } from './chain.js';
 import type { AuditRecord } from './record.js';
 
 export type DecisionEntry = {
@@ -130,7 +131,8 @@ export const AUDIT_FIELDS = {
 
 /** The audit chain as the stages hold it: it takes the kinds above and nothing else. */
 export interface AuditLog {
-  append(entry: AuditEntry): Promise<AuditRecord>;
+  /** `with_next_commit` lets a record nothing waits for share the next commit (see AuditChain) */
+  append(entry: AuditEntry, urgency?: AppendUrgency): Promise<AuditRecord>;
 }
 
 /** What a decision record is made of: a request's context as ingress carries it (structurally). */
