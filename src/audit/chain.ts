@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { isSluiceError, SluiceError } from '../errors.js';
 import { realTimer, type Schedule, type Scheduled } from './schedule.js';
 import { lockWriter, type WriterLock } from './writer-lock.js';
-import type { AuditRecoveryEntry } from './kinds.js';
+import type { AppendUrgency, AuditRecoveryEntry } from './kinds.js';
 import { sealRecord, type AuditFields, type AuditRecord, type ChainHead, type SealedRecord } from './record.js';
 import { findResumePoint, moveTornTail, recoveryFields, syncDirectory, writeAll, type MovedTail } from './recovery.js';
 
@@ -27,13 +27,6 @@ export interface DeferredOptions {
   readonly maxDelayMs?: number;
 }
 
-/**
- * `now`: the append starts a commit (the decision record, which Sluice waits for before acting).
- * `with_next_commit`: the record joins the next commit another append starts, or one started
- * after `deferred.maxDelayMs` (the close record, which nothing waits for): under load it costs no
- * write or fsync of its own and never puts a commit between a decision and its durability.
- */
-export type AppendUrgency = 'now' | 'with_next_commit';
 
 export interface RetryOptions {
   readonly schedule?: Schedule;
