@@ -59,7 +59,7 @@ describe('SNI check inside CONNECT tunnels', () => {
       const { sluice, port } = proxy();
       const outcome = await handshake(await openTunnel(port, `localhost:${origin.port}`), 'origin.test', ca.caCert);
       assert.match(outcome, /access denied|alert number 49/i);
-      // The close record is appended after the alert is flushed: wait for it rather than for a fixed time.
+      // The close record rides in a later commit (nothing waits for it): wait for it to land.
       await until(async () => (await sluice.auditRecords()).some((record) => record.kind === 'close' && record.outcome === 'SNI_MISMATCH'), 'the close record');
       const records = await sluice.auditRecords();
       assert.ok(records.some((record) => record.kind === 'tunnel_screen' && record.reason === 'sni_mismatch'), 'the refusal is in the audit chain');

@@ -247,7 +247,9 @@ export function recordClose(deps: PipelineDeps, context: RequestContext, outcome
   context.span?.set({ 'sluice.outcome': outcome, 'sluice.bytes_up': context.bytesUp, 'sluice.bytes_down': context.bytesDown });
   context.span?.end(outcome !== 'ok');
   deps.log.debug({ request_id: context.id, upstream: context.upstream, bytes_up: context.bytesUp, bytes_down: context.bytesDown, duration_ms: durationMs, outcome }, 'close');
+  // Nothing waits for the close record: it rides in the next decision's commit instead of
+  // costing a write and an fsync of its own that the next decision would queue behind.
   deps.audit
-    .append(closeEntry(context, durationMs, outcome))
+    .append(closeEntry(context, durationMs, outcome), 'with_next_commit')
     .catch((error: unknown) => deps.log.error({ err: error, request_id: context.id }, 'audit append of close record failed'));
 }
