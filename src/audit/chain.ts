@@ -21,7 +21,7 @@ export interface AuditChainOptions {
   readonly onWriteError?: (error: unknown) => void;
   /** when to retry after a write failure; tests pass their own timer */
   readonly retry?: RetryOptions;
-  /** the head an EMPTY file continues (the last record of the file rotated before it) */
+  /** the head a file without records of its own continues (the last record of the file rotated before it) */
   readonly continueFrom?: ChainHead;
   /** how long a record appended `with_next_commit` may wait for a batch to ride in */
   readonly deferred?: DeferredOptions;
@@ -115,7 +115,8 @@ export class AuditChain {
       const resume = await findResumePoint(handle, file, size);
       if (size === 0 && options.fsync) await syncDirectory(dirname(file));
       const moved = resume.torn === null ? null : await moveTornTail(handle, file, resume.torn, resume.head.seq + 1, new Date());
-      const head = size === 0 && options.continueFrom !== undefined ? options.continueFrom : resume.head;
+      // No record of its own (empty, or only a torn first write): the file continues the given head.
+      const head = resume.head.seq === 0 && options.continueFrom !== undefined ? options.continueFrom : resume.head;
       chain = new AuditChain(file, handle, lock, head, resume.torn === null ? size : resume.torn.start, options);
       if (moved !== null) {
         const record = await chain.append(recoveryFields(moved));

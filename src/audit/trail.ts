@@ -76,16 +76,17 @@ export class AuditTrail implements AuditLog {
     });
     const active = files.at(-1)?.path === file ? files.at(-1) : undefined;
     let continueFrom: ChainHead | undefined;
+    let previousLast: AuditRecord | null = null;
     if (active === undefined || active.firstSeq === null) {
       const previous = files.filter((candidate) => candidate.path !== file).at(-1);
-      const last = previous === undefined ? null : await lastRecord(previous.path);
-      if (last !== null) continueFrom = { seq: last.seq, hash: last.hash };
+      previousLast = previous === undefined ? null : await lastRecord(previous.path);
+      if (previousLast !== null) continueFrom = { seq: previousLast.seq, hash: previousLast.hash };
     }
     const chain = await AuditChain.open(file, continueFrom === undefined ? chainOptions : { ...chainOptions, continueFrom });
     const trail = new AuditTrail(file, chain, await firstRecord(file), chainOptions, options);
     try {
       // Whatever the last run left after its last checkpoint (a crash skips the shutdown one) is signed now.
-      const resumed = continueFrom === undefined ? await lastRecord(file) : null;
+      const resumed = continueFrom === undefined ? await lastRecord(file) : previousLast;
       await trail.#startSigning(resumed !== null && resumed.kind !== 'checkpoint');
       await trail.#applyRetention();
     } catch (error) {
