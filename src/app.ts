@@ -383,6 +383,7 @@ export class Sluice {
       metrics,
       ready: () => ready && audit.failure === null,
       status: { blocklists: () => blocklists.status() },
+      metricsTokenSha256: config.admin.metrics_token_sha256,
       ...api,
       onError: (error) => log.error({ err: error }, 'admin API call failed'),
     });
