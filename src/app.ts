@@ -1,9 +1,10 @@
 // The composition root: builds every stage from a loaded config, starts the proxy and admin
 // listeners, and tears them down in order. The only place that wires stages together.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { AuditChain } from './audit/chain.js';
 import {
   bundlePolicyEntry,
@@ -31,6 +32,9 @@ import { AddressGuard, createDnsCache, createResolver, loadParentProxies, LocalA
 import { IdentityResolver } from './identity/identify.js';
 import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
+import { TlsInterceptor } from './ingress/intercept.js';
+import { LocalCa } from './ingress/tls/local-ca.js';
+import { BUDGET_STORE_FILE, BudgetLedger, BudgetStore, InferenceHosts, InferenceMeter, type BudgetReport } from './meter/index.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
 import type { PipelineDeps } from './ingress/pipeline.js';
 import { createAdminServer } from './obs/admin.js';
@@ -48,6 +52,8 @@ export interface StartOptions {
   readonly auditRetry?: Schedule;
   /** where connect.upstream_proxy[].credentials_env is read; process.env unless a test gives its own */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** the time inference budget windows are judged by; Date.now unless a test drives it */
+  readonly now?: () => number;
 }
 
 function listen(server: Server, address: string): Promise<AddressInfo> {
@@ -77,6 +83,9 @@ interface Components {
   readonly transparent: RunningTransparent | undefined;
   readonly dns: RunningPolicyDns | undefined;
   readonly stopPolling: () => void;
+  readonly meter: InferenceMeter;
+  readonly budgetStore: BudgetStore;
+  readonly interceptor: TlsInterceptor | undefined;
 }
 
 export class Sluice {
@@ -202,6 +211,26 @@ export class Sluice {
     undo.push(() => bundles?.stop());
     await bundles?.start();
 
+    // Metering needs the budget journal before any call: a damaged one is kept as is and every
+    // inference call refused until an operator acts (never reset behind their back).
+    const { store: budgetStore, contents: usage } = await BudgetStore.open(join(loaded.stateDir, BUDGET_STORE_FILE));
+    undo.push(() => budgetStore.close());
+    if (usage.failure !== null) log.error({ failure: usage.failure }, 'inference budget store is unreadable; inference calls are refused');
+    if (usage.tornBytes > 0) log.warn({ torn_bytes: usage.tornBytes }, 'inference budget store ended in a line cut short by a crash; it was never settled and was removed');
+    const ledger = new BudgetLedger(config.inference.budgets, options.now ?? Date.now);
+    ledger.load(usage.records);
+    const meter = new InferenceMeter({
+      hosts: new InferenceHosts(config.inference.hosts),
+      ledger,
+      store: budgetStore,
+      maxBodyBytes: config.inference.max_body_bytes,
+      defaultOutputBound: config.inference.default_output_tokens,
+      models: config.inference.models,
+      metrics,
+      audit,
+      log,
+    });
+    meter.showBudgets();
     const deps: PipelineDeps = {
       identity: new IdentityResolver(config),
       policy: () => live.current,
@@ -211,12 +240,18 @@ export class Sluice {
       dnsCache: createDnsCache<readonly VettedAddress[]>(config.connect.dns_cache, (result) => metrics.dnsCache.inc({ result })),
       parents,
       connectTimeoutMs: config.connect.timeout_ms,
+      meter,
       audit,
       metrics,
       log,
     };
-    const pools = new UpstreamPools({ connectTimeoutMs: config.connect.timeout_ms, idleTimeoutMs: config.limits.idle_timeout_ms, evictAfterMs: 120_000 });
-    const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni);
+    // Extra trust anchors join the system store; they never replace it.
+    const extraCa = config.connect.ca_file === undefined ? undefined : [...rootCertificates, await readFile(resolve(baseDir, config.connect.ca_file), 'utf8')];
+    const pools = new UpstreamPools({ connectTimeoutMs: config.connect.timeout_ms, idleTimeoutMs: config.limits.idle_timeout_ms, evictAfterMs: 120_000, ...(extraCa === undefined ? {} : { ca: extraCa }) });
+    const interceptor = config.inference.intercept
+      ? new TlsInterceptor(deps, pools, (await LocalCa.open(loaded.stateDir, (seconds) => metrics.tlsLeafMintSeconds.observe(seconds))).ca, config.limits)
+      : undefined;
+    const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni, interceptor);
     let ready = false;
     // Not ready while the audit chain refuses appends: every decision would be refused.
     const admin = createAdminServer({ metrics, ready: () => ready && audit.failure === null, status: { blocklists: () => blocklists.status() } });
@@ -229,7 +264,7 @@ export class Sluice {
     // Redirected sockets and DNS queries name their sender through the kernel's NAT and socket
     // tables, so the transparent listeners and the DNS server share an identity of their own.
     const redirected = guardConfinesAgents(config) ? new RedirectedIdentity(config) : undefined;
-    const transparent = redirected === undefined ? undefined : await startTransparentListeners({ ...deps, identity: redirected }, config, pools);
+    const transparent = redirected === undefined ? undefined : await startTransparentListeners({ ...deps, identity: redirected }, config, pools, interceptor);
     undo.push(() => transparent?.close());
     const dns =
       redirected === undefined
@@ -248,7 +283,7 @@ export class Sluice {
     );
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling };
+    const parts: Components = { audit, learn, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, meter, budgetStore, interceptor };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
@@ -272,13 +307,24 @@ export class Sluice {
     await blocklists.load();
   }
 
+  /**
+   * Inference budgets as of now, per agent and group: limits, used, remaining and when each window
+   * resets; `store_failure` says why inference is refused when the journal is unusable. What the
+   * admin API serves at GET /v1/budgets.
+   */
+  budgetReport(): { readonly budgets: BudgetReport[]; readonly store_failure: string | null } {
+    return { budgets: this.parts.meter.options.ledger.report(), store_failure: this.parts.budgetStore.failure };
+  }
+
   async close(): Promise<void> {
-    const { servers, transparent, dns, pools, learn, audit, bundles, blocklists, stopPolling } = this.parts;
+    const { servers, transparent, dns, pools, learn, audit, bundles, blocklists, stopPolling, budgetStore, interceptor } = this.parts;
     bundles?.stop();
     blocklists.stop();
     stopPolling();
     await Promise.all([...servers.map(closeNow), transparent?.close(), dns?.close()]);
+    interceptor?.close();
     await pools.close();
+    await budgetStore.close();
     await learn.close();
     await audit.append(stopEntry()).catch((error: unknown) => this.log.error({ err: error }, 'could not record stop'));
     await audit.close();

@@ -23,6 +23,10 @@ export const ERROR_CATALOGUE = {
   HEADER_TIMEOUT: { status: 408, side: 'downstream', message: 'request headers not received in time' },
   TOO_MANY_CONNECTIONS: { status: 503, side: 'downstream', message: 'connection limit reached' },
   AUTH_INVALID: { status: 407, side: 'downstream', message: 'proxy credentials not recognised' },
+  // intercepted inference calls (docs/inference.md)
+  MISDIRECTED_REQUEST: { status: 421, side: 'downstream', message: 'the Host header names another host than the intercepted TLS session' },
+  INFERENCE_BODY_TOO_LARGE: { status: 413, side: 'downstream', message: 'inference request body larger than inference.max_body_bytes' },
+  INFERENCE_BODY_INVALID: { status: 400, side: 'downstream', message: 'inference request body is not the JSON its API expects' },
   // transparent TLS (RFC 8446 4.1.2) and DNS: what the agent sent cannot be judged safely
   CLIENT_HELLO_INVALID: { status: 400, side: 'downstream', message: 'TLS ClientHello did not parse' },
   SNI_MISSING: { status: 400, side: 'downstream', message: 'TLS ClientHello names no server' },
@@ -35,6 +39,8 @@ export const ERROR_CATALOGUE = {
   BLOCKLISTED: { status: 403, side: 'policy', message: 'destination is on a malicious-domain blocklist' },
   ECH_REFUSED: { status: 403, side: 'policy', message: 'encrypted ClientHello hides the destination' },
   SNI_MISMATCH: { status: 403, side: 'policy', message: 'TLS server name differs from the requested host' },
+  BUDGET_EXCEEDED: { status: 429, side: 'policy', message: "the agent's inference token budget is spent" },
+  REALTIME_REFUSED: { status: 403, side: 'policy', message: 'Realtime (WebSocket) inference cannot be metered; refused for agents with a token budget' },
   // upstream: the destination could not be reached
   DNS_FAILURE: { status: 502, side: 'upstream', message: 'destination name did not resolve' },
   UPSTREAM_REFUSED: { status: 502, side: 'upstream', message: 'destination refused the connection' },
@@ -51,6 +57,7 @@ export const ERROR_CATALOGUE = {
   BUNDLE_REJECTED: { status: 503, side: 'policy', message: 'allowlist bundle rejected' },
   BUNDLE_STATE_UNREADABLE: { status: 503, side: 'internal', message: 'allowlist bundle state is unreadable; failing closed' },
   // internal
+  BUDGET_STORE_UNUSABLE: { status: 503, side: 'internal', message: 'the inference budget store is unreadable; inference refused until an operator acts' },
   AUDIT_UNAVAILABLE: { status: 503, side: 'internal', message: 'audit log unavailable; failing closed' },
   AUDIT_RECORD_INVALID: { status: 500, side: 'internal', message: 'audit record is not plain JSON' },
   INTERNAL: { status: 500, side: 'internal', message: 'internal error' },

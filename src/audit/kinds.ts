@@ -94,8 +94,30 @@ export type AuditRecoveryEntry =
   | { readonly kind: 'audit_recovery'; readonly reason: string; readonly torn_bytes: number; readonly torn_sha256: string; readonly torn_file: string }
   | { readonly kind: 'audit_recovery'; readonly reason: string; readonly failed_at: string; readonly refused_appends: number; readonly truncated_bytes: number };
 
+/** One metered inference call, settled or refused by its budget (docs/inference.md). */
+export type InferenceEntry = {
+  readonly kind: 'inference';
+  readonly request_id: string;
+  readonly agent: string;
+  readonly api: string;
+  readonly model: string;
+  /** settled: usage counted; over_budget: refused before dispatch; cut: stopped past its reservation; aborted: agent or upstream gone */
+  readonly outcome: 'settled' | 'over_budget' | 'cut' | 'aborted' | 'store_unusable';
+  readonly input_tokens: number;
+  readonly output_tokens: number;
+  readonly estimated: boolean;
+  /** tokens reserved before dispatch; 0 when refused */
+  readonly reserved: number;
+  /** the output bound Sluice injected or lowered, per choice; null when the agent's stood */
+  readonly clamped_to: number | null;
+  /** over_budget: `hourly`, `daily`, `monthly` or `per_request`, and whose budget */
+  readonly limit: string | null;
+  readonly budget: string | null;
+};
+
 export type AuditEntry =
   | DecisionEntry
+  | InferenceEntry
   | CloseEntry
   | BadRequestEntry
   | TunnelScreenEntry
@@ -117,6 +139,7 @@ export const AUDIT_FIELDS = {
   close: ['request_id', 'upstream', 'bytes_up', 'bytes_down', 'duration_ms', 'outcome'],
   bad_request: ['request_id', 'client', 'method', 'code', 'detail'],
   tunnel_screen: ['request_id', 'verdict', 'reason', 'detail'],
+  inference: ['request_id', 'agent', 'api', 'model', 'outcome', 'input_tokens', 'output_tokens', 'estimated', 'reserved', 'clamped_to', 'limit', 'budget'],
   dns: ['agent', 'via', 'client', 'transport', 'name', 'type', 'outcome', 'detail', 'removed'],
   dns_summary: ['since', 'counts', 'overflow'],
   start: ['config', 'mode', 'rules', 'rule_files', 'bundle_version', 'proxy'],
@@ -263,4 +286,8 @@ export function bundlePolicyEntry(policy: { readonly kind: 'bundle'; readonly ve
 
 export function bundleShadowEntry(version: number | null): BundleShadowEntry {
   return { kind: 'bundle_shadow', version };
+}
+
+export function inferenceEntry(facts: Omit<InferenceEntry, 'kind'>): InferenceEntry {
+  return { kind: 'inference', ...facts };
 }

@@ -26,6 +26,8 @@ export interface UpstreamPoolOptions {
   readonly idleTimeoutMs: number;
   /** idle pools are closed after this long; their sockets would have expired anyway */
   readonly evictAfterMs: number;
+  /** trust anchors for https upstreams: the system store plus connect.ca_file, never fewer */
+  readonly ca?: readonly string[];
 }
 
 export class UpstreamPools {
@@ -57,7 +59,7 @@ export class UpstreamPools {
         onConnected: (address, port) => {
           if (created.entry !== undefined) created.entry.upstream = addressWithPort(address, port);
         },
-        ...(scheme === 'https' ? { tls: {} } : {}),
+        ...(scheme === 'https' ? { tls: this.options.ca === undefined ? {} : { ca: [...this.options.ca] } } : {}),
       });
       const pool = new Pool(`${scheme}://${formatAuthority(destination)}`, {
         connect,

@@ -6,6 +6,7 @@ import { ForbiddenDestinationError, resolveAndVet } from '../connect/index.js';
 import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
 import type { ClientConnection, IdentityResolver } from '../identity/identify.js';
 import type { PresentedCredential } from '../identity/proxy-credentials.js';
+import type { InferenceMetering } from '../meter/call.js';
 import type { Logger } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
 import { decide, decideAddresses, type DecideArgs, type Policy } from '../policy/decide.js';
@@ -27,6 +28,8 @@ export interface PipelineDeps {
   /** connect.upstream_proxy; absent, every destination is dialled directly */
   readonly parents?: ResolveAndVetDeps['parents'];
   readonly connectTimeoutMs: number;
+  /** the metering stage; absent, no call is metered (inference disabled) */
+  readonly meter?: InferenceMetering;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
   readonly log: Logger;

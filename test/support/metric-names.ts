@@ -1,16 +1,14 @@
 // The metric names dashboards and alert rules may use (what a real Sluice exposes, plus those
-// announced by issues 10/11/14), and a PromQL scanner listing the metrics an expression reads.
+// announced by issues 10/11), and a PromQL scanner listing the metrics an expression reads.
 import { startSluice } from './sluice.js';
 
-/** Not exported yet: added by issues 10, 11 and 14. Histograms expand to their series below. */
+/** Not exported yet: added by issues 10 and 11. Histograms expand to their series below. */
 export const ANNOUNCED_METRICS: Readonly<Record<string, 'counter' | 'gauge' | 'histogram'>> = {
   sluice_audit_commit_seconds: 'histogram',
   sluice_audit_stream_lag_records: 'gauge',
   sluice_audit_stream_sent_total: 'counter',
   sluice_audit_stream_errors_total: 'counter',
   sluice_approvals_active: 'gauge',
-  sluice_inference_tokens_total: 'counter',
-  sluice_inference_budget_used_ratio: 'gauge',
   sluice_upstream_tcp_connect_seconds: 'histogram',
 };
 
