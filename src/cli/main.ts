@@ -13,6 +13,7 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: 'bundle', summary: 'verify, sign and make keys for signed allowlist bundles', load: async () => (await import('./bundle.js')).bundleCommand },
   { name: 'nft', summary: 'render, apply or remove the nftables guard for agent users', load: async () => (await import('./nft.js')).nftCommand },
   { name: 'learn', summary: 'list what Learn mode recorded, or propose allow rules from it', load: async () => (await import('./learn.js')).learnCommand },
+  { name: 'budget', summary: 'show inference token budgets per agent: limits, used, remaining, resets', load: async () => (await import('./budget.js')).budgetCommand },
   { name: 'ca', summary: 'print the local CA certificate agents trust for intercepted inference hosts', load: async () => (await import('./ca.js')).caCommand },
   {
     name: 'blocklist',

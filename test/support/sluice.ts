@@ -45,6 +45,8 @@ export interface SluiceSetup {
   readonly listen?: Readonly<Record<string, string>>;
   /** the environment Sluice reads (connect.upstream_proxy[].credentials_env); default: none */
   readonly env?: Readonly<Record<string, string>>;
+  /** the clock inference budget windows are judged by (window rollover tests) */
+  readonly now?: () => number;
 }
 
 let instances = 0;
@@ -74,6 +76,7 @@ export async function startSluice(setup: SluiceSetup = {}): Promise<RunningSluic
     processMetrics: instances === 1,
     ...(setup.auditRetry === undefined ? {} : { auditRetry: setup.auditRetry }),
     env: setup.env ?? {},
+    ...(setup.now === undefined ? {} : { now: setup.now }),
   });
   let stopped = false;
   const stop = async (): Promise<void> => {
