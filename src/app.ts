@@ -217,7 +217,8 @@ export class Sluice {
     undo.push(() => budgetStore.close());
     if (usage.failure !== null) log.error({ failure: usage.failure }, 'inference budget store is unreadable; inference calls are refused');
     if (usage.tornBytes > 0) log.warn({ torn_bytes: usage.tornBytes }, 'inference budget store ended in a line cut short by a crash; it was never settled and was removed');
-    const ledger = new BudgetLedger(config.inference.budgets, options.now ?? Date.now);
+    const now = options.now ?? Date.now;
+    const ledger = new BudgetLedger(config.inference.budgets, now);
     ledger.load(usage.records);
     const meter = new InferenceMeter({
       hosts: new InferenceHosts(config.inference.hosts),
@@ -229,6 +230,7 @@ export class Sluice {
       metrics,
       audit,
       log,
+      now,
     });
     meter.showBudgets();
     const deps: PipelineDeps = {

@@ -28,6 +28,8 @@ export interface MeterOptions {
   readonly metrics: Metrics;
   readonly audit: AuditLog;
   readonly log: Logger;
+  /** the clock budget windows are judged by; the ledger shares it */
+  readonly now: () => number;
 }
 
 // A JSON response is read for its usage up to this size; past it the call is charged an estimate.
@@ -61,7 +63,7 @@ export class InferenceMeter implements InferenceMetering {
     metrics.inferenceTokens.inc({ ...label, direction: 'input' }, usage.input);
     metrics.inferenceTokens.inc({ ...label, direction: 'output' }, usage.output);
     store
-      .append({ at: Date.now(), request_id: facts.requestId, agent: facts.agent.name, subjects: reservation.subjects, model, input: usage.input, output: usage.output, estimated: settlement.estimated })
+      .append({ at: this.options.now(), request_id: facts.requestId, agent: facts.agent.name, subjects: reservation.subjects, model, input: usage.input, output: usage.output, estimated: settlement.estimated })
       .catch((error: unknown) => log.error({ err: error, request_id: facts.requestId }, 'budget store write failed; inference is refused until restart'));
     this.record(facts, api, model, { ...settlement, reserved: reservation.tokens, clamped_to: clampedTo, limit: null, budget: null });
   }
