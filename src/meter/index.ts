@@ -4,4 +4,5 @@ export { BUDGET_STORE_FILE, BudgetStore, readStore, type StoreContents, type Usa
 export { BudgetLedger, type BudgetReport, type Plan, type Reservation, type WindowReport } from './budgets.js';
 export type { AdmitVerdict, CallFacts, InferenceMetering, InferenceRefusal, MeteredCall } from './call.js';
 export { InferenceHosts } from './inference-hosts.js';
+export { KNOWN_INFERENCE_HOSTS } from './known-hosts.js';
 export { InferenceMeter, type MeterOptions } from './meter.js';
