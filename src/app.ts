@@ -104,6 +104,11 @@ export class Sluice {
     return this.parts.transparent?.httpPort;
   }
 
+  /** The transparent TLS listener's port, when agents are confined and it was opened. */
+  get transparentTlsPort(): number | undefined {
+    return this.parts.transparent?.tlsPort;
+  }
+
   static async start(loaded: LoadedConfig, options: StartOptions): Promise<Sluice> {
     // What is opened is closed again, newest first, if a later step fails (a port in use), so a
     // failed start leaves no listener, timer or file handle behind.

@@ -97,7 +97,8 @@ function openAiResponses(behaviour: ProviderBehaviour, body: Record<string, unkn
   ]);
 }
 
-export async function startFakeProvider(ca: TestCa): Promise<FakeProvider> {
+/** `port` 443 only inside a test's own network namespace (the transparent listener assumes it). */
+export async function startFakeProvider(ca: TestCa, port = 0): Promise<FakeProvider> {
   const requests: EchoReport[] = [];
   const bodies: Record<string, unknown>[] = [];
   const behaviour = defaults();
@@ -120,6 +121,6 @@ export async function startFakeProvider(ca: TestCa): Promise<FakeProvider> {
       else void behaviour.hold.then(answer);
     });
   });
-  const origin = await listening(server, requests);
+  const origin = await listening(server, requests, port);
   return { ...origin, behaviour, bodies };
 }
