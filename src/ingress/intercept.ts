@@ -123,6 +123,8 @@ export class TlsInterceptor {
     });
     secure.setTimeout(this.limits.idle_timeout_ms, () => secure.destroy());
     client.setTimeout(0);
+    // Small answers (a 429, the last SSE event) must leave at once, not wait for an ACK.
+    client.setNoDelay(true);
     this.sessions.set(secure, session);
     // The TLS layer reads the raw socket's handle itself; resuming the raw socket would race it
     // for the bytes.
