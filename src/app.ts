@@ -1,10 +1,11 @@
 // The composition root: builds every stage from a loaded config, starts the proxy and admin
 // listeners, and tears them down in order. The only place that wires stages together.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { loadSigningKeys, type LoadedSigningKeys } from './audit/signing-key.js';
 import { AuditTrail, type AuditTrailOptions } from './audit/trail.js';
 import {
@@ -36,6 +37,9 @@ import { AddressGuard, createDnsCache, createResolver, loadParentProxies, LocalA
 import { IdentityResolver } from './identity/identify.js';
 import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
+import { TlsInterceptor } from './ingress/intercept.js';
+import { LocalCa } from './ingress/tls/local-ca.js';
+import { BUDGET_STORE_FILE, BudgetLedger, BudgetStore, InferenceHosts, InferenceMeter, type BudgetReport } from './meter/index.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
 import type { PipelineDeps } from './ingress/pipeline.js';
 import { createAdminApi } from './admin/api.js';
@@ -66,7 +70,7 @@ export interface StartOptions {
   readonly auditRetry?: Schedule;
   /** where connect.upstream_proxy[].credentials_env is read; process.env unless a test gives its own */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** approvals' expiry and the admin login summaries; tests drive a manual clock */
+  /** approvals' expiry, budget windows and the admin login summaries; tests drive a manual clock */
   readonly clock?: Clock;
 }
 
@@ -115,6 +119,9 @@ interface Components {
   readonly failures: AuthFailures;
   readonly router: Router;
   readonly approvals: ApprovalStore;
+  readonly meter: InferenceMeter;
+  readonly budgetStore: BudgetStore;
+  readonly interceptor: TlsInterceptor | undefined;
 }
 
 export class Sluice {
@@ -146,6 +153,11 @@ export class Sluice {
   /** The transparent HTTP listener's port, when agents are confined and it was opened. */
   get transparentHttpPort(): number | undefined {
     return this.parts.transparent?.httpPort;
+  }
+
+  /** The transparent TLS listener's port, when agents are confined and it was opened. */
+  get transparentTlsPort(): number | undefined {
+    return this.parts.transparent?.tlsPort;
   }
 
   static async start(loaded: LoadedConfig, options: StartOptions): Promise<Sluice> {
@@ -318,6 +330,28 @@ export class Sluice {
     // Loaded only when configured: the OpenTelemetry SDK is not worth its start-up time otherwise.
     const tracing = config.otel.endpoint === undefined ? undefined : new (await import('./obs/tracing.js')).Tracing({ endpoint: config.otel.endpoint, serviceName: config.otel.service_name });
     undo.push(() => tracing?.shutdown());
+    // Metering needs the budget journal before any call: a damaged one is kept as is and every
+    // inference call refused until an operator acts (never reset behind their back).
+    const { store: budgetStore, contents: usage } = await BudgetStore.open(join(loaded.stateDir, BUDGET_STORE_FILE));
+    undo.push(() => budgetStore.close());
+    if (usage.failure !== null) log.error({ failure: usage.failure }, 'inference budget store is unreadable; inference calls are refused');
+    if (usage.tornBytes > 0) log.warn({ torn_bytes: usage.tornBytes }, 'inference budget store ended in a line cut short by a crash; it was never settled and was removed');
+    const now = (): number => clock.now();
+    const ledger = new BudgetLedger(config.inference.budgets, now);
+    ledger.load(usage.records);
+    const meter = new InferenceMeter({
+      hosts: new InferenceHosts(config.inference.hosts),
+      ledger,
+      store: budgetStore,
+      maxBodyBytes: config.inference.max_body_bytes,
+      defaultOutputBound: config.inference.default_output_tokens,
+      models: config.inference.models,
+      metrics,
+      audit,
+      log,
+      now,
+    });
+    meter.showBudgets();
     const deps: PipelineDeps = {
       ingress: 'explicit',
       ...(tracing === undefined ? {} : { tracing }),
@@ -335,17 +369,24 @@ export class Sluice {
       agentLimits,
       accessRequests: requests,
       holds,
+      meter,
       audit,
       metrics,
       log,
     };
+    // Extra trust anchors join the system store; they never replace it.
+    const extraCa = config.connect.ca_file === undefined ? undefined : [...rootCertificates, await readFile(resolve(baseDir, config.connect.ca_file), 'utf8')];
     const pools = new UpstreamPools({
       connectTimeoutMs: config.connect.timeout_ms,
       idleTimeoutMs: config.limits.idle_timeout_ms,
       evictAfterMs: 120_000,
       onDialled: (connectMs) => metrics.upstreamTcpConnectSeconds.observe(connectMs / 1000),
+      ...(extraCa === undefined ? {} : { ca: extraCa }),
     });
-    const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni);
+    const interceptor = config.inference.intercept
+      ? new TlsInterceptor(deps, pools, (await LocalCa.open(loaded.stateDir, (seconds) => metrics.tlsLeafMintSeconds.observe(seconds))).ca, config.limits)
+      : undefined;
+    const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni, interceptor);
     let ready = false;
     // Explain sees an agent as identification would make it: its groups and the mode in force now.
     const agentNamed = (name: string): Agent | undefined => {
@@ -396,7 +437,7 @@ export class Sluice {
     // Redirected sockets and DNS queries name their sender through the kernel's NAT and socket
     // tables, so the transparent listeners and the DNS server share an identity of their own.
     const redirected = guardConfinesAgents(config) ? new RedirectedIdentity(config, modes) : undefined;
-    const transparent = redirected === undefined ? undefined : await startTransparentListeners({ ...deps, identity: redirected }, config, pools);
+    const transparent = redirected === undefined ? undefined : await startTransparentListeners({ ...deps, identity: redirected }, config, pools, interceptor);
     undo.push(() => transparent?.close());
     const dns =
       redirected === undefined
@@ -417,7 +458,7 @@ export class Sluice {
     );
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { tracing, audit, stream, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures: api.failures, router: api.router, approvals };
+    const parts: Components = { tracing, audit, stream, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures: api.failures, router: api.router, approvals, meter, budgetStore, interceptor };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
@@ -441,8 +482,17 @@ export class Sluice {
     await blocklists.load();
   }
 
+  /**
+   * Inference budgets as of now, per agent and group: limits, used, remaining and when each window
+   * resets; `store_failure` says why inference is refused when the journal is unusable. What the
+   * admin API serves at GET /v1/budgets.
+   */
+  budgetReport(): { readonly budgets: BudgetReport[]; readonly store_failure: string | null } {
+    return { budgets: this.parts.meter.options.ledger.report(), store_failure: this.parts.budgetStore.failure };
+  }
+
   async close(): Promise<void> {
-    const { servers, transparent, dns, pools, learn, requests, holds, agentLimits, webhook, audit, stream, tracing, bundles, blocklists, stopPolling, failures } = this.parts;
+    const { servers, transparent, dns, pools, learn, requests, holds, agentLimits, webhook, audit, stream, tracing, bundles, blocklists, stopPolling, failures, budgetStore, interceptor } = this.parts;
     // Held requests are answered (as the policy in force decides them) before their listeners close.
     holds.close();
     webhook?.close();
@@ -452,7 +502,9 @@ export class Sluice {
     blocklists.stop();
     stopPolling();
     await Promise.all([...servers.map(closeNow), transparent?.close(), dns?.close()]);
+    interceptor?.close();
     await pools.close();
+    await budgetStore.close();
     await learn.close();
     await requests.close();
     await agentLimits.close();

@@ -23,6 +23,10 @@ export const ERROR_CATALOGUE = {
   HEADER_TIMEOUT: { status: 408, side: 'downstream', message: 'request headers not received in time' },
   TOO_MANY_CONNECTIONS: { status: 503, side: 'downstream', message: 'connection limit reached' },
   AUTH_INVALID: { status: 407, side: 'downstream', message: 'proxy credentials not recognised' },
+  // intercepted inference calls (docs/inference.md)
+  MISDIRECTED_REQUEST: { status: 421, side: 'downstream', message: 'the Host header names another host than the intercepted TLS session' },
+  INFERENCE_BODY_TOO_LARGE: { status: 413, side: 'downstream', message: 'inference request body larger than inference.max_body_bytes' },
+  INFERENCE_BODY_INVALID: { status: 400, side: 'downstream', message: 'inference request body is not the JSON its API expects' },
   // transparent TLS (RFC 8446 4.1.2) and DNS: what the agent sent cannot be judged safely
   CLIENT_HELLO_INVALID: { status: 400, side: 'downstream', message: 'TLS ClientHello did not parse' },
   SNI_MISSING: { status: 400, side: 'downstream', message: 'TLS ClientHello names no server' },
@@ -41,6 +45,8 @@ export const ERROR_CATALOGUE = {
   AGENT_CONNECTION_LIMIT: { status: 429, side: 'policy', message: 'the agent has as many requests in progress as agents[].limits.max_concurrent allows' },
   HOLD_TIMEOUT: { status: 403, side: 'policy', message: 'no rule or approval allowed this destination while the request was held' },
   HOLD_CAPACITY: { status: 403, side: 'policy', message: 'no rule allows this destination and too many requests are already held (approvals.max_held, max_held_per_agent)' },
+  BUDGET_EXCEEDED: { status: 429, side: 'policy', message: "the agent's inference token budget is spent" },
+  REALTIME_REFUSED: { status: 403, side: 'policy', message: 'Realtime (WebSocket) inference cannot be metered; refused for agents with a token budget' },
   // upstream: the destination could not be reached
   DNS_FAILURE: { status: 502, side: 'upstream', message: 'destination name did not resolve' },
   UPSTREAM_REFUSED: { status: 502, side: 'upstream', message: 'destination refused the connection' },
@@ -65,6 +71,7 @@ export const ERROR_CATALOGUE = {
   ADMIN_CONFLICT: { status: 409, side: 'downstream', message: 'conflicts with the current state' },
   ADMIN_RATE_LIMITED: { status: 429, side: 'downstream', message: 'too many failed admin logins from this address' },
   // internal
+  BUDGET_STORE_UNUSABLE: { status: 503, side: 'internal', message: 'the inference budget store is unreadable; inference refused until an operator acts' },
   AUDIT_UNAVAILABLE: { status: 503, side: 'internal', message: 'audit log unavailable; failing closed' },
   AUDIT_RECORD_INVALID: { status: 500, side: 'internal', message: 'audit record is not plain JSON' },
   INTERNAL: { status: 500, side: 'internal', message: 'internal error' },

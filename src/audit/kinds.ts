@@ -180,8 +180,30 @@ export type AuditRetentionEntry = {
   readonly reason: 'max_age' | 'max_total_bytes';
 };
 
+/** One metered inference call, settled or refused by its budget (docs/inference.md). */
+export type InferenceEntry = {
+  readonly kind: 'inference';
+  readonly request_id: string;
+  readonly agent: string;
+  readonly api: string;
+  readonly model: string;
+  /** settled: usage counted; over_budget: refused before dispatch; cut: stopped past its reservation; aborted: agent or upstream gone */
+  readonly outcome: 'settled' | 'over_budget' | 'cut' | 'aborted' | 'store_unusable';
+  readonly input_tokens: number;
+  readonly output_tokens: number;
+  readonly estimated: boolean;
+  /** tokens reserved before dispatch; 0 when refused */
+  readonly reserved: number;
+  /** the output bound Sluice injected or lowered, per choice; null when the agent's stood */
+  readonly clamped_to: number | null;
+  /** over_budget: `hourly`, `daily`, `monthly` or `per_request`, and whose budget */
+  readonly limit: string | null;
+  readonly budget: string | null;
+};
+
 export type AuditEntry =
   | DecisionEntry
+  | InferenceEntry
   | CloseEntry
   | BadRequestEntry
   | TunnelScreenEntry
@@ -212,6 +234,7 @@ export const AUDIT_FIELDS = {
   close: ['request_id', 'agent', 'host', 'port', 'upstream', 'bytes_up', 'bytes_down', 'duration_ms', 'outcome'],
   bad_request: ['request_id', 'client', 'method', 'code', 'detail'],
   tunnel_screen: ['request_id', 'verdict', 'reason', 'detail'],
+  inference: ['request_id', 'agent', 'api', 'model', 'outcome', 'input_tokens', 'output_tokens', 'estimated', 'reserved', 'clamped_to', 'limit', 'budget'],
   dns: ['ingress', 'agent', 'via', 'client', 'transport', 'name', 'type', 'outcome', 'detail', 'removed'],
   dns_summary: ['since', 'counts', 'overflow'],
   agent_limit_summary: ['since', 'counts'],
@@ -467,4 +490,8 @@ export function agentModeEntry(agent: string, mode: string, by: string): AgentMo
 
 export function learnedClearedEntry(agent: string, removed: number, by: string): LearnedClearedEntry {
   return { kind: 'learned_cleared', agent, removed, by };
+}
+
+export function inferenceEntry(facts: Omit<InferenceEntry, 'kind'>): InferenceEntry {
+  return { kind: 'inference', ...facts };
 }

@@ -3,7 +3,11 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isMap, isSeq } from 'yaml';
+import { ANONYMOUS_AGENT_NAME, type Agent } from '../agent.js';
 import { loadConfig } from '../config/load.js';
+import { configSchema, type ConfigFile } from '../config/schema.js';
+import { destinationOf } from '../destination.js';
+import { InferenceHosts, KNOWN_INFERENCE_HOSTS } from '../meter/index.js';
 import { formatIssue, parseYaml, SourceError, type SourceIssue } from '../config/yaml.js';
 import { loadBlocklistConfig } from '../policy/blocklist/sources.js';
 import { looksLikeBundle, parseBundleText } from '../policy/bundle/document.js';
@@ -30,6 +34,8 @@ interface Outcome {
   readonly files: Set<string>;
   /** file → rule ids, so a rule file reached twice is counted once */
   readonly rules: Map<string, Set<string>>;
+  /** not errors: allowed model API hosts whose calls would escape metering */
+  readonly warnings: Set<string>;
 }
 
 /** Tells the two file shapes apart: a config's `rules:` is a list of paths, a rule file's a list of maps. */
@@ -75,8 +81,30 @@ async function attempt(outcome: Outcome, file: string, work: () => Promise<void>
   }
 }
 
+/**
+ * A rule that allows a known model API which `inference.hosts` does not list lets that agent's
+ * calls escape token budgets: worth a warning, not an error (it may be deliberate).
+ */
+function warnUnmetered(outcome: Outcome, rules: RuleSet, config: ConfigFile): void {
+  const metered = new InferenceHosts(config.inference.intercept ? config.inference.hosts : []);
+  const agents: Agent[] = [
+    { name: ANONYMOUS_AGENT_NAME, groups: [], mode: config.mode, via: 'anonymous' },
+    ...config.agents.map((agent): Agent => ({ name: agent.name, groups: agent.groups, mode: agent.mode ?? config.mode, via: 'token' })),
+  ];
+  for (const host of KNOWN_INFERENCE_HOSTS) {
+    if (metered.has(host)) continue;
+    const destination = destinationOf(host, 443);
+    for (const agent of agents) {
+      const rule = rules.firstMatch('allow', { agent, destination });
+      if (rule === undefined || rules.firstMatch('deny', { agent, destination }) !== undefined) continue;
+      outcome.warnings.add(`${rule.file}: warning: rule ${rule.id} allows ${host}, a model API that inference.hosts does not meter: its calls escape token budgets`);
+      break;
+    }
+  }
+}
+
 async function check(paths: readonly string[], io: CliIo): Promise<Outcome> {
-  const outcome: Outcome = { issues: [], files: new Set(), rules: new Map() };
+  const outcome: Outcome = { issues: [], files: new Set(), rules: new Map(), warnings: new Set() };
   const ruleFiles: string[] = [];
   const configFiles: string[] = [];
   for (const path of paths) {
@@ -104,13 +132,19 @@ async function check(paths: readonly string[], io: CliIo): Promise<Outcome> {
     await attempt(outcome, file, async () => {
       const loaded = await loadConfig(file, placementFrom(io));
       outcome.files.add(resolve(file));
-      record(outcome, await loadRuleFiles(loaded.rulePaths));
+      const rules = await loadRuleFiles(loaded.rulePaths);
+      record(outcome, rules);
+      warnUnmetered(outcome, rules, loaded.config);
       await loadBlocklistConfig(loaded.blocklistSources);
       outcome.files.add(loaded.blocklistSources);
     });
   }
   if (ruleFiles.length > 0) {
-    await attempt(outcome, ruleFiles[0] ?? '', async () => record(outcome, await loadRuleFiles(ruleFiles)));
+    await attempt(outcome, ruleFiles[0] ?? '', async () => {
+      const rules = await loadRuleFiles(ruleFiles);
+      record(outcome, rules);
+      warnUnmetered(outcome, rules, configSchema.parse({}));
+    });
   }
   return outcome;
 }
@@ -130,6 +164,7 @@ export const checkCommand: Command = {
       io.err(`sluice check: ${lines.length} error${lines.length === 1 ? '' : 's'}`);
       return EXIT.failed;
     }
+    for (const warning of outcome.warnings) io.err(warning);
     let rules = 0;
     for (const ids of outcome.rules.values()) rules += ids.size;
     const files = outcome.files.size;

@@ -20,6 +20,8 @@ const COMMANDS: readonly CommandEntry[] = [
   { name: 'explain', summary: 'say what the running Sluice would decide for an agent and host, and why', load: async () => (await import('./explain.js')).explainCommand },
   { name: 'mode', summary: 'switch an agent between Learn and Strict while Sluice runs', load: async () => (await import('./explain.js')).modeCommand },
   { name: 'token', summary: 'create, list or revoke admin API tokens (works while Sluice is stopped)', load: async () => (await import('./token.js')).tokenCommand },
+  { name: 'budget', summary: 'show inference token budgets per agent: limits, used, remaining, resets', load: async () => (await import('./budget.js')).budgetCommand },
+  { name: 'ca', summary: 'print the local CA certificate agents trust for intercepted inference hosts', load: async () => (await import('./ca.js')).caCommand },
   {
     name: 'blocklist',
     summary: 'check whether a host is on a malicious-domain blocklist; refresh the feeds',

@@ -145,6 +145,39 @@ export const streamSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/**
+ * Hosts whose TLS Sluice intercepts to meter inference: every model API the shipped rules allow
+ * (rules/default.yaml `model-apis`; a test holds the two together). OpenAI-compatible APIs cover
+ * most; `*.domain` names the subdomains of domain.
+ */
+export const DEFAULT_INFERENCE_HOSTS = [
+  'api.openai.com',
+  'api.anthropic.com',
+  '*.openai.azure.com',
+  'generativelanguage.googleapis.com',
+  'api.mistral.ai',
+  'api.groq.com',
+  'api.together.xyz',
+  'api.deepseek.com',
+  'api.x.ai',
+  'openrouter.ai',
+] as const;
+
+const tokenLimit = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+/** Token limits for one agent or one group (shared by its members); windows are UTC. */
+export const budgetSchema = z
+  .strictObject({
+    agent: z.string().min(1).optional(),
+    group: z.string().min(1).optional(),
+    per_request: tokenLimit.optional(),
+    hourly: tokenLimit.optional(),
+    daily: tokenLimit.optional(),
+    monthly: tokenLimit.optional(),
+  })
+  .refine((budget) => (budget.agent === undefined) !== (budget.group === undefined), 'give exactly one of agent and group')
+  .refine((budget) => [budget.per_request, budget.hourly, budget.daily, budget.monthly].some((limit) => limit !== undefined), 'give at least one of per_request, hourly, daily, monthly');
+
 export const configSchema = z.strictObject({
   mode: mode.default('learn'),
   listen: z
@@ -264,6 +297,8 @@ export const configSchema = z.strictObject({
             }),
         )
         .default([]),
+      /** PEM CA certificates trusted for upstream TLS beside the system store (never instead of it) */
+      ca_file: z.string().min(1).optional(),
       /** destinations that never go through a parent proxy, whatever upstream_proxy matches */
       no_proxy: z.array(routePattern).default([]),
     })
@@ -287,6 +322,21 @@ export const configSchema = z.strictObject({
       /** longer labels or names are refused as likely tunnelling (RFC 1035 allows 63 and 253) */
       max_label_length: z.number().int().min(1).max(63).default(50),
       max_name_length: z.number().int().min(1).max(253).default(200),
+    })
+    .prefault({}),
+  /** Inference metering (docs/inference.md): TLS interception of model APIs, token budgets. */
+  inference: z
+    .strictObject({
+      /** terminate agents' TLS to inference hosts with the local CA; off, nothing is metered */
+      intercept: z.boolean().default(true),
+      hosts: z.array(z.string().regex(/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*$/, 'expected a lower-case host name or *.domain')).default([...DEFAULT_INFERENCE_HOSTS]),
+      /** inference request bodies are read whole to be metered; larger ones are refused */
+      max_body_bytes: z.number().int().min(1024).max(64 * 1_048_576).default(8 * 1_048_576),
+      /** the output bound injected for a budgeted agent's call that sets none (and no per_request caps it) */
+      default_output_tokens: z.number().int().min(1).max(10_000_000).default(4096),
+      /** the model label values of sluice_inference_tokens_total; any other model counts as "other" */
+      models: z.array(z.string().min(1)).default([]),
+      budgets: z.array(budgetSchema).default([]),
     })
     .prefault({}),
   limits: z
@@ -364,3 +414,4 @@ export type AgentConfig = z.output<typeof agentSchema>;
 export type BundleConfig = z.output<typeof bundleSchema>;
 export type ApprovalsConfig = z.output<typeof configSchema>['approvals'];
 export type StreamConfig = z.output<typeof streamSchema>;
+export type BudgetConfig = z.output<typeof budgetSchema>;

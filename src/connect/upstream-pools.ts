@@ -28,6 +28,8 @@ export interface UpstreamPoolOptions {
   readonly evictAfterMs: number;
   /** told how long each new pooled connection took to establish (the TCP connect metric) */
   readonly onDialled?: (connectMs: number) => void;
+  /** trust anchors for https upstreams: the system store plus connect.ca_file, never fewer */
+  readonly ca?: readonly string[];
 }
 
 export class UpstreamPools {
@@ -60,7 +62,7 @@ export class UpstreamPools {
           this.options.onDialled?.(connectMs);
           if (created.entry !== undefined) created.entry.upstream = addressWithPort(address, port);
         },
-        ...(scheme === 'https' ? { tls: {} } : {}),
+        ...(scheme === 'https' ? { tls: this.options.ca === undefined ? {} : { ca: [...this.options.ca] } } : {}),
       });
       const pool = new Pool(`${scheme}://${formatAuthority(destination)}`, {
         connect,

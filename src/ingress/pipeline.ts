@@ -6,6 +6,7 @@ import { ForbiddenDestinationError, resolveAndVet } from '../connect/index.js';
 import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
 import type { ClientConnection, IdentityResolver } from '../identity/identify.js';
 import type { PresentedCredential } from '../identity/proxy-credentials.js';
+import type { InferenceMetering } from '../meter/call.js';
 import type { Logger } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { Tracing } from '../obs/tracing.js';
@@ -47,6 +48,8 @@ export interface PipelineDeps {
   readonly accessRequests?: AccessRequests;
   /** agents with on_unknown: hold wait here for a policy that decides them */
   readonly holds?: HeldRequests;
+  /** the metering stage; absent, no call is metered (inference disabled) */
+  readonly meter?: InferenceMetering;
   readonly audit: AuditLog;
   readonly metrics: Metrics;
   readonly log: Logger;

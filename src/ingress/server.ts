@@ -7,6 +7,7 @@ import { SluiceError, type ErrorCode } from '../errors.js';
 import type { ClientConnection } from '../identity/identify.js';
 import { newContext } from './context.js';
 import { handleForward } from './forward.js';
+import type { TlsInterceptor } from './intercept.js';
 import { recordBadRequest, type PipelineDeps } from './pipeline.js';
 import { refusalFor, refuseOnResponse, refuseOnSocket } from './respond.js';
 import { trackConnections } from './shutdown.js';
@@ -34,7 +35,7 @@ const PARSE_ERRORS: Readonly<Record<string, ErrorCode>> = {
   HPE_CHUNK_EXTENSIONS_OVERFLOW: 'BAD_FRAMING',
 };
 
-export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits'], pools: UpstreamPools, verifyTunnelSni: boolean): Server {
+export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits'], pools: UpstreamPools, verifyTunnelSni: boolean, interceptor?: TlsInterceptor): Server {
   const server = createServer({
     maxHeaderSize: limits.max_header_bytes,
     headersTimeout: limits.header_timeout_ms,
@@ -48,7 +49,7 @@ export function createProxyServer(deps: PipelineDeps, limits: ConfigFile['limits
   });
   server.setTimeout(limits.idle_timeout_ms);
   trackConnections(server);
-  const tunnel = { idleTimeoutMs: limits.idle_timeout_ms, headerTimeoutMs: limits.header_timeout_ms, verifyTunnelSni };
+  const tunnel = { idleTimeoutMs: limits.idle_timeout_ms, headerTimeoutMs: limits.header_timeout_ms, verifyTunnelSni, ...(interceptor === undefined ? {} : { interceptor }) };
   const upgrade = { idleTimeoutMs: limits.idle_timeout_ms, maxHeaderBytes: limits.max_header_bytes };
   const states = new WeakMap<Socket, ConnectionState>();
   let open = 0;

@@ -178,6 +178,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly inferenceTokens = new Counter({
+    name: 'sluice_inference_tokens_total',
+    help: 'Inference tokens metered, by agent, model (inference.models, else "other") and direction (input, output).',
+    labelNames: ['agent', 'model', 'direction'] as const,
+    registers: [this.registry],
+  });
+
+  readonly inferenceBudgetUsedRatio = new Gauge({
+    name: 'sluice_inference_budget_used_ratio',
+    help: 'Share of each token budget used in its current UTC window (agent is the agent name, or group:NAME).',
+    labelNames: ['agent', 'window'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tlsLeafMintSeconds = new Histogram({
+    name: 'sluice_tls_leaf_mint_seconds',
+    help: 'Time to mint an interception leaf certificate (once per inference host and process).',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }

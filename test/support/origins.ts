@@ -49,9 +49,9 @@ function echo(requests: EchoReport[]) {
   };
 }
 
-/** Listens on 127.0.0.1 port 0 and wraps `server` as an Origin recording into `requests`. */
-export async function listening(server: Server, requests: EchoReport[]): Promise<Origin> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+/** Listens on 127.0.0.1 (port 0 unless given) and wraps `server` as an Origin recording into `requests`. */
+export async function listening(server: Server, requests: EchoReport[], port = 0): Promise<Origin> {
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
     server,
     port: (server.address() as AddressInfo).port,

@@ -7,7 +7,8 @@ import type { PipelineDeps } from '../pipeline.js';
 import { listenOnAll, redirectTargets } from '../redirect-targets.js';
 import { closeNow } from '../shutdown.js';
 import { createTransparentHttpServer } from './http-listener.js';
-import { createTransparentTlsServer, type TlsInterceptor } from './tls-listener.js';
+import type { TlsInterceptor } from '../intercept.js';
+import { createTransparentTlsServer } from './tls-listener.js';
 
 export interface RunningTransparent {
   readonly httpPort: number;

@@ -6,18 +6,14 @@ import { SluiceError } from '../../errors.js';
 import { newContext, type RequestContext } from '../context.js';
 import { destinationOf, type Destination } from '../../destination.js';
 import { admitAndDial } from '../admit-and-dial.js';
-import { recordBadRequest, type PipelineDeps } from '../pipeline.js';
+import type { TlsInterceptor } from '../intercept.js';
+import { admit, recordBadRequest, RefusedError, type PipelineDeps } from '../pipeline.js';
 import { relay } from '../relay.js';
-import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHello, type ClientHelloParse } from '../tls/client-hello.js';
+import { refusalFor } from '../respond.js';
+import type { ClientHelloParse } from '../tls/client-hello.js';
+import { peekClientHello } from '../tls/peek-client-hello.js';
 import { ALERT_ACCESS_DENIED, refuseWithTlsAlert, sendTlsAlert } from '../tls/alert.js';
 import { trackConnections } from '../shutdown.js';
-
-/** The seam for terminating TLS to chosen hosts (metering inference APIs) instead of splicing. */
-export interface TlsInterceptor {
-  wants(destination: Destination, hello: ClientHello): boolean;
-  /** owns both sockets from here; `peeked` holds the client's bytes read so far, unconsumed */
-  take(client: Socket, peeked: Buffer, upstream: Socket, context: RequestContext): void;
-}
 
 export interface TransparentTlsOptions {
   readonly headerTimeoutMs: number;
@@ -25,32 +21,6 @@ export interface TransparentTlsOptions {
   /** further connections are dropped at accept, as on the proxy listener */
   readonly maxConnections: number;
   readonly interceptor?: TlsInterceptor;
-}
-
-/** Buffers the agent's first bytes until they hold a whole ClientHello, or say they never will. */
-function peekClientHello(socket: Socket, timeoutMs: number): Promise<{ bytes: Buffer; hello: ClientHelloParse } | null> {
-  return new Promise((resolve) => {
-    let bytes = Buffer.alloc(0);
-    const finish = (result: { bytes: Buffer; hello: ClientHelloParse } | null): void => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('end', onEnd);
-      socket.off('close', onEnd);
-      socket.pause();
-      resolve(result);
-    };
-    const onData = (chunk: Buffer): void => {
-      bytes = Buffer.concat([bytes, chunk]);
-      const hello = parseClientHello(bytes);
-      if (hello.kind !== 'incomplete') finish({ bytes, hello });
-      else if (bytes.length > MAX_CLIENT_HELLO_BYTES + 1024) finish({ bytes, hello: { kind: 'invalid', reason: 'ClientHello too large' } });
-    };
-    const onEnd = (): void => finish(null);
-    const timer = setTimeout(() => finish({ bytes, hello: { kind: 'invalid', reason: 'timeout' } }), timeoutMs);
-    socket.on('data', onData);
-    socket.once('end', onEnd);
-    socket.once('close', onEnd);
-  });
 }
 
 /** Why a parsed hello cannot be judged, as a catalogue code; null when its SNI can be. */
@@ -90,9 +60,20 @@ async function handle(deps: PipelineDeps, options: TransparentTlsOptions, socket
   } catch (error) {
     return refuse(deps, context, socket, error);
   }
-  const upstream = await admitAndDial(deps, context, socket, { credential: { kind: 'none' }, connection, destination }, refuseWithTlsAlert);
+  const credential = { kind: 'none' } as const;
+  const interceptor = options.interceptor;
+  if (interceptor?.wants(destination) === true) {
+    // Intercepted: nothing is dialled for the tunnel itself; each decrypted request is admitted
+    // and sent on its own. The SNI was judged above, so the session is admitted and counted now.
+    try {
+      await admit(deps, context, { credential, connection, destination });
+    } catch (error) {
+      return refuseWithTlsAlert(socket, error instanceof RefusedError ? error.refusal : refusalFor(context.id, 'INTERNAL'));
+    }
+    return interceptor.take(socket, peeked.bytes, { context, destination, credential, connection });
+  }
+  const upstream = await admitAndDial(deps, context, socket, { credential, connection, destination }, refuseWithTlsAlert);
   if (upstream === undefined) return;
-  if (options.interceptor?.wants(destination, peeked.hello) === true) return options.interceptor.take(socket, peeked.bytes, upstream, context);
   relay(deps, context, socket, upstream, { idleTimeoutMs: options.idleTimeoutMs, firstBytes: peeked.bytes });
 }
 

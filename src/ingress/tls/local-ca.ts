@@ -1,0 +1,146 @@
+// The local certificate authority Sluice intercepts inference hosts with: created once in the
+// state directory (key 0600), then one leaf certificate per host, minted on first use and cached.
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import forge from 'node-forge';
+
+export const CA_KEY_FILE = 'ca.key';
+export const CA_CERT_FILE = 'ca.pem';
+
+export interface LeafCertificate {
+  readonly key: string;
+  readonly cert: string;
+}
+
+const CA_YEARS = 10;
+// Leaves live shorter than browsers' 398-day limit; a restart mints fresh ones anyway.
+const LEAF_DAYS = 90;
+
+// Node's native key generation is several times faster than forge's pure-JS RSA; forge is used
+// only to build and sign the X.509 structure, which Node 20 has no API for.
+function rsaKeyPair(): { privatePem: string; publicKey: forge.pki.rsa.PublicKey; privateKey: forge.pki.rsa.PrivateKey } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return fromNativeKey(privateKey);
+}
+
+function fromNativeKey(privateKey: KeyObject): { privatePem: string; publicKey: forge.pki.rsa.PublicKey; privateKey: forge.pki.rsa.PrivateKey } {
+  const privatePem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  const forgeKey = forge.pki.privateKeyFromPem(privatePem);
+  return { privatePem, privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e) };
+}
+
+/** forge writes PEM with CRLF; files and `ca export` output use plain LF like openssl. */
+function pem(text: string): string {
+  return text.replace(/\r\n/g, '\n');
+}
+
+function serial(): string {
+  // Positive (top bit clear) 16-byte serial, as RFC 5280 §4.1.2.2 asks.
+  const bytes = randomBytes(16);
+  bytes[0] = (bytes[0] ?? 0) & 0x7f;
+  return bytes.toString('hex');
+}
+
+function createCa(): { keyPem: string; certPem: string } {
+  const keys = rsaKeyPair();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = keys.publicKey;
+  cert.serialNumber = serial();
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + CA_YEARS * 365 * 86_400_000);
+  const subject = [
+    { name: 'commonName', value: 'Sluice local inference CA' },
+    { name: 'organizationName', value: 'Sluice' },
+  ];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(keys.privateKey, forge.md.sha256.create());
+  return { keyPem: keys.privatePem, certPem: pem(forge.pki.certificateToPem(cert)) };
+}
+
+async function readIfPresent(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+async function writePrivate(path: string, text: string, mode: number): Promise<void> {
+  // Written aside and renamed, so a crash never leaves half a key where the next start reads it.
+  const aside = `${path}.${process.pid}.tmp`;
+  await writeFile(aside, text, { mode, flag: 'wx' });
+  await chmod(aside, mode);
+  await rename(aside, path);
+}
+
+export class LocalCa {
+  private readonly leaves = new Map<string, LeafCertificate>();
+  private leafKeys: ReturnType<typeof rsaKeyPair> | undefined;
+
+  private constructor(
+    readonly certificatePem: string,
+    private readonly caKey: forge.pki.rsa.PrivateKey,
+    private readonly caCert: forge.pki.Certificate,
+    /** told how long each leaf took to mint (the sluice_tls_leaf_mint_seconds histogram) */
+    private readonly onMinted: (seconds: number) => void,
+  ) {}
+
+  /** Loads the CA from `stateDir`, creating it first when there is none. `created` says which. */
+  static async open(stateDir: string, onMinted: (seconds: number) => void = () => undefined): Promise<{ ca: LocalCa; created: boolean }> {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    const keyPath = join(stateDir, CA_KEY_FILE);
+    const certPath = join(stateDir, CA_CERT_FILE);
+    let keyPem = await readIfPresent(keyPath);
+    let certPem = await readIfPresent(certPath);
+    let created = false;
+    if (keyPem === null && certPem === null) {
+      const made = createCa();
+      await writePrivate(keyPath, made.keyPem, 0o600);
+      await writePrivate(certPath, made.certPem, 0o644);
+      ({ keyPem, certPem } = made);
+      created = true;
+    } else if (keyPem === null || certPem === null) {
+      // Half a CA cannot be repaired without changing what agents trust: the operator decides.
+      throw new Error(`${keyPem === null ? keyPath : certPath} is missing while ${keyPem === null ? certPath : keyPath} exists; restore it or remove both to make a new CA`);
+    }
+    const caCert = forge.pki.certificateFromPem(certPem);
+    const caKey = forge.pki.privateKeyFromPem(keyPem);
+    return { ca: new LocalCa(certPem, caKey, caCert, onMinted), created };
+  }
+
+  /** The leaf for `host` (a name or an address literal), minted on first use. */
+  leafFor(host: string): LeafCertificate {
+    const cached = this.leaves.get(host);
+    if (cached !== undefined) return cached;
+    const started = performance.now();
+    // One leaf key for every host: the costly RSA generation happens once per process.
+    this.leafKeys ??= rsaKeyPair();
+    const cert = forge.pki.createCertificate();
+    cert.publicKey = this.leafKeys.publicKey;
+    cert.serialNumber = serial();
+    cert.validity.notBefore = new Date(Date.now() - 60_000);
+    cert.validity.notAfter = new Date(Date.now() + LEAF_DAYS * 86_400_000);
+    cert.setSubject([{ name: 'commonName', value: host.slice(0, 64) }]);
+    cert.setIssuer(this.caCert.subject.attributes);
+    const isAddress = /^[0-9.]+$/.test(host) || host.includes(':');
+    cert.setExtensions([
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: [isAddress ? { type: 7, ip: host } : { type: 2, value: host }] },
+    ]);
+    cert.sign(this.caKey, forge.md.sha256.create());
+    const leaf = { key: this.leafKeys.privatePem, cert: pem(forge.pki.certificateToPem(cert)) };
+    this.leaves.set(host, leaf);
+    this.onMinted((performance.now() - started) / 1000);
+    return leaf;
+  }
+}

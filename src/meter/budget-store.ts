@@ -1,0 +1,121 @@
+// The settled-usage journal in the state directory: one checksummed JSON line per metered call,
+// fsynced before the call counts as settled, so a kill -9 loses none. A damaged line is never
+// skipped or reset: the store reports itself unusable and inference is refused until an operator acts.
+import { createHash } from 'node:crypto';
+import { open, readFile, truncate, type FileHandle } from 'node:fs/promises';
+
+export const BUDGET_STORE_FILE = 'inference-usage.jsonl';
+
+export interface UsageRecord {
+  /** epoch milliseconds the call settled */
+  readonly at: number;
+  readonly request_id: string;
+  readonly agent: string;
+  /** the budgets charged: `agent:NAME`, `group:NAME` */
+  readonly subjects: readonly string[];
+  readonly model: string;
+  readonly input: number;
+  readonly output: number;
+  /** no usage was reported: a bytes-based estimate or the whole reservation */
+  readonly estimated: boolean;
+}
+
+export interface StoreContents {
+  readonly records: readonly UsageRecord[];
+  /** why the file cannot be trusted (line and reason); null when every line checked out */
+  readonly failure: string | null;
+  /** bytes of a last line cut short by a crash mid-write (never acknowledged, so never settled) */
+  readonly tornBytes: number;
+}
+
+function checksum(line: string): string {
+  return createHash('sha256').update(line).digest('hex').slice(0, 16);
+}
+
+function encode(record: UsageRecord): string {
+  const body = JSON.stringify(record);
+  return `${body.slice(0, -1)},"check":"${checksum(body)}"}\n`;
+}
+
+function decode(line: string): UsageRecord {
+  const parsed = JSON.parse(line) as Record<string, unknown>;
+  const { check, ...record } = parsed;
+  if (typeof check !== 'string' || check !== checksum(JSON.stringify(record))) throw new Error('checksum mismatch');
+  const fields = record as Partial<UsageRecord>;
+  if (typeof fields.at !== 'number' || typeof fields.agent !== 'string' || !Array.isArray(fields.subjects) || typeof fields.input !== 'number' || typeof fields.output !== 'number') {
+    throw new Error('missing fields');
+  }
+  return record as unknown as UsageRecord;
+}
+
+/** Reads the journal without changing it (`sluice budget show`, and open below). */
+export async function readStore(file: string): Promise<StoreContents> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], failure: null, tornBytes: 0 };
+    return { records: [], failure: `${file}: ${(error as Error).message}`, tornBytes: 0 };
+  }
+  const lines = text.split('\n');
+  const last = lines.pop() ?? '';
+  const records: UsageRecord[] = [];
+  for (const [index, line] of lines.entries()) {
+    try {
+      records.push(decode(line));
+    } catch (error) {
+      return { records: [], failure: `${file}:${index + 1}: ${(error as Error).message}; move the file aside or restore it, then restart`, tornBytes: 0 };
+    }
+  }
+  return { records, failure: null, tornBytes: Buffer.byteLength(last) };
+}
+
+export class BudgetStore {
+  private queue: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly handle: FileHandle | null,
+    /** set when the file could not be trusted at open or a write failed: inference is refused */
+    private failed: string | null,
+  ) {}
+
+  static async open(file: string): Promise<{ store: BudgetStore; contents: StoreContents }> {
+    const contents = await readStore(file);
+    if (contents.failure !== null) return { store: new BudgetStore(null, contents.failure), contents };
+    // A last line with no newline was being written when the process died; it was never fsynced
+    // and acknowledged, so cutting it loses no settled usage.
+    if (contents.tornBytes > 0) {
+      const size = Buffer.byteLength(await readFile(file, 'utf8'));
+      await truncate(file, size - contents.tornBytes);
+    }
+    const handle = await open(file, 'a', 0o600);
+    return { store: new BudgetStore(handle, null), contents };
+  }
+
+  get failure(): string | null {
+    return this.failed;
+  }
+
+  /** Durable once resolved; appends are serialised so lines never interleave. */
+  append(record: UsageRecord): Promise<void> {
+    const write = async (): Promise<void> => {
+      if (this.handle === null || this.failed !== null) throw new Error(this.failed ?? 'budget store closed');
+      try {
+        await this.handle.write(encode(record));
+        await this.handle.datasync();
+      } catch (error) {
+        // After a failed write the file's tail is unknown: refuse until restart re-reads it.
+        this.failed = `write failed: ${(error as Error).message}`;
+        throw error;
+      }
+    };
+    const next = this.queue.then(write);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    await this.handle?.close();
+  }
+}
