@@ -39,10 +39,11 @@ import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
 import { TlsInterceptor } from './ingress/intercept.js';
 import { LocalCa } from './ingress/tls/local-ca.js';
-import { BUDGET_STORE_FILE, BudgetLedger, BudgetStore, InferenceHosts, InferenceMeter, type BudgetReport } from './meter/index.js';
+import { BUDGET_STORE_FILE, BudgetLedger, BudgetStore, InferenceHosts, InferenceMeter } from './meter/index.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
 import type { PipelineDeps } from './ingress/pipeline.js';
 import { createAdminApi } from './admin/api.js';
+import type { BudgetsView } from './admin/routes/budgets.js';
 import type { AuthFailures } from './admin/auth-failures.js';
 import type { Route, Router } from './admin/router.js';
 import { createAdminServer } from './admin/server.js';
@@ -397,6 +398,7 @@ export class Sluice {
     };
     const api = await createAdminApi({
       config,
+      budgets: () => ({ budgets: meter.options.ledger.report(), store_failure: budgetStore.failure }),
       stateDir: loaded.stateDir,
       clock,
       audit,
@@ -487,7 +489,7 @@ export class Sluice {
    * resets; `store_failure` says why inference is refused when the journal is unusable. What the
    * admin API serves at GET /v1/budgets.
    */
-  budgetReport(): { readonly budgets: BudgetReport[]; readonly store_failure: string | null } {
+  budgetReport(): BudgetsView {
     return { budgets: this.parts.meter.options.ledger.report(), store_failure: this.parts.budgetStore.failure };
   }
 

@@ -1,6 +1,7 @@
 // Budgets over time and across restarts: UTC windows roll over on an injected clock, settled usage
 // survives a restart, a line cut short by a crash is dropped, and a damaged journal is never reset:
 // inference is refused (fail closed) and `sluice budget show` says where, until an operator acts.
+import { adminApi, makeAdminToken } from './support/admin-api.js';
 import { SYSTEM_CLOCK } from '../src/clock.js';
 import assert from 'node:assert/strict';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
@@ -59,6 +60,11 @@ describe('inference budgets over time and restarts', () => {
     t.after(() => second.stop());
     const windows = second.sluice.budgetReport().budgets[0]?.windows;
     assert.deepEqual([windows?.hourly.used, windows?.daily.used], [16, 32], 'settled usage survived the restart');
+    const viewer = await makeAdminToken(second, 'budget-viewer', 'viewer');
+    const served = await adminApi(second, 'GET', '/v1/budgets', viewer);
+    assert.equal(served.status, 200);
+    assert.deepEqual(served.body, JSON.parse(JSON.stringify(second.sluice.budgetReport())), 'GET /v1/budgets serves the report metering holds');
+    assert.equal((await adminApi(second, 'GET', '/v1/budgets', undefined)).status, 401);
     const shown = await runSluice(['budget', 'show', '--config', first.configFile, '--json']);
     assert.equal(shown.code, 0, shown.stderr);
     assert.equal((JSON.parse(shown.stdout) as { budgets: { windows: { monthly: { used: number } } }[] }).budgets[0]?.windows.monthly.used, 32);

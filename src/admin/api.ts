@@ -1,5 +1,6 @@
 // Assembles the admin API from what the running process owns: the token registry, the failed-login
 // limiter and one router with every route. A later route is one more line in `routes` below.
+import { budgetRoutes, type BudgetsView } from './routes/budgets.js';
 import { adminAuthFailuresEntry, adminTokensEntry, type AuditEntry, type AuditLog } from '../audit/kinds.js';
 import type { Clock } from '../clock.js';
 import type { ConfigFile } from '../config/schema.js';
@@ -33,6 +34,8 @@ export interface AdminApiDeps {
   readonly knownAgent: ApprovalRouteDeps['knownAgent'];
   readonly blocklistedBy: ApprovalRouteDeps['blocklistedBy'];
   readonly explain: Omit<ExplainDeps, 'now'>;
+  /** the inference budgets as metering holds them now */
+  readonly budgets: () => BudgetsView;
 }
 
 export interface AdminApi {
@@ -69,6 +72,7 @@ export async function createAdminApi(deps: AdminApiDeps): Promise<AdminApi> {
     ...learnedRoutes(deps.learn, deps.audit),
     ...explainRoutes({ ...deps.explain, now }),
     ...agentRoutes(deps.modes, deps.audit),
+    ...budgetRoutes(deps.budgets),
   ];
   return { router: new Router().add(...routes), tokens, failures };
 }
