@@ -48,6 +48,8 @@ import { tokenRoutes } from './admin/routes/tokens.js';
 import { agentRoutes } from './admin/routes/agents.js';
 import { explainRoutes } from './admin/routes/explain.js';
 import { learnedRoutes } from './admin/routes/learned.js';
+import { statusRoutes } from './admin/routes/status.js';
+import { AdminPage } from './admin/page.js';
 import { AgentModes } from './identity/agent-modes.js';
 import type { Agent, Mode } from './agent.js';
 import { createAdminServer } from './admin/server.js';
@@ -386,7 +388,10 @@ export class Sluice {
         accessRequest: (id) => requests.get(id),
       }),
       ...requestRoutes(requests),
-      ...learnedRoutes(learn, audit),
+      ...learnedRoutes(learn, audit, (host) => {
+        const match = live.current.blocklist?.match(host) ?? null;
+        return match === null ? null : `listed by blocklist ${match.source} (entry ${match.entry})`;
+      }),
       ...explainRoutes({
         policy: () => live.current,
         now: () => clock.now(),
@@ -398,6 +403,13 @@ export class Sluice {
         },
       }),
       ...agentRoutes(modes, audit),
+      ...statusRoutes({
+        defaultMode: config.mode,
+        agentModes: () => modes.effective(),
+        rules: () => ({ count: live.ruleCount, bundleVersion: live.current.bundleVersion ?? null }),
+        blocklists: () => blocklists.status(),
+        now: () => clock.now(),
+      }),
     );
     // Not ready while the audit chain refuses appends: every decision would be refused.
     const admin = createAdminServer({
@@ -405,6 +417,7 @@ export class Sluice {
       ready: () => ready && audit.failure === null,
       status: { blocklists: () => blocklists.status() },
       router,
+      page: await AdminPage.load(),
       tokens,
       failures,
       onError: (error) => log.error({ err: error }, 'admin API call failed'),
