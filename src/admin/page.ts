@@ -1,4 +1,4 @@
-// The admin page: three static files (HTML, script, stylesheet) read once at start and served
+// The admin page: four static files (HTML, script, stylesheet, icon) read once at start and served
 // without auth; the page itself calls /v1/* with the Bearer token its user types in.
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
@@ -31,6 +31,8 @@ export class AdminPage {
         ['/ui/', html],
         ['/ui/app.js', await read('app.js', 'text/javascript; charset=utf-8')],
         ['/ui/style.css', await read('style.css', 'text/css; charset=utf-8')],
+        // Named by the page, so browsers do not go looking for /favicon.ico.
+        ['/ui/icon.svg', await read('icon.svg', 'image/svg+xml')],
       ]),
     );
   }
