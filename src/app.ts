@@ -241,6 +241,7 @@ export class Sluice {
     // Before the downloads start: bundles and feeds go through the parent proxies too.
     const parents = await loadParentProxies(config.connect, { baseDir, env: options.env ?? process.env, guard: addressGuard });
 
+    const clock = options.clock ?? SYSTEM_CLOCK;
     const blocklists = new BlocklistManager({
       config: blocklistConfig,
       cacheDir: loaded.blocklistCacheDir,
@@ -248,6 +249,8 @@ export class Sluice {
       logger: log,
       onSwap: (set) => live.setBlocklist(set),
       parents,
+      // One clock for the process: blocklist ages in /v1/status are measured on the same one.
+      clock,
     });
     undo.push(() => blocklists.stop());
     live.setBlocklist(await blocklists.start());
@@ -281,7 +284,6 @@ export class Sluice {
     undo.push(() => bundles?.stop());
     await bundles?.start();
 
-    const clock = options.clock ?? SYSTEM_CLOCK;
     const approved = new ApprovedConnections();
     const approvals = await ApprovalStore.open({
       file: ApprovalStore.fileIn(loaded.stateDir),
