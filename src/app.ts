@@ -8,8 +8,6 @@ import { dirname, join } from 'node:path';
 import { loadSigningKeys, type LoadedSigningKeys } from './audit/signing-key.js';
 import { AuditTrail, type AuditTrailOptions } from './audit/trail.js';
 import {
-  adminAuthFailuresEntry,
-  adminTokensEntry,
   bundlePolicyEntry,
   bundleShadowEntry,
   bundleVerificationEntry,
@@ -40,20 +38,13 @@ import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
 import type { PipelineDeps } from './ingress/pipeline.js';
-import { AuthFailures } from './admin/auth-failures.js';
-import { Router, type Route } from './admin/router.js';
-import { approvalRoutes } from './admin/routes/approvals.js';
-import { requestRoutes } from './admin/routes/requests.js';
-import { tokenRoutes } from './admin/routes/tokens.js';
-import { agentRoutes } from './admin/routes/agents.js';
-import { explainRoutes } from './admin/routes/explain.js';
-import { learnedRoutes } from './admin/routes/learned.js';
-import { statusRoutes } from './admin/routes/status.js';
+import { createAdminApi } from './admin/api.js';
 import { AdminPage } from './admin/page.js';
-import { AgentModes } from './identity/agent-modes.js';
-import type { Agent, Mode } from './agent.js';
+import type { AuthFailures } from './admin/auth-failures.js';
+import type { Route, Router } from './admin/router.js';
 import { createAdminServer } from './admin/server.js';
-import { tokenFile, TokenRegistry } from './admin/tokens.js';
+import { AgentModes } from './identity/agent-modes.js';
+import { ANONYMOUS_AGENT_NAME, type Agent, type Mode } from './agent.js';
 import { SYSTEM_CLOCK, type Clock } from './clock.js';
 import type { Logger } from './obs/log.js';
 import { Metrics } from './obs/metrics.js';
@@ -61,7 +52,6 @@ import { ApprovalStore } from './policy/approval-store.js';
 import type { Tracing } from './obs/tracing.js';
 import { LEARN_STORE_FILE, LearnStore } from './policy/learn-store.js';
 import { ApprovedConnections } from './ingress/approved-connections.js';
-import { ANONYMOUS_AGENT_NAME } from './agent.js';
 import { ACCESS_REQUESTS_FILE, AccessRequests } from './policy/access-requests.js';
 import { HeldRequests } from './policy/hold.js';
 import { loadWebhookSecret, RequestWebhook } from './policy/request-webhook.js';
@@ -360,19 +350,6 @@ export class Sluice {
     });
     const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni);
     let ready = false;
-    const tokens = new TokenRegistry(tokenFile(loaded.stateDir), config.admin.tokens, (change) => {
-      if ('error' in change) log.error({ err: change.error }, 'admin token file refused; the tokens in force are unchanged');
-      record(adminTokensEntry(change));
-    });
-    await tokens.refresh();
-    const failures = new AuthFailures({
-      limit: config.admin.max_failed_logins,
-      intervalMs: 60_000,
-      schedule: (callback, delayMs) => ({ cancel: clock.after(delayMs, callback) }),
-      now: () => clock.now(),
-      report: (summary) => record(adminAuthFailuresEntry(summary)),
-    });
-    undo.push(() => failures.flush());
     // Explain sees an agent as identification would make it: its groups and the mode in force now.
     const agentNamed = (name: string): Agent | undefined => {
       const configured = configuredModes.get(name);
@@ -380,48 +357,47 @@ export class Sluice {
       const groups = config.agents.find((agent) => agent.name === name)?.groups ?? [];
       return { name, groups, mode: modes.get(name) ?? configured, via: name === ANONYMOUS_AGENT_NAME ? 'anonymous' : 'token' };
     };
-    const router = new Router().add(
-      ...tokenRoutes(tokens, () => clock.now()),
-      ...approvalRoutes({
-        store: approvals,
-        maxTtlMs: config.approvals.max_ttl_ms,
-        knownAgent: (name) => configuredModes.has(name),
-        blocklistedBy: (host) => live.current.blocklist?.match(host)?.source ?? null,
-        accessRequest: (id) => requests.get(id),
-      }),
-      ...requestRoutes(requests),
-      ...learnedRoutes(learn, audit, (host) => {
+    const api = await createAdminApi({
+      config,
+      stateDir: loaded.stateDir,
+      clock,
+      audit,
+      record,
+      log,
+      approvals,
+      learn,
+      modes,
+      requests,
+      knownAgent: (name) => configuredModes.has(name),
+      blocklistedBy: (host) => live.current.blocklist?.match(host)?.source ?? null,
+      proposalBlockedBy: (host) => {
         const match = live.current.blocklist?.match(host) ?? null;
         return match === null ? null : `listed by blocklist ${match.source} (entry ${match.entry})`;
-      }),
-      ...explainRoutes({
+      },
+      status: {
+        defaultMode: config.mode,
+        agentModes: () => modes.effective(),
+        rules: () => ({ count: live.ruleCount, bundleVersion: live.current.bundleVersion ?? null }),
+        blocklists: () => blocklists.status(),
+      },
+      explain: {
         policy: () => live.current,
-        now: () => clock.now(),
         agentNamed,
         forbiddenClass: (destination) => {
           if (destination.kind === 'name') return addressGuard.isMetadataName(destination.host) ? 'metadata' : null;
           const verdict = addressGuard.vet(destination.host);
           return verdict.ok ? null : verdict.class;
         },
-      }),
-      ...agentRoutes(modes, audit),
-      ...statusRoutes({
-        defaultMode: config.mode,
-        agentModes: () => modes.effective(),
-        rules: () => ({ count: live.ruleCount, bundleVersion: live.current.bundleVersion ?? null }),
-        blocklists: () => blocklists.status(),
-        now: () => clock.now(),
-      }),
-    );
+      },
+    });
+    undo.push(() => api.failures.flush());
     // Not ready while the audit chain refuses appends: every decision would be refused.
     const admin = createAdminServer({
       metrics,
       ready: () => ready && audit.failure === null,
       status: { blocklists: () => blocklists.status() },
-      router,
+      ...api,
       page: await AdminPage.load(),
-      tokens,
-      failures,
       onError: (error) => log.error({ err: error }, 'admin API call failed'),
     });
     trackConnections(admin);
@@ -454,7 +430,7 @@ export class Sluice {
     );
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { tracing, audit, stream, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures, router, approvals };
+    const parts: Components = { tracing, audit, stream, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures: api.failures, router: api.router, approvals };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 

@@ -2,12 +2,13 @@
 // body is read, roles viewer < approver < admin, tokens made by `sluice token` and picked up by the
 // running Sluice without a restart, stored only hashed, and failed logins limited and audited.
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { tokenCommand } from '../src/cli/token.js';
 import { runCommand, runSluice } from './support/cli.js';
-import { startSluice, type RunningSluice } from './support/sluice.js';
+import { startSluice, type AuditLine, type RunningSluice } from './support/sluice.js';
+import { until } from './support/until.js';
 import { suiteFixture } from './support/suite-fixture.js';
 
 async function makeToken(sluice: RunningSluice, name: string, role: string): Promise<string> {
@@ -113,8 +114,9 @@ describe('admin API authentication and roles', () => {
     assert.equal(stored.tokens.length, 3);
     const everything = (await filesUnder(sluice.dir)) + JSON.stringify(sluice.logs);
     for (const token of Object.values(tokens)) assert.ok(!everything.includes(token), 'a plaintext admin token was written somewhere');
+    // Each pickup of a changed token file is audited; the last one names the tokens in force.
+    await until(async () => (await sluice.auditRecords()).some((record) => record.kind === 'admin_tokens'), 'an admin_tokens record');
     const loaded = (await sluice.auditRecords()).filter((record) => record.kind === 'admin_tokens');
-    assert.ok(loaded.length >= 3, 'each pickup of the token file is audited');
     assert.deepEqual(loaded.at(-1)?.['tokens'], [
       { name: 'ops-viewer', role: 'viewer' },
       { name: 'ops-approver', role: 'approver' },
@@ -139,6 +141,24 @@ describe('failed admin logins', () => {
     assert.deepEqual(summaries[0]?.['counts'], [{ peer: '127.0.0.1', reason: 'unknown_token', count: 3 }]);
     const text = JSON.stringify(summaries);
     assert.ok(!text.includes('guess-'), 'the tokens tried are never recorded');
+  });
+});
+
+describe('a broken token file', () => {
+  test('keeps the tokens in force, audited as rejected, until it reads again', async (t) => {
+    const sluice = await startSluice();
+    t.after(() => sluice.close());
+    const admin = await makeToken(sluice, 'root', 'admin');
+    assert.equal((await call(sluice, 'GET', '/v1/tokens', admin)).status, 200);
+    await writeFile(join(sluice.stateDir, 'admin-tokens.json'), '{"version": 1, "tokens": [');
+    assert.equal((await call(sluice, 'GET', '/v1/tokens', admin)).status, 200, 'a torn edit locks nobody out');
+    const rejectedRecords = async (): Promise<AuditLine[]> => (await sluice.auditRecords()).filter((record) => record.kind === 'admin_tokens' && record['outcome'] === 'rejected');
+    await until(async () => (await rejectedRecords()).length > 0, 'the rejected admin_tokens record');
+    const rejected = await rejectedRecords();
+    assert.equal(rejected.length, 1);
+    assert.match(String(rejected[0]?.['error']), /admin-tokens\.json: not valid JSON/);
+    await writeFile(join(sluice.stateDir, 'admin-tokens.json'), '{"version": 1, "tokens": []}\n');
+    assert.equal((await call(sluice, 'GET', '/v1/tokens', admin)).status, 401, 'once it reads again, it alone decides');
   });
 });
 

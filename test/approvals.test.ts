@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -169,6 +170,34 @@ describe('approvals through a running Sluice', () => {
     const close = (await sluice.auditRecords()).find((record) => record.kind === 'close' && record['request_id'] === tunnelDecision?.['request_id']);
     assert.equal(close?.['outcome'], 'APPROVAL_ENDED');
     assert.equal((await adminApi(sluice, 'DELETE', `/v1/approvals/${id}`, approver)).status, 404);
+  });
+
+  test('revoking also cuts a plain-HTTP response still streaming', async (t) => {
+    const { sluice, approver } = fixture();
+    const endless = createHttpServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.write('first chunk\n');
+    });
+    endless.listen(0, '127.0.0.1');
+    await once(endless, 'listening');
+    t.after(async () => {
+      endless.closeAllConnections();
+      await new Promise<void>((resolve) => endless.close(() => resolve()));
+    });
+    const port = (endless.address() as AddressInfo).port;
+    const id = await grant({ host: '127.0.0.1', port });
+    const socket = connect(sluice.proxyPort, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(`GET http://127.0.0.1:${port}/stream HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nProxy-Authorization: Basic ${Buffer.from(`builder:${AGENT_TOKEN}`).toString('base64')}\r\n\r\n`);
+    let received = '';
+    while (!received.includes('first chunk')) received += ((await once(socket, 'data')) as [Buffer])[0].toString('latin1');
+    assert.match(received, new RegExp(`reason=approval_allow; rule=approval:${id}`));
+    assert.equal((await adminApi(sluice, 'DELETE', `/v1/approvals/${id}`, approver)).status, 200);
+    await closedWithin(socket, 1000);
+    const decision = (await sluice.auditRecords()).find((record) => record.kind === 'decision' && record['approval'] === id);
+    await until(async () => (await sluice.auditRecords()).some((record) => record.kind === 'close' && record['request_id'] === decision?.['request_id']), 'the close record');
+    const close = (await sluice.auditRecords()).find((record) => record.kind === 'close' && record['request_id'] === decision?.['request_id']);
+    assert.equal(close?.['outcome'], 'APPROVAL_ENDED');
   });
 
   test('refuses a TTL above approvals.max_ttl_ms, an unknown agent and a bad host, naming the field', async () => {

@@ -186,3 +186,19 @@ test('readRecords yields the chain in order from a seq across rotated files, ski
     for await (const _ of readRecords(files, 1)) { /* reading from seq 1 reaches the damage */ }
   }, /audit-000000000001\.jsonl:1: unparseable/);
 });
+
+test('a crash during the first write to a fresh active file: the torn bytes go aside and the chain continues the rotated file', async () => {
+  const { dir, pubkey } = await filled(12);
+  const active = join(dir, 'audit.jsonl');
+  const last = await records(active);
+  await rename(active, join(dir, `audit-${String(last[0]?.['seq']).padStart(12, '0')}.jsonl`));
+  await writeFile(active, '{"kind":"reload","outcome":"rej');
+  const trail = await openTrail(dir);
+  const recovery = trail.recovery;
+  await trail.close();
+  assert.ok(recovery !== null, 'the torn first write was moved aside');
+  const resumed = await records(active);
+  assert.equal(resumed[0]?.['kind'], 'audit_recovery');
+  assert.equal(resumed[0]?.['prev'], last.at(-1)?.['hash'], 'it chains to the last record of the rotated file');
+  assert.ok((await verifyDir(dir, pubkey)).ok);
+});

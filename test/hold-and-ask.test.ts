@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { Agent } from '../src/agent.js';
@@ -10,6 +12,7 @@ import { destinationOf } from '../src/destination.js';
 import { HeldRequests, type HoldOutcome } from '../src/policy/hold.js';
 import { LivePolicy } from '../src/policy/live-policy.js';
 import { compileRules, parseRuleText } from '../src/policy/rules.js';
+import { adminApi, makeAdminToken } from './support/admin-api.js';
 import { curl } from './support/curl.js';
 import { ManualTimer } from './support/manual-timer.js';
 import { startHttpOrigin } from './support/origins.js';
@@ -107,6 +110,33 @@ describe('holding a request while a human is asked', () => {
     const again = await curl([...as(sluice.proxyUrl, 'patient-token'), target]);
     assert.match(again.headers, /reason=no_matching_rule;/, 'a denied request is refused at once, not held again');
     assert.equal(sluice.sluice.heldRequests, 0);
+  });
+
+  test('a plain-HTTP client that hangs up while held gives its place back at once', async () => {
+    const { origin, sluice } = fixture();
+    const socket = connect(sluice.proxyPort, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(`GET http://127.0.0.1:${origin.port + 4}/gave-up HTTP/1.1\r\nHost: 127.0.0.1:${origin.port + 4}\r\nProxy-Authorization: Bearer patient-token\r\n\r\n`);
+    await until(() => sluice.sluice.heldRequests === 1, 'the request to be held');
+    socket.destroy();
+    await until(() => sluice.sluice.heldRequests === 0, 'the hold to end with the client');
+    await until(async () => (await sluice.auditRecords()).some((record) => record.kind === 'decision' && record.path === '/gave-up' && record['reason'] === 'no_matching_rule'), 'the decision record');
+  });
+
+  test('an approval granted through the admin API while curl waits lets the held request through', async (t) => {
+    const { sluice } = fixture();
+    const second = await startHttpOrigin();
+    t.after(() => second.close());
+    const waiting = curl([...as(sluice.proxyUrl, 'patient-token'), `http://127.0.0.1:${second.port}/approved-while-held`]);
+    await until(() => sluice.sluice.heldRequests === 1, 'the request to be held');
+    const approver = await makeAdminToken(sluice, 'alice', 'approver');
+    const granted = await adminApi(sluice, 'POST', '/v1/approvals', approver, { agent: 'patient', host: '127.0.0.1', port: second.port, ttl_ms: 3_600_000, reason: 'asked for it' });
+    assert.equal(granted.status, 201, JSON.stringify(granted.body));
+    const result = await waiting;
+    assert.equal(result.status, 200, result.headers);
+    assert.match(result.headers, /reason=approval_allow/);
+    assert.equal(JSON.parse(result.body).url, '/approved-while-held');
+    assert.deepEqual(sluice.sluice.accessRequests.list({ agent: 'patient', status: 'pending' }).filter((request) => request.port === second.port), [], 'the approval cleared the request');
   });
 
   test('an agent without on_unknown: hold is refused at once, as before', async () => {

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { isSluiceError, SluiceError } from '../errors.js';
 import { realTimer, type Schedule, type Scheduled } from './schedule.js';
 import { lockWriter, type WriterLock } from './writer-lock.js';
-import type { AuditRecoveryEntry } from './kinds.js';
+import type { AppendUrgency, AuditRecoveryEntry } from './kinds.js';
 import { sealRecord, type AuditFields, type AuditRecord, type ChainHead, type SealedRecord } from './record.js';
 import { findResumePoint, moveTornTail, recoveryFields, syncDirectory, writeAll, type MovedTail } from './recovery.js';
 
@@ -21,8 +21,15 @@ export interface AuditChainOptions {
   readonly onWriteError?: (error: unknown) => void;
   /** when to retry after a write failure; tests pass their own timer */
   readonly retry?: RetryOptions;
-  /** the head an EMPTY file continues (the last record of the file rotated before it) */
+  /** the head a file without records of its own continues (the last record of the file rotated before it) */
   readonly continueFrom?: ChainHead;
+  /** how long a record appended `with_next_commit` may wait for a batch to ride in */
+  readonly deferred?: DeferredOptions;
+}
+
+export interface DeferredOptions {
+  readonly schedule?: Schedule;
+  readonly maxDelayMs?: number;
 }
 
 export interface RetryOptions {
@@ -46,6 +53,7 @@ export interface AuditRecovery extends MovedTail {
 }
 
 interface Waiting {
+  readonly urgent: boolean;
   readonly record: AuditRecord;
   readonly line: string;
   readonly resolve: (record: AuditRecord) => void;
@@ -54,6 +62,7 @@ interface Waiting {
 
 const RETRY_INITIAL_MS = 1_000;
 const RETRY_MAX_MS = 30_000;
+const DEFERRED_MAX_DELAY_MS = 200;
 
 export class AuditChain {
   readonly file: string;
@@ -67,6 +76,9 @@ export class AuditChain {
   /** bytes of the file that hold durable records; anything past it is a failed write's remains */
   #size: number;
   #waiting: Waiting[] = [];
+  /** appends waiting that asked for a commit now; deferred ones alone start none */
+  #urgentWaiting = 0;
+  #deferredFlush: Scheduled | null = null;
   #flight: Promise<void> | null = null;
   #failure: { error: SluiceError; since: Date; refused: number } | null = null;
   #retry: Scheduled | null = null;
@@ -103,7 +115,8 @@ export class AuditChain {
       const resume = await findResumePoint(handle, file, size);
       if (size === 0 && options.fsync) await syncDirectory(dirname(file));
       const moved = resume.torn === null ? null : await moveTornTail(handle, file, resume.torn, resume.head.seq + 1, new Date());
-      const head = size === 0 && options.continueFrom !== undefined ? options.continueFrom : resume.head;
+      // No record of its own (empty, or only a torn first write): the file continues the given head.
+      const head = resume.head.seq === 0 && options.continueFrom !== undefined ? options.continueFrom : resume.head;
       chain = new AuditChain(file, handle, lock, head, resume.torn === null ? size : resume.torn.start, options);
       if (moved !== null) {
         const record = await chain.append(recoveryFields(moved));
@@ -146,9 +159,9 @@ export class AuditChain {
    * Seals `fields` as the next record and resolves once it is on disk. Sequence numbers follow
    * call order. AUDIT_RECORD_INVALID rejects only this call. A write failure rejects every waiting
    * append with AUDIT_UNAVAILABLE, and every later one until a retry has written again, so
-   * nothing acts on an unrecorded decision.
+   * nothing acts on an unrecorded decision. See AppendUrgency for `urgency`.
    */
-  append(fields: AuditFields): Promise<AuditRecord> {
+  append(fields: AuditFields, urgency: AppendUrgency = 'now'): Promise<AuditRecord> {
     if (this.#failure !== null) {
       this.#failure.refused += 1;
       return Promise.reject(this.#failure.error);
@@ -161,18 +174,40 @@ export class AuditChain {
       return Promise.reject(error);
     }
     this.#head = { seq: sealed.record.seq, hash: sealed.record.hash };
+    const urgent = urgency === 'now';
     return new Promise<AuditRecord>((resolve, reject) => {
-      this.#waiting.push({ record: sealed.record, line: sealed.line, resolve, reject });
-      // Starting the drain on a later microtask lets every append of the current tick join the batch.
-      this.#flight ??= Promise.resolve().then(() => this.#drain());
+      this.#waiting.push({ urgent, record: sealed.record, line: sealed.line, resolve, reject });
+      if (urgent) {
+        this.#urgentWaiting += 1;
+        this.#startDrain();
+      } else if (this.#flight === null) {
+        this.#deferFlush();
+      }
     });
   }
 
   /** Waits for every accepted append to be durable (or rejected), then closes the file. */
   close(): Promise<void> {
     this.#retry?.cancel();
+    if (this.#closing === null && this.#waiting.length > 0 && this.#failure === null) this.#startDrain();
     this.#closing ??= this.#closeWhenDrained();
     return this.#closing;
+  }
+
+  #startDrain(): void {
+    this.#deferredFlush?.cancel();
+    this.#deferredFlush = null;
+    // Starting the drain on a later microtask lets every append of the current tick join the batch.
+    this.#flight ??= Promise.resolve().then(() => this.#drain());
+  }
+
+  #deferFlush(): void {
+    if (this.#deferredFlush !== null || this.#closing !== null) return;
+    const schedule = this.#options.deferred?.schedule ?? realTimer;
+    this.#deferredFlush = schedule(() => {
+      this.#deferredFlush = null;
+      if (this.#waiting.length > 0 && this.#failure === null) this.#startDrain();
+    }, this.#options.deferred?.maxDelayMs ?? DEFERRED_MAX_DELAY_MS);
   }
 
   async #closeWhenDrained(): Promise<void> {
@@ -182,9 +217,14 @@ export class AuditChain {
   }
 
   async #drain(): Promise<void> {
-    while (this.#waiting.length > 0 && this.#failure === null) {
+    // The first pass writes whatever started the drain (an urgent append, the deferred timer, close);
+    // after it, deferred records left alone wait for an urgent one or their timer, unless closing.
+    let first = true;
+    while (this.#waiting.length > 0 && this.#failure === null && (first || this.#urgentWaiting > 0 || this.#closing !== null)) {
+      first = false;
       const batch = this.#waiting;
       this.#waiting = [];
+      this.#urgentWaiting = 0;
       const bytes = Buffer.from(batch.map((entry) => entry.line).join(''));
       const started = performance.now();
       try {
@@ -199,6 +239,7 @@ export class AuditChain {
       this.#notify(batch.length, (performance.now() - started) / 1000);
     }
     this.#flight = null;
+    if (this.#waiting.length > 0 && this.#failure === null) this.#deferFlush();
   }
 
   async #write(bytes: Buffer): Promise<void> {
@@ -212,6 +253,9 @@ export class AuditChain {
     const rejected = [...batch, ...this.#waiting];
     this.#failure = { error: failure, since: new Date(), refused: rejected.length };
     this.#waiting = [];
+    this.#urgentWaiting = 0;
+    this.#deferredFlush?.cancel();
+    this.#deferredFlush = null;
     // The refused records never became part of the chain: the next record follows the last durable one.
     this.#head = this.#durable;
     for (const entry of rejected) entry.reject(failure);

@@ -233,8 +233,17 @@ export const AUDIT_FIELDS = {
 } as const satisfies { readonly [K in AuditKind]: readonly string[] };
 
 /** The audit chain as the stages hold it: it takes the kinds above and nothing else. */
+/**
+ * `now`: the append starts a commit (the decision record, which Sluice waits for before acting).
+ * `with_next_commit`: the record joins the next commit another append starts, or one started
+ * after the chain's `deferred.maxDelayMs` (the close record, which nothing waits for): under load it costs no
+ * write or fsync of its own and never puts a commit between a decision and its durability.
+ */
+export type AppendUrgency = 'now' | 'with_next_commit';
+
 export interface AuditLog {
-  append(entry: AuditEntry): Promise<AuditRecord>;
+  /** `with_next_commit` lets a record nothing waits for share the next commit (see AuditChain) */
+  append(entry: AuditEntry, urgency?: AppendUrgency): Promise<AuditRecord>;
 }
 
 /** What a decision record is made of: a request's context as ingress carries it (structurally). */

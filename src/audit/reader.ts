@@ -40,9 +40,11 @@ export async function activeChainFiles(activeFile: string): Promise<ChainFile[]>
   const names = await readdir(dirname(activeFile));
   const rotated = names.filter((name) => name.startsWith(stem) && ROTATED_SUFFIX.test(name.slice(stem.length)));
   const files = await Promise.all(rotated.map((name) => describe(join(dirname(activeFile), name))));
-  const active = await describe(activeFile).catch((error: unknown) => {
+  const active = await describe(activeFile).catch(async (error: unknown) => {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw error;
+    // A torn first write is the writer's to recover (AuditChain.open); until then it has no first seq.
+    const info = await stat(activeFile);
+    return { path: activeFile, firstSeq: null, bytes: info.size, modified: info.mtime };
   });
   return [...sortByFirstSeq(files), ...(active === null ? [] : [active])];
 }

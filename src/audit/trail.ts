@@ -5,7 +5,7 @@ import { basename, dirname } from 'node:path';
 import { SluiceError } from '../errors.js';
 import { AuditChain, type AuditChainOptions, type ChainFailure } from './chain.js';
 import { checkpointEntry } from './checkpoint.js';
-import type { AuditEntry, AuditLog, AuditRetentionEntry, CheckpointTrigger } from './kinds.js';
+import type { AppendUrgency, AuditEntry, AuditLog, AuditRetentionEntry, CheckpointTrigger } from './kinds.js';
 import { activeChainFiles, firstRecord, lastRecord, rotatedName, type ChainFile } from './reader.js';
 import type { AuditRecord, ChainHead } from './record.js';
 import { syncDirectory } from './recovery.js';
@@ -76,16 +76,17 @@ export class AuditTrail implements AuditLog {
     });
     const active = files.at(-1)?.path === file ? files.at(-1) : undefined;
     let continueFrom: ChainHead | undefined;
+    let previousLast: AuditRecord | null = null;
     if (active === undefined || active.firstSeq === null) {
       const previous = files.filter((candidate) => candidate.path !== file).at(-1);
-      const last = previous === undefined ? null : await lastRecord(previous.path);
-      if (last !== null) continueFrom = { seq: last.seq, hash: last.hash };
+      previousLast = previous === undefined ? null : await lastRecord(previous.path);
+      if (previousLast !== null) continueFrom = { seq: previousLast.seq, hash: previousLast.hash };
     }
     const chain = await AuditChain.open(file, continueFrom === undefined ? chainOptions : { ...chainOptions, continueFrom });
     const trail = new AuditTrail(file, chain, await firstRecord(file), chainOptions, options);
     try {
       // Whatever the last run left after its last checkpoint (a crash skips the shutdown one) is signed now.
-      const resumed = continueFrom === undefined ? await lastRecord(file) : null;
+      const resumed = continueFrom === undefined ? await lastRecord(file) : previousLast;
       await trail.#startSigning(resumed !== null && resumed.kind !== 'checkpoint');
       await trail.#applyRetention();
     } catch (error) {
@@ -113,22 +114,22 @@ export class AuditTrail implements AuditLog {
     return this.#key.publicKey;
   }
 
-  append(entry: AuditEntry): Promise<AuditRecord> {
+  append(entry: AuditEntry, urgency: AppendUrgency = 'now'): Promise<AuditRecord> {
     if (this.#rotating === null && this.#closing === null && (this.#rotationError !== null || this.#rotationDue())) {
       this.#rotating = this.#rotate().finally(() => {
         this.#rotating = null;
       });
     }
     // Appends made while the file rotates wait for it; their callbacks run in call order.
-    return this.#rotating === null ? this.#appendNow(entry) : this.#rotating.then(() => this.#appendNow(entry));
+    return this.#rotating === null ? this.#appendNow(entry, urgency) : this.#rotating.then(() => this.#appendNow(entry, urgency));
   }
 
-  #appendNow(entry: AuditEntry): Promise<AuditRecord> {
+  #appendNow(entry: AuditEntry, urgency: AppendUrgency): Promise<AuditRecord> {
     if (this.#rotationError !== null) return Promise.reject(this.#rotationError);
     // Checked before as well as after: records the chain adds by itself (audit_recovery) count too,
     // so no run of unsigned records ever exceeds everyRecords (the verifier's --window).
     this.#checkpointIfDue();
-    const appended = this.#chain.append(entry);
+    const appended = this.#chain.append(entry, urgency);
     this.#dayEnds ??= nextUtcMidnight(this.#nowMs());
     this.#checkpointIfDue();
     return appended;
@@ -245,7 +246,7 @@ export class AuditTrail implements AuditLog {
     for (const { file, reason } of doomed) {
       const last = await lastRecord(file.path);
       if (last === null || file.firstSeq === null) continue;
-      void this.#appendNow({ kind: 'audit_retention', file: basename(file.path), first_seq: file.firstSeq, last_seq: last.seq, last_hash: last.hash, bytes: file.bytes, reason }).catch(() => undefined);
+      void this.#appendNow({ kind: 'audit_retention', file: basename(file.path), first_seq: file.firstSeq, last_seq: last.seq, last_hash: last.hash, bytes: file.bytes, reason }, 'now').catch(() => undefined);
     }
     await this.#checkpoint('retention');
     for (const { file } of doomed) await unlink(file.path);

@@ -6,6 +6,7 @@ import { formatAuthority, type Destination } from '../destination.js';
 import { openTunnel } from './parent-connect.js';
 import { isVetted, type ParentHop, type VettedDestination } from './resolve-and-vet.js';
 import { upstreamErrorFrom } from './upstream-errors.js';
+import { UpstreamReader } from './upstream-reader.js';
 
 /** RFC 8305 §5 recommends 250 ms between connection attempts. */
 export const CONNECTION_ATTEMPT_DELAY_MS = 250;
@@ -16,6 +17,8 @@ export interface DialOptions {
   /** aborting destroys every attempt and rejects with the signal's reason */
   readonly signal?: AbortSignal;
   readonly attemptDelayMs?: number;
+  /** the socket will be relayed: read it through an UpstreamReader (large reads, no stream per chunk) */
+  readonly forRelay?: boolean;
 }
 
 export interface Dialled {
@@ -108,7 +111,9 @@ function dialAddresses(vetted: VettedDestination, options: DialOptions): Promise
       const entry = addresses[next];
       if (settled || entry === undefined) return;
       next++;
-      const socket = connect({ host: entry.address, port, family: entry.family, noDelay: true });
+      const reader = options.forRelay === true ? new UpstreamReader() : undefined;
+      const socket = connect({ host: entry.address, port, family: entry.family, noDelay: true, ...(reader === undefined ? {} : { onread: reader.option }) });
+      reader?.attach(socket);
       attempts.add(socket);
       socket.once('connect', () => {
         if (settled) return;

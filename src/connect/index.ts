@@ -14,3 +14,4 @@ export { createResolver, ServerResolver, SystemResolver, type ResolvedAddress, t
 export { ForbiddenDestinationError, resolveAndVet, type ParentHop, type ResolveAndVetDeps, type VettedAddress, type VettedDestination } from './resolve-and-vet.js';
 export { errorCodeFor, UPSTREAM_ERROR_CODES, upstreamErrorFrom } from './upstream-errors.js';
 export { UpstreamPools, type PooledUpstream, type UpstreamPoolOptions } from './upstream-pools.js';
+export { upstreamReaderOf, UpstreamReader } from './upstream-reader.js';

@@ -17,7 +17,7 @@ export async function admitAndDial(deps: PipelineDeps, context: RequestContext, 
   client.pause();
   try {
     const vetted = await admit(deps, context, request);
-    const dialled = await dial(vetted, { timeoutMs: deps.connectTimeoutMs });
+    const dialled = await dial(vetted, { timeoutMs: deps.connectTimeoutMs, forRelay: true });
     deps.metrics.upstreamTcpConnectSeconds.observe(dialled.connectMs / 1000);
     context.upstream = addressWithPort(dialled.address, dialled.port);
     if (client.destroyed) {

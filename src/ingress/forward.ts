@@ -45,6 +45,7 @@ export async function handleForward(
       destination: target.destination,
       path: pathWithoutQuery(target.path),
       traceparent: request.headers.traceparent,
+      client: response,
     });
   } catch (error) {
     if (error instanceof RefusedError) refuseOnResponse(response, error.refusal);
@@ -63,6 +64,17 @@ export async function handleForward(
     if (!response.writableFinished) abort.abort();
   };
   response.once('close', onClientGone);
+  // An exchange a revoked or expired approval let through stops mid-stream, like its tunnels.
+  let approvalEnded = false;
+  const approval = context.decision?.approval;
+  const untrack =
+    approval === undefined || deps.approved === undefined
+      ? undefined
+      : deps.approved.track(approval, () => {
+          approvalEnded = true;
+          abort.abort();
+          response.destroy();
+        });
   let outcome: ErrorCode | 'ok' = 'ok';
   const sluiceHeader = admittedHeader(context);
   const active = deps.metrics.connectionsActive.labels({ kind: 'forward' });
@@ -84,13 +96,14 @@ export async function handleForward(
       },
     );
   } catch (error) {
-    outcome = abort.signal.aborted ? 'UPSTREAM_RESET' : errorCodeFor(error);
+    outcome = approvalEnded ? 'APPROVAL_ENDED' : abort.signal.aborted ? 'UPSTREAM_RESET' : errorCodeFor(error);
     if (!response.headersSent && !abort.signal.aborted) {
       refuseOnResponse(response, refusalFor(context.id, outcome));
     } else {
       response.destroy();
     }
   } finally {
+    untrack?.();
     active.dec();
     response.off('close', onClientGone);
     const reached = upstream();

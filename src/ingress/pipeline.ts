@@ -15,7 +15,7 @@ import type { ApprovalStore } from '../policy/approval-store.js';
 import type { LearnStore } from '../policy/learn-store.js';
 import type { ApprovedConnections } from './approved-connections.js';
 import type { AccessRequests } from '../policy/access-requests.js';
-import type { HeldRequests } from '../policy/hold.js';
+import type { ClosingClient, HeldRequests } from '../policy/hold.js';
 import type { AgentLimits } from './agent-limits.js';
 import type { Ingress, RequestContext } from './context.js';
 import type { Destination } from '../destination.js';
@@ -66,6 +66,8 @@ export interface AdmissionRequest {
   readonly countLater?: boolean;
   /** the agent's W3C trace context header, continued by the request's span (sent twice: ignored) */
   readonly traceparent?: string | readonly string[] | undefined;
+  /** closes when the client hangs up (a forward request's response): a held request then stops waiting */
+  readonly client?: ClosingClient;
 }
 
 /** Raised when the pipeline refuses: the refusal is already audited; the caller only responds. */
@@ -115,7 +117,7 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
         context.kind === 'tunnel' || request.path === undefined
           ? { agent, destination: request.destination, now }
           : { agent, destination: request.destination, method: context.method, path: request.path, now };
-      ({ policy, decision } = await decideOrHold(deps, context.id, policy, args));
+      ({ policy, decision } = await decideOrHold(deps, context.id, policy, args, request.client));
       context.bundleVersion = policy.bundleVersion ?? null;
       if (decision.verdict !== 'deny') {
         const started = performance.now();
@@ -171,7 +173,7 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
  * The policy's decision; when no rule decided (Strict mode), the refusal becomes an access request
  * and, for an agent with on_unknown: hold, the request waits for a policy that decides it.
  */
-async function decideOrHold(deps: PipelineDeps, requestId: string, policy: Policy, args: DecideArgs): Promise<{ policy: Policy; decision: Decision }> {
+async function decideOrHold(deps: PipelineDeps, requestId: string, policy: Policy, args: DecideArgs, client: ClosingClient | undefined): Promise<{ policy: Policy; decision: Decision }> {
   const decision = decide(policy, args);
   if (decision.verdict !== 'deny' || decision.reason !== 'no_matching_rule') return { policy, decision };
   const asked = deps.accessRequests?.record(args.agent, args.destination.host, args.destination.port);
@@ -179,7 +181,7 @@ async function decideOrHold(deps: PipelineDeps, requestId: string, policy: Polic
   if (deps.holds === undefined || !deps.holds.holds(args.agent.name) || asked?.status === 'denied') return { policy, decision };
   const { host, port } = args.destination;
   deps.log.info({ request_id: requestId, agent: args.agent.name, host, port, access_request: asked?.id ?? null }, 'request held until a rule or approval decides it');
-  const outcome = await deps.holds.wait(args);
+  const outcome = await deps.holds.wait(args, client);
   deps.log.info({ request_id: requestId, verdict: outcome.decision.verdict, reason: outcome.decision.reason }, 'held request decided');
   return outcome;
 }
@@ -245,7 +247,9 @@ export function recordClose(deps: PipelineDeps, context: RequestContext, outcome
   context.span?.set({ 'sluice.outcome': outcome, 'sluice.bytes_up': context.bytesUp, 'sluice.bytes_down': context.bytesDown });
   context.span?.end(outcome !== 'ok');
   deps.log.debug({ request_id: context.id, upstream: context.upstream, bytes_up: context.bytesUp, bytes_down: context.bytesDown, duration_ms: durationMs, outcome }, 'close');
+  // Nothing waits for the close record: it rides in the next decision's commit instead of
+  // costing a write and an fsync of its own that the next decision would queue behind.
   deps.audit
-    .append(closeEntry(context, durationMs, outcome))
+    .append(closeEntry(context, durationMs, outcome), 'with_next_commit')
     .catch((error: unknown) => deps.log.error({ err: error, request_id: context.id }, 'audit append of close record failed'));
 }

@@ -2,7 +2,7 @@
 // directions spliced with backpressure, the CONNECT SNI screen first, and one close record.
 import type { Socket } from 'node:net';
 import { tunnelScreenEntry } from '../audit/kinds.js';
-import { errorCodeFor } from '../connect/index.js';
+import { errorCodeFor, upstreamReaderOf } from '../connect/index.js';
 import { SluiceError, type ErrorCode } from '../errors.js';
 import type { TunnelSniVerdict } from './tls/tunnel-sni.js';
 import { ALERT_ACCESS_DENIED, sendTlsAlert } from './tls/alert.js';
@@ -71,7 +71,9 @@ export function relay(deps: PipelineDeps, context: RequestContext, client: Socke
   upstream.on('close', finish);
   client.on('close', finish);
   // Server-first protocols (SSH, SMTP banners) must flow while the agent's side is screened.
-  upstream.pipe(client);
+  const reader = upstreamReaderOf(upstream);
+  if (reader === undefined) upstream.pipe(client);
+  else reader.forwardTo(client);
   const open = (held: Buffer): void => {
     countDecision(deps, context);
     if (held.length > 0) upstream.write(held);

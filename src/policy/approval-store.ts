@@ -112,7 +112,13 @@ export class ApprovalStore {
     const approval: Stored = { ...rest, id: `apr_${randomBytes(9).toString('base64url')}`, createdMs: now, expiresMs: now + ttlMs, firstUsedMs: null };
     await this.options.audit.append(approvalEntry('create', approval));
     this.#approvals = [...this.#approvals, approval];
-    await this.#persist();
+    try {
+      await this.#persist();
+    } catch (error) {
+      // Not on disk, not in force: a restart must not be what takes an approval away.
+      this.#approvals = this.#approvals.filter((candidate) => candidate !== approval);
+      throw error;
+    }
     this.#changed();
     return approval;
   }
@@ -173,12 +179,10 @@ export class ApprovalStore {
     });
   }
 
-  /** Writes run one after another, each with the list as it is then. */
+  /** Writes run one after another (a failed one does not stop the next), each with the list as it is then. */
   #persist(): Promise<void> {
-    this.#writing = this.#writing.then(
-      () => writeFileAtomic(this.options.file, `${JSON.stringify({ version: FORMAT_VERSION, approvals: this.#approvals }, null, 2)}\n`),
-      () => writeFileAtomic(this.options.file, `${JSON.stringify({ version: FORMAT_VERSION, approvals: this.#approvals }, null, 2)}\n`),
-    );
+    const write = (): Promise<void> => writeFileAtomic(this.options.file, `${JSON.stringify({ version: FORMAT_VERSION, approvals: this.#approvals }, null, 2)}\n`);
+    this.#writing = this.#writing.then(write, write);
     return this.#writing;
   }
 }

@@ -12,6 +12,12 @@ export interface PolicySource {
   onChange(listener: (policy: Policy) => void): () => void;
 }
 
+/** What tells a held request its client hung up: an HTTP response's `close` (the parser keeps reading the socket). */
+export interface ClosingClient {
+  once(event: 'close', listener: () => void): unknown;
+  off(event: 'close', listener: () => void): unknown;
+}
+
 export interface HoldOutcome {
   /** the policy the final decision was taken under: the request proceeds on this snapshot */
   readonly policy: Policy;
@@ -67,13 +73,15 @@ export class HeldRequests {
    * Waits until a policy decides `args` other than "no rule" (allowed by a new rule, or denied by
    * one), or the agent's hold_timeout_ms passes (hold_timeout), or at once when the hold is full.
    */
-  wait(args: DecideArgs): Promise<HoldOutcome> {
-    const timeoutMs = this.#timeouts.get(args.agent.name);
-    if (timeoutMs === undefined) return Promise.resolve({ policy: this.policy.current, decision: decide(this.policy.current, args) });
+  wait(args: DecideArgs, client?: ClosingClient): Promise<HoldOutcome> {
     const agent = args.agent.name;
+    const timeoutMs = this.#timeouts.get(agent);
+    if (timeoutMs === undefined) return Promise.resolve(this.#inForce(args));
     const heldForAgent = this.#perAgent.get(agent) ?? 0;
     if (this.#waiters.size >= this.options.maxHeld || heldForAgent >= this.options.maxHeldPerAgent) return Promise.resolve({ policy: this.policy.current, decision: HOLD_FULL });
     return new Promise((resolve) => {
+      // A client that hung up gives its place back at once, not at its timeout.
+      const onGone = (): void => waiter.finish(this.#inForce(args));
       const waiter: Waiter = {
         args,
         timer: (this.options.schedule ?? realTimer)(() => waiter.finish({ policy: this.policy.current, decision: HOLD_TIMEOUT }), timeoutMs),
@@ -81,26 +89,33 @@ export class HeldRequests {
           if (!this.#waiters.delete(waiter)) return;
           this.#perAgent.set(agent, (this.#perAgent.get(agent) ?? 1) - 1);
           waiter.timer.cancel();
+          client?.off('close', onGone);
           this.options.metrics?.held.set(this.#waiters.size);
           resolve(outcome);
         },
       };
       this.#waiters.add(waiter);
       this.#perAgent.set(agent, heldForAgent + 1);
+      client?.once('close', onGone);
       this.options.metrics?.held.set(this.#waiters.size);
     });
   }
 
   /** Ends the holds `matches` picks with the decision of the policy in force (a human denied their request). */
   release(matches: (args: DecideArgs) => boolean): void {
-    const policy = this.policy.current;
-    for (const waiter of [...this.#waiters]) if (matches(waiter.args)) waiter.finish({ policy, decision: this.#decideNow(policy, waiter.args) });
+    for (const waiter of [...this.#waiters]) if (matches(waiter.args)) waiter.finish(this.#inForce(waiter.args));
   }
 
   /** Stopping: every held request is answered now, as the policy in force decides it. */
   close(): void {
     this.#unsubscribe();
     this.release(() => true);
+  }
+
+  /** The decision of the policy in force, now. */
+  #inForce(args: DecideArgs): HoldOutcome {
+    const policy = this.policy.current;
+    return { policy, decision: this.#decideNow(policy, args) };
   }
 
   #decideNow(policy: Policy, args: DecideArgs): Decision {
