@@ -109,6 +109,7 @@ agents:
 
   test('a viewer sees requests without buttons, and a host name full of markup is shown as text', async (t) => {
     const { sluice } = fixture();
+    // Recorded as the proxy or the DNS server records a refused name; the store keeps it verbatim.
     const recorded = sluice.sluice.accessRequests.record({ name: 'coder', groups: [], mode: 'strict', via: 'token' }, MARKUP_HOST, 443);
     assert.ok(recorded !== null);
     t.after(() => {
