@@ -396,6 +396,7 @@ export class Sluice {
       metrics,
       ready: () => ready && audit.failure === null,
       status: { blocklists: () => blocklists.status() },
+      metricsTokenSha256: config.admin.metrics_token_sha256,
       ...api,
       page: await AdminPage.load(),
       onError: (error) => log.error({ err: error }, 'admin API call failed'),

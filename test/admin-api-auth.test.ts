@@ -2,6 +2,7 @@
 // body is read, roles viewer < approver < admin, tokens made by `sluice token` and picked up by the
 // running Sluice without a restart, stored only hashed, and failed logins limited and audited.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -180,5 +181,23 @@ describe('sluice token (the real command)', () => {
     assert.equal(badRole.code, 2);
     assert.equal((await runSluice(['token', 'revoke', 'ci', '--config', sluice.configFile], { env })).code, 0);
     assert.equal((await runSluice(['token', 'revoke', 'ci', '--config', sluice.configFile], { env })).code, 1);
+  });
+});
+
+describe('admin.metrics_token_sha256', () => {
+  test('/metrics needs the scrape token when one is configured; the probes stay open', async (t) => {
+    const scrapeToken = 'prometheus-scrape-token-1234';
+    const sha = createHash('sha256').update(scrapeToken).digest('hex');
+    const sluice = await startSluice({ config: `admin:\n  metrics_token_sha256: "${sha}"\n` });
+    t.after(() => sluice.close());
+    const none = await call(sluice, 'GET', '/metrics');
+    assert.equal(none.status, 401);
+    assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer /);
+    assert.equal((await call(sluice, 'GET', '/metrics', `${scrapeToken}x`)).status, 401);
+    const scraped = await call(sluice, 'GET', '/metrics', scrapeToken);
+    assert.equal(scraped.status, 200);
+    assert.match(await scraped.text(), /^sluice_decisions_total|# HELP sluice_/m);
+    assert.equal((await call(sluice, 'GET', '/healthz')).status, 200);
+    assert.equal((await call(sluice, 'GET', '/readyz')).status, 200);
   });
 });

@@ -1,6 +1,7 @@
 // The admin listener: open probes (/metrics, /healthz, /readyz, /status/NAME), the admin page's files
 // and the /v1 API, where every call needs a Bearer token whose role covers the route. Nothing is
 // trusted for arriving from loopback: agents on this host reach loopback too.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isSluiceError, SluiceError } from '../errors.js';
 import type { Metrics } from '../obs/metrics.js';
@@ -22,15 +23,29 @@ export interface AdminOptions {
   readonly tokens: TokenRegistry;
   readonly failures: AuthFailures;
   readonly onError: (error: unknown) => void;
+  /** when set, /metrics needs `Authorization: Bearer T` with sha256(T) equal to this (admin.metrics_token_sha256) */
+  readonly metricsTokenSha256?: string | undefined;
 }
 
 // RFC 6750 §2.1: the credentials are `Bearer` and a token68.
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/;
 const CHALLENGE = { 'www-authenticate': 'Bearer realm="sluice-admin"' };
 
-function probe(options: AdminOptions, path: string, response: ServerResponse): boolean {
+/** A scraper's token is compared by hash in constant time, like every other token Sluice holds. */
+function scrapeAllowed(expectedSha256: string | undefined, request: IncomingMessage): boolean {
+  if (expectedSha256 === undefined) return true;
+  const presented = BEARER.exec(request.headers.authorization ?? '')?.[1];
+  if (presented === undefined) return false;
+  return timingSafeEqual(createHash('sha256').update(presented).digest(), Buffer.from(expectedSha256, 'hex'));
+}
+
+function probe(options: AdminOptions, path: string, request: IncomingMessage, response: ServerResponse): boolean {
   switch (path) {
     case '/metrics':
+      if (!scrapeAllowed(options.metricsTokenSha256, request)) {
+        response.writeHead(401, { ...CHALLENGE, 'content-type': 'text/plain' }).end('send Authorization: Bearer with the metrics token\n');
+        return true;
+      }
       options.metrics.registry.metrics().then(
         (text) => response.writeHead(200, { 'content-type': options.metrics.registry.contentType }).end(text),
         () => response.writeHead(500).end(),
@@ -92,7 +107,7 @@ export function createAdminServer(options: AdminOptions): Server {
         return;
       }
       if (options.page?.serve(url.pathname, response) === true) return;
-      if (!probe(options, url.pathname, response)) response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      if (!probe(options, url.pathname, request, response)) response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
     api(options, request, response, url).catch((error: unknown) => {

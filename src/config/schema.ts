@@ -341,6 +341,8 @@ export const configSchema = z.strictObject({
         .default([]),
       /** calls with a missing or unknown token a peer may make per minute before it gets 429 */
       max_failed_logins: z.number().int().min(1).max(100_000).default(10),
+      /** when set, /metrics needs a Bearer token whose SHA-256 this is (probes stay open) */
+      metrics_token_sha256: sha256Hex.optional(),
     })
     .prefault({}),
   /** OpenTelemetry: a span per request exported over OTLP/HTTP; off unless an endpoint is given. */
