@@ -44,6 +44,7 @@ import { closeNow, trackConnections } from './ingress/shutdown.js';
 import type { PipelineDeps } from './ingress/pipeline.js';
 import { createAdminApi } from './admin/api.js';
 import type { BudgetsView } from './admin/routes/budgets.js';
+import { AdminPage } from './admin/page.js';
 import type { AuthFailures } from './admin/auth-failures.js';
 import type { Route, Router } from './admin/router.js';
 import { createAdminServer } from './admin/server.js';
@@ -243,6 +244,7 @@ export class Sluice {
     // Before the downloads start: bundles and feeds go through the parent proxies too.
     const parents = await loadParentProxies(config.connect, { baseDir, env: options.env ?? process.env, guard: addressGuard });
 
+    const clock = options.clock ?? SYSTEM_CLOCK;
     const blocklists = new BlocklistManager({
       config: blocklistConfig,
       cacheDir: loaded.blocklistCacheDir,
@@ -250,6 +252,8 @@ export class Sluice {
       logger: log,
       onSwap: (set) => live.setBlocklist(set),
       parents,
+      // One clock for the process: blocklist ages in /v1/status are measured on the same one.
+      clock,
     });
     undo.push(() => blocklists.stop());
     live.setBlocklist(await blocklists.start());
@@ -283,7 +287,6 @@ export class Sluice {
     undo.push(() => bundles?.stop());
     await bundles?.start();
 
-    const clock = options.clock ?? SYSTEM_CLOCK;
     const approved = new ApprovedConnections();
     const approvals = await ApprovalStore.open({
       file: ApprovalStore.fileIn(loaded.stateDir),
@@ -410,6 +413,16 @@ export class Sluice {
       requests,
       knownAgent: (name) => configuredModes.has(name),
       blocklistedBy: (host) => live.current.blocklist?.match(host)?.source ?? null,
+      proposalBlockedBy: (host) => {
+        const match = live.current.blocklist?.match(host) ?? null;
+        return match === null ? null : `listed by blocklist ${match.source} (entry ${match.entry})`;
+      },
+      status: {
+        defaultMode: config.mode,
+        agentModes: () => modes.effective(),
+        rules: () => ({ count: live.ruleCount, bundleVersion: live.current.bundleVersion ?? null }),
+        blocklists: () => blocklists.status(),
+      },
       explain: {
         policy: () => live.current,
         agentNamed,
@@ -428,6 +441,7 @@ export class Sluice {
       status: { blocklists: () => blocklists.status() },
       metricsTokenSha256: config.admin.metrics_token_sha256,
       ...api,
+      page: await AdminPage.load(),
       onError: (error) => log.error({ err: error }, 'admin API call failed'),
     });
     trackConnections(admin);

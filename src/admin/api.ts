@@ -7,6 +7,7 @@ import type { ConfigFile } from '../config/schema.js';
 import type { Logger } from '../obs/log.js';
 import type { AccessRequests } from '../policy/access-requests.js';
 import type { ApprovalStore } from '../policy/approval-store.js';
+import type { BlockedCheck } from '../policy/learn-proposal.js';
 import type { LearnStore } from '../policy/learn-store.js';
 import { AuthFailures } from './auth-failures.js';
 import { Router } from './router.js';
@@ -15,6 +16,7 @@ import { approvalRoutes, type ApprovalRouteDeps } from './routes/approvals.js';
 import { explainRoutes, type ExplainDeps } from './routes/explain.js';
 import { learnedRoutes } from './routes/learned.js';
 import { requestRoutes } from './routes/requests.js';
+import { statusRoutes, type StatusSources } from './routes/status.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { tokenFile, TokenRegistry } from './tokens.js';
 
@@ -36,6 +38,9 @@ export interface AdminApiDeps {
   readonly explain: Omit<ExplainDeps, 'now'>;
   /** the inference budgets as metering holds them now */
   readonly budgets: () => BudgetsView;
+  /** why a learned host is left out of a proposal (the blocklist entry listing it), or null */
+  readonly proposalBlockedBy: BlockedCheck;
+  readonly status: Omit<StatusSources, 'now'>;
 }
 
 export interface AdminApi {
@@ -69,10 +74,11 @@ export async function createAdminApi(deps: AdminApiDeps): Promise<AdminApi> {
       accessRequest: (id) => deps.requests.get(id),
     }),
     ...requestRoutes(deps.requests),
-    ...learnedRoutes(deps.learn, deps.audit),
+    ...learnedRoutes(deps.learn, deps.audit, deps.proposalBlockedBy),
     ...explainRoutes({ ...deps.explain, now }),
     ...agentRoutes(deps.modes, deps.audit),
     ...budgetRoutes(deps.budgets),
+    ...statusRoutes({ ...deps.status, now }),
   ];
   return { router: new Router().add(...routes), tokens, failures };
 }

@@ -1,11 +1,12 @@
-// The admin listener: open probes (/metrics, /healthz, /readyz, /status/NAME) and the /v1 API,
-// where every call needs a Bearer token whose role covers the route. Nothing is trusted for
-// arriving from loopback: agents on this host reach loopback too.
+// The admin listener: open probes (/metrics, /healthz, /readyz, /status/NAME), the admin page's files
+// and the /v1 API, where every call needs a Bearer token whose role covers the route. Nothing is
+// trusted for arriving from loopback: agents on this host reach loopback too.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isSluiceError, SluiceError } from '../errors.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { AuthFailures } from './auth-failures.js';
+import type { AdminPage } from './page.js';
 import { roleAllows } from './roles.js';
 import { apiError, callerOf, readJsonBody, sendError, sendJson, type Router } from './router.js';
 import type { TokenRegistry } from './tokens.js';
@@ -17,6 +18,8 @@ export interface AdminOptions {
   /** JSON status documents served at /status/NAME (e.g. blocklist sources) */
   readonly status?: Readonly<Record<string, () => unknown>>;
   readonly router: Router;
+  /** the admin page at / (static; its data calls go through /v1 like any other client's) */
+  readonly page?: AdminPage;
   readonly tokens: TokenRegistry;
   readonly failures: AuthFailures;
   readonly onError: (error: unknown) => void;
@@ -103,6 +106,7 @@ export function createAdminServer(options: AdminOptions): Server {
         response.writeHead(405, { allow: 'GET, HEAD' }).end();
         return;
       }
+      if (options.page?.serve(url.pathname, response) === true) return;
       if (!probe(options, url.pathname, request, response)) response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }

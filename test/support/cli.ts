@@ -58,12 +58,14 @@ export async function freshDir(t: { after(fn: () => Promise<void>): void }, pref
 }
 
 /**
- * A copy of the built package (dist/src and package.json, node_modules linked) without build/, as an
- * install whose addon did not build looks; its main.js is `cli`. Tests may break modules in it.
+ * A copy of the built package (dist/src, the admin page, package.json; node_modules linked) without
+ * build/, as an install whose addon did not build looks; its main.js is `cli`. Tests may break modules in it.
  */
 export async function copyInstall(t: { after(fn: () => Promise<void>): void }): Promise<{ readonly dir: string; readonly cli: string }> {
   const dir = await freshDir(t, 'sluice-install-');
   await cp(join(REPO_ROOT, 'dist', 'src'), join(dir, 'dist', 'src'), { recursive: true });
+  // Shipped as files (package.json "files"), read at start: the admin page's HTML, script and style.
+  await cp(join(REPO_ROOT, 'src', 'admin', 'page'), join(dir, 'src', 'admin', 'page'), { recursive: true });
   await cp(join(REPO_ROOT, 'package.json'), join(dir, 'package.json'));
   await symlink(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
   return { dir, cli: join(dir, 'dist', 'src', 'cli', 'main.js') };
