@@ -292,7 +292,10 @@ export class Sluice {
       file: ApprovalStore.fileIn(loaded.stateDir),
       clock,
       audit,
-      publish: (index) => live.setApprovals(index),
+      publish: (index) => {
+        live.setApprovals(index);
+        metrics.approvalsActive.set(index.size);
+      },
       cut: (id) => approved.cut(id),
       onError: (error, what) => log.error({ err: error }, what),
     });

@@ -67,6 +67,9 @@ test('the dashboard covers decisions, traffic, policy sources, approvals, budget
     'sluice_audit_stream_sent_total',
     'sluice_audit_stream_errors_total',
     'sluice_upstream_tcp_connect_seconds_bucket',
+    'sluice_approvals_active',
+    'sluice_inference_tokens_total',
+    'sluice_inference_budget_used_ratio',
   ];
   const announced = Object.entries(ANNOUNCED_METRICS).map(([name, type]) => (type === 'histogram' ? `${name}_bucket` : name));
   assert.deepEqual([...wanted, ...announced].filter((name) => !used.has(name)), []);

@@ -178,6 +178,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly approvalsActive = new Gauge({
+    name: 'sluice_approvals_active',
+    help: 'Time-boxed approvals in force now (granted, not yet expired or revoked).',
+    registers: [this.registry],
+  });
+
   readonly inferenceTokens = new Counter({
     name: 'sluice_inference_tokens_total',
     help: 'Inference tokens metered, by agent, model (inference.models, else "other") and direction (input, output).',

@@ -1,11 +1,9 @@
-// The metric names dashboards and alert rules may use (what a real Sluice exposes, plus those
-// announced by issues 10 and 14), and a PromQL scanner listing the metrics an expression reads.
+// The metric names dashboards and alert rules may use (what a real Sluice exposes, plus any
+// announced before they are built), and a PromQL scanner listing the metrics an expression reads.
 import { startSluice } from './sluice.js';
 
-/** Not exported yet: added by issues 10 and 14. Histograms expand to their series below. */
-export const ANNOUNCED_METRICS: Readonly<Record<string, 'counter' | 'gauge' | 'histogram'>> = {
-  sluice_approvals_active: 'gauge',
-};
+/** Not exported yet (none now: every metric the dashboards use is real). Histograms expand to their series below. */
+export const ANNOUNCED_METRICS: Readonly<Record<string, 'counter' | 'gauge' | 'histogram'>> = {};
 
 /** Series Prometheus itself adds to every target. */
 const SYNTHETIC = ['up', 'scrape_duration_seconds', 'scrape_samples_scraped'];
