@@ -21,6 +21,7 @@ import {
 } from './audit/kinds.js';
 import type { Schedule } from './audit/schedule.js';
 import { createStreamSink } from './audit/stream/from-config.js';
+import { VERSION } from './config/version.js';
 import { startAuditStream } from './audit/stream/start.js';
 import type { AuditStreamer } from './audit/stream/streamer.js';
 import { splitHostPort } from './config/host-port.js';
@@ -181,7 +182,7 @@ export class Sluice {
     const baseDir = loaded.file === null ? PACKAGE_ROOT : dirname(loaded.file);
     // Secrets and CA files are read before the chain opens: a missing token stops the start early.
     const streamConfig = config.audit.stream;
-    const sink = streamConfig === undefined ? undefined : await createStreamSink(streamConfig, { baseDir, env: options.env ?? process.env, hostname: hostname() });
+    const sink = streamConfig === undefined ? undefined : await createStreamSink(streamConfig, { baseDir, env: options.env ?? process.env, hostname: hostname(), ocsf: { productVersion: VERSION, dnsRefuseWith: config.dns.refuse_with } });
     undo.push(() => sink?.close());
     let stream: AuditStreamer | undefined;
     const audit = await AuditTrail.open(loaded.auditFile, {
