@@ -22,7 +22,7 @@ import {
 import type { Schedule } from './audit/schedule.js';
 import { createStreamSink } from './audit/stream/from-config.js';
 import { VERSION } from './config/version.js';
-import { startAuditStream } from './audit/stream/start.js';
+import { savedUndeliveredFrom, startAuditStream } from './audit/stream/start.js';
 import type { AuditStreamer } from './audit/stream/streamer.js';
 import { splitHostPort } from './config/host-port.js';
 import type { LoadedConfig } from './config/load.js';
@@ -185,6 +185,12 @@ export class Sluice {
     const sink = streamConfig === undefined ? undefined : await createStreamSink(streamConfig, { baseDir, env: options.env ?? process.env, hostname: hostname(), ocsf: { productVersion: VERSION, dnsRefuseWith: config.dns.refuse_with } });
     undo.push(() => sink?.close());
     let stream: AuditStreamer | undefined;
+    // Retention never deletes what the SIEM has not received: before the stream starts, its saved cursor says where that begins.
+    const undeliveredAtStart = sink === undefined ? null : await savedUndeliveredFrom(loaded.stateDir);
+    const retentionHold: Pick<AuditTrailOptions, 'undeliveredFrom' | 'onRetentionHeld'> = undeliveredAtStart === null ? {} : {
+      undeliveredFrom: () => (stream === undefined ? undeliveredAtStart : stream.cursor.seq + 1),
+      onRetentionHeld: (file, from) => log.warn({ file, undelivered_from: from, target: sink?.target }, 'audit retention keeps a rotated file the SIEM stream has not delivered yet'),
+    };
     const audit = await AuditTrail.open(loaded.auditFile, {
       fsync: config.audit.fsync,
       onCommitted: (count, durable, seconds) => {
@@ -197,7 +203,7 @@ export class Sluice {
         log.error({ err: error }, 'audit write failed; refusing every decision until a retry succeeds');
       },
       ...(options.auditRetry === undefined ? {} : { retry: { schedule: options.auditRetry } }),
-    }, auditTrailOptions(config.audit, await loadSigningKeys(loaded.stateDir)));
+    }, { ...auditTrailOptions(config.audit, await loadSigningKeys(loaded.stateDir)), ...retentionHold });
     undo.push(() => audit.close());
     if (audit.recovery !== null) log.error({ recovery: audit.recovery }, 'audit log had a torn last record; it was moved aside and recorded in the chain');
     if (streamConfig !== undefined && sink !== undefined) {

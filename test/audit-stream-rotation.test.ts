@@ -1,5 +1,6 @@
 // The SIEM stream follows the chain across rotated files: a receiver down while the active file
-// rotates several times (and Sluice restarts) gets every record in order once it is back.
+// rotates several times (and Sluice restarts) gets every record in order once it is back; retention
+// meanwhile deletes no file the receiver has not had.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -17,6 +18,7 @@ const CONFIG = [
   'audit:',
   '  fsync: false',
   '  rotate: { max_bytes: 4096 }',
+  '  retain: { max_total_bytes: 4096 }',
   '  stream:',
   '    type: webhook',
   '    url: URL',
@@ -48,7 +50,7 @@ async function metric(running: RunningSluice, name: string): Promise<number> {
   return Number(value);
 }
 
-test('rotation while the receiver is down: every record of every file delivered in order, no gap, no restart at seq 1', async () => {
+test('rotation and retention while the receiver is down: every record of every file delivered in order, no gap, no restart at seq 1', async () => {
   const receiver = await startHttpReceiver();
   const config = CONFIG.replace('URL', `${receiver.url}/ingest`);
   let running = await startSluice({ config });
@@ -79,6 +81,13 @@ test('rotation while the receiver is down: every record of every file delivered 
     assert.equal(written[0]?.seq, 1);
     assert.ok(received.filter((record) => record.kind === 'checkpoint' && record['trigger'] === 'rotation').length >= 4, 'the rotation checkpoints of several files');
     assert.equal(running.logs.filter((line) => /resending the chain from seq 1/.test(String(line['msg']))).length, 0, 'the stream never restarted');
+    assert.ok(running.logs.some((line) => /retention keeps a rotated file the SIEM stream has not delivered/.test(String(line['msg']))), 'the held deletion is logged');
+    // Delivered now: the next rotation lets retention delete the oldest files.
+    const oldest = join(running.stateDir, 'audit-000000000001.jsonl');
+    for (let round = 0; (await activeChainFiles(join(running.stateDir, 'audit.jsonl'))).some((file) => file.path === oldest); round += 1) {
+      assert.ok(round < 20, 'retention deletes the delivered files');
+      await denials(running, 5);
+    }
   } finally {
     await running.close();
     await receiver.close();
