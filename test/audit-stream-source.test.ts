@@ -101,7 +101,7 @@ test('a rotation between two reads: the reader finds the renamed file and goes o
   assert.equal(three[0]?.seq, 8);
 });
 
-test('a rotated file deleted before it was read is a gap the reader refuses; a cursor in it names nothing', async (t) => {
+test('a rotated file deleted before it was read is a gap the reader refuses; a cursor inside it names nothing, one at its end goes on', async (t) => {
   const file = join(await freshDir(t), 'audit.jsonl');
   const one = await writeChain(file, 2);
   const two = await rotate(file, one, 2);
@@ -111,6 +111,9 @@ test('a rotated file deleted before it was read is a gap the reader refuses; a c
   assert.deepEqual((await source.read(START_OF_CHAIN, 6, 100)).map((record) => record.seq), [1, 2], 'what precedes the gap');
   await assert.rejects(source.read(headOf(one[1]), 6, 100), (error) => isOperatorError(error, 'AUDIT_STREAM_SOURCE') && /starts at seq 5; records in between are missing/.test(error.message));
   await assert.rejects(new ChainAuditSource(file).read(headOf(two[0]), 6, 100), (error) => isOperatorError(error, 'AUDIT_STREAM_CURSOR'));
+  // Delivered up to the last record of the deleted file: the next record's prev proves the cursor.
+  assert.deepEqual((await new ChainAuditSource(file).read(headOf(two[1]), 6, 100)).map((record) => record.seq), [5, 6]);
+  await assert.rejects(new ChainAuditSource(file).read({ seq: 4, hash: 'e'.repeat(64) }, 6, 100), (error) => isOperatorError(error, 'AUDIT_STREAM_CURSOR'), 'a next record chained to another hash refuses the cursor');
   await unlink(rotatedName(file, 1));
   assert.deepEqual((await new ChainAuditSource(file).read(START_OF_CHAIN, 6, 100)).map((record) => record.seq), [5, 6], 'from seq 0: the first record still on disk');
 });

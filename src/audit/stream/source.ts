@@ -90,18 +90,21 @@ export class ChainAuditSource implements AuditSource {
 
   async #attempt(files: readonly ChainFile[], scan: Scan): Promise<Attempt> {
     const { from } = scan;
-    let index: number;
     let offset = 0;
     const resume = this.#resume;
-    if (resume !== null && resume.seq === from.seq && from.seq > 0) {
+    const resumed = resume !== null && resume.seq === from.seq && from.seq > 0 ? files.findIndex((file) => file.firstSeq === resume.firstSeq) : -1;
+    let index: number;
+    if (resume !== null && resumed >= 0) {
       // Resuming skips the check of `from`'s own hash, which the read that ended there already made.
-      index = files.findIndex((file) => file.firstSeq === resume.firstSeq);
+      index = resumed;
       offset = resume.offset;
       scan.cursorSeen = true;
     } else if (from.seq === 0) {
       index = files.findIndex((file) => file.firstSeq !== null);
     } else {
-      index = files.findLastIndex((file) => file.firstSeq !== null && file.firstSeq <= from.seq);
+      // The file holding the record after `from` (whose `prev` proves the cursor), so a cursor at
+      // the last record of a file, even one retention has deleted since, needs no scan of it.
+      index = files.findLastIndex((file) => file.firstSeq !== null && file.firstSeq <= from.seq + 1);
     }
     if (index < 0) return { kind: 'stale', error: from.seq === 0 ? this.#missing(scan) : cursorMismatch(this.#activeFile, from) };
     for (;;) {
@@ -158,6 +161,7 @@ export class ChainAuditSource implements AuditSource {
           scan.cursorSeen = true;
           continue;
         }
+        if (!scan.cursorSeen && record.seq === from.seq + 1 && record.prev === from.hash) scan.cursorSeen = true;
         if (!scan.cursorSeen) throw cursorMismatch(file.path, from);
         scan.expected ??= record.seq;
         if (record.seq !== scan.expected) throw new OperatorError('AUDIT_STREAM_SOURCE', `${file.path}: expected seq ${scan.expected} next, found ${record.seq}`);
