@@ -21,13 +21,13 @@ import {
 } from './audit/kinds.js';
 import type { Schedule } from './audit/schedule.js';
 import { createStreamSink } from './audit/stream/from-config.js';
-import { VERSION } from './config/version.js';
 import { savedUndeliveredFrom, startAuditStream } from './audit/stream/start.js';
 import type { AuditStreamer } from './audit/stream/streamer.js';
 import { splitHostPort } from './config/host-port.js';
 import type { LoadedConfig } from './config/load.js';
 import { PACKAGE_ROOT } from './config/package-root.js';
 import type { ConfigFile } from './config/schema.js';
+import { VERSION } from './config/version.js';
 import { dnsRateLimiters, startPolicyDns, type RunningPolicyDns } from './ingress/dns/index.js';
 import { startTransparentListeners, type RunningTransparent } from './ingress/transparent/start.js';
 import { BlocklistManager } from './policy/blocklist/manager.js';
