@@ -20,12 +20,13 @@ import {
 } from './audit/kinds.js';
 import type { Schedule } from './audit/schedule.js';
 import { createStreamSink } from './audit/stream/from-config.js';
-import { startAuditStream } from './audit/stream/start.js';
+import { savedUndeliveredFrom, startAuditStream } from './audit/stream/start.js';
 import type { AuditStreamer } from './audit/stream/streamer.js';
 import { splitHostPort } from './config/host-port.js';
 import type { LoadedConfig } from './config/load.js';
 import { PACKAGE_ROOT } from './config/package-root.js';
 import type { ConfigFile } from './config/schema.js';
+import { VERSION } from './config/version.js';
 import { dnsRateLimiters, startPolicyDns, type RunningPolicyDns } from './ingress/dns/index.js';
 import { startTransparentListeners, type RunningTransparent } from './ingress/transparent/start.js';
 import { BlocklistManager } from './policy/blocklist/manager.js';
@@ -186,9 +187,15 @@ export class Sluice {
     const baseDir = loaded.file === null ? PACKAGE_ROOT : dirname(loaded.file);
     // Secrets and CA files are read before the chain opens: a missing token stops the start early.
     const streamConfig = config.audit.stream;
-    const sink = streamConfig === undefined ? undefined : await createStreamSink(streamConfig, { baseDir, env: options.env ?? process.env, hostname: hostname() });
+    const sink = streamConfig === undefined ? undefined : await createStreamSink(streamConfig, { baseDir, env: options.env ?? process.env, hostname: hostname(), ocsf: { productVersion: VERSION, dnsRefuseWith: config.dns.refuse_with } });
     undo.push(() => sink?.close());
     let stream: AuditStreamer | undefined;
+    // Retention never deletes what the SIEM has not received: before the stream starts, its saved cursor says where that begins.
+    const undeliveredAtStart = sink === undefined ? null : await savedUndeliveredFrom(loaded.stateDir);
+    const retentionHold: Pick<AuditTrailOptions, 'undeliveredFrom' | 'onRetentionHeld'> = undeliveredAtStart === null ? {} : {
+      undeliveredFrom: () => (stream === undefined ? undeliveredAtStart : stream.cursor.seq + 1),
+      onRetentionHeld: (file, from) => log.warn({ file, undelivered_from: from, target: sink?.target }, 'audit retention keeps a rotated file the SIEM stream has not delivered yet'),
+    };
     const audit = await AuditTrail.open(loaded.auditFile, {
       fsync: config.audit.fsync,
       onCommitted: (count, durable, seconds) => {
@@ -201,7 +208,7 @@ export class Sluice {
         log.error({ err: error }, 'audit write failed; refusing every decision until a retry succeeds');
       },
       ...(options.auditRetry === undefined ? {} : { retry: { schedule: options.auditRetry } }),
-    }, auditTrailOptions(config.audit, await loadSigningKeys(loaded.stateDir)));
+    }, { ...auditTrailOptions(config.audit, await loadSigningKeys(loaded.stateDir)), ...retentionHold });
     undo.push(() => audit.close());
     if (audit.recovery !== null) log.error({ recovery: audit.recovery }, 'audit log had a torn last record; it was moved aside and recorded in the chain');
     if (streamConfig !== undefined && sink !== undefined) {

@@ -97,11 +97,12 @@ const SYNTHETIC: readonly AuditEntry[] = [
   decisionEntry(facts({ kind: 'tunnel', method: 'CONNECT' }), 'allow', 'rule_allow', ['203.0.113.5']),
   decisionEntry(facts({ method: 'DELETE', path: '/x' }), 'learn', 'learn', undefined),
   decisionEntry(facts({ method: 'PATCH', path: '=HYPERLINK("http://evil")', client: '[2001:db8::7]:5000' }), 'deny', 'no_matching_rule', undefined),
-  decisionEntry(facts({ method: 'TLS', kind: 'tunnel' }), 'allow', 'rule_allow', ['203.0.113.9']),
-  decisionEntry(facts({ method: 'TLS', kind: 'tunnel', forbidden: { addressClass: 'metadata', address: '169.254.169.254' } }), 'deny', 'destination_forbidden', undefined),
+  decisionEntry(facts({ ingress: 'transparent_tls', method: 'TLS', kind: 'tunnel' }), 'allow', 'rule_allow', ['203.0.113.9']),
+  decisionEntry(facts({ ingress: 'transparent_tls', method: 'TLS', kind: 'tunnel', forbidden: { addressClass: 'metadata', address: '169.254.169.254' } }), 'deny', 'destination_forbidden', undefined),
   decisionEntry(facts({ method: 'OPTIONS', client: '2001:db8::7:5000', decision: { ruleId: null } }), 'error', 'audit_unavailable', undefined),
   decisionEntry(facts({ method: 'HEAD', agent: undefined as never }), 'deny', 'anonymous_denied', undefined),
   tunnelScreenEntry('req-9', { code: 'SNI_MISMATCH', message: 'TLS server name differs from the requested host' }),
+  decisionEntry(facts({ ingress: 'transparent_http', method: 'POST', path: '/upload', destination: { host: 'plain.example', port: 80 } }), 'deny', 'no_matching_rule', undefined),
   ...(['answered', 'learned', 'refused', 'suspicious', 'rate_limited', 'type_refused', 'forbidden_address', 'nxdomain', 'upstream_failed', 'unidentified', 'malformed', 'audit_unavailable'] as const).map((outcome, index) =>
     dnsEntry({ agent: index % 3 === 0 ? null : { name: 'builder', via: 'uid' }, peer: { address: '10.0.0.2', port: 5353, transport: index % 2 === 0 ? 'udp' : 'tcp' }, name: outcome === 'malformed' ? '' : `${outcome}.example`, type: 'A', outcome, removed: 0 })),
   dnsSummaryEntry(new Date('2026-03-01T00:00:00Z'), [{ agent: 'builder', peer: '10.0.0.2', outcome: 'rate_limited', count: 40 }, { agent: null, peer: '::1', outcome: 'malformed', count: 2 }], 0),
@@ -130,6 +131,12 @@ test('every kind of traffic record exports to a valid OCSF event of its class, w
     assert.equal(events[6]?.['actor'], undefined, 'an unidentified client has no actor');
     assert.deepEqual((events[6]?.['metadata'] as { profiles: string[] }).profiles, ['security_control']);
     assert.equal(events[4]?.['severity_id'], 3, 'a forbidden destination is Medium');
+    // Redirected plain HTTP is Network Activity by its ingress; its method and path ride in unmapped.
+    const transparentHttp = events[8];
+    assert.deepEqual([transparentHttp?.class_uid, transparentHttp?.activity_id, transparentHttp?.type_uid, transparentHttp?.['http_request']], [4001, 5, 400105, undefined]);
+    assert.deepEqual((transparentHttp?.['unmapped'] as Record<string, unknown>)?.['method'], 'POST');
+    assert.deepEqual((transparentHttp?.['unmapped'] as Record<string, unknown>)?.['path'], '/upload');
+    assert.deepEqual((transparentHttp?.['unmapped'] as Record<string, unknown>)?.['ingress'], 'transparent_http');
     assert.deepEqual(events[4]?.['dst_endpoint'], { hostname: 'api.example', port: 443, ip: '169.254.169.254' });
     const refused = events.find((event) => (event['query'] as { hostname?: string } | undefined)?.hostname === 'refused.example');
     assert.equal(refused?.['rcode_id'], refuseWith === 'refused' ? 5 : 3);

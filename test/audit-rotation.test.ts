@@ -17,7 +17,7 @@ const root = await mkdtemp(join(tmpdir(), 'sluice-rotation-'));
 after(() => rm(root, { recursive: true, force: true }));
 let dirs = 0;
 
-type Options = Partial<Pick<AuditTrailOptions, 'rotate' | 'retain' | 'now'>>;
+type Options = Partial<Pick<AuditTrailOptions, 'rotate' | 'retain' | 'now' | 'undeliveredFrom' | 'onRetentionHeld'>>;
 
 async function openTrail(dir: string, options: Options = {}): Promise<AuditTrail> {
   return AuditTrail.open(join(dir, 'audit.jsonl'), { fsync: false }, {
@@ -27,6 +27,8 @@ async function openTrail(dir: string, options: Options = {}): Promise<AuditTrail
     retain: options.retain ?? { maxAgeDays: null, maxTotalBytes: null },
     schedule: new ManualTimer().schedule,
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.undeliveredFrom === undefined ? {} : { undeliveredFrom: options.undeliveredFrom }),
+    ...(options.onRetentionHeld === undefined ? {} : { onRetentionHeld: options.onRetentionHeld }),
   });
 }
 
@@ -152,6 +154,23 @@ test('retention by total size deletes the oldest files only, each deletion an au
   const result = await verifyDir(dir, pubkey);
   assert.ok(result.ok, JSON.stringify(result));
   assert.equal(result.first?.seq, files[0]?.firstSeq);
+});
+
+test('retention keeps every rotated file holding a record the SIEM stream has not delivered, and says so', async () => {
+  let undeliveredFrom = 10;
+  const held: [string, number][] = [];
+  const { dir } = await filled(40, { retain: { maxAgeDays: null, maxTotalBytes: 4096 }, undeliveredFrom: () => undeliveredFrom, onRetentionHeld: (file, from) => held.push([file, from]) });
+  const files = await chainFilesIn(dir);
+  const [oldest, second] = files;
+  assert.ok(oldest?.firstSeq != null && second?.firstSeq != null);
+  assert.ok(oldest.firstSeq > 1, 'files wholly delivered were deleted');
+  assert.ok(oldest.firstSeq <= 10 && second.firstSeq > 10, 'the oldest file left is the one holding seq 10, the first undelivered');
+  assert.ok(held.length > 0 && held.every(([, from]) => from === 10), 'each held deletion is reported');
+  // Once the stream has delivered everything, the next start deletes down to the limit.
+  undeliveredFrom = Number.POSITIVE_INFINITY;
+  const trail = await openTrail(dir, { retain: { maxAgeDays: null, maxTotalBytes: 4096 }, undeliveredFrom: () => undeliveredFrom });
+  await trail.close();
+  assert.ok((await chainFilesIn(dir)).length < files.length);
 });
 
 test('retention by age deletes rotated files older than max_age_days at start', async () => {

@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { VERSION } from '../src/cli/version.js';
+import { VERSION } from '../src/config/version.js';
 import { curl } from './support/curl.js';
 import { insideLoopbackNamespace } from './support/netns.js';
 import { startHttpOrigin, type Origin } from './support/origins.js';

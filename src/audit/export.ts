@@ -81,8 +81,9 @@ const DNS_OUTCOMES: Readonly<Record<string, { readonly rcode: number | 'refused'
   type_refused: { rcode: 5, side: 'denied', verdict: 'deny' },
 };
 
-const UNMAPPED_DECISION_FIELDS = ['request_kind', 'verdict', 'via', 'mode', 'bundle_version', 'address_class', 'blocklist_source', 'blocklist_entry', 'shadow_version', 'shadow_would_deny', 'shadow_reason', 'shadow_rule', 'parent_proxy'];
+const UNMAPPED_DECISION_FIELDS = ['request_kind', 'ingress', 'verdict', 'via', 'mode', 'bundle_version', 'address_class', 'blocklist_source', 'blocklist_entry', 'shadow_version', 'shadow_would_deny', 'shadow_reason', 'shadow_rule', 'parent_proxy'];
 const ELEVATED_REASONS = new Set(['destination_forbidden', 'blocklisted']);
+const TRANSPARENT_INGRESS: ReadonlySet<string> = new Set(['transparent_http', 'transparent_tls']);
 
 /** The OCSF events for one record: none for kinds that are not traffic decisions, one per row of a dns_summary. */
 export function toOcsf(record: AuditRecord, options: OcsfOptions): OcsfEvent[] {
@@ -107,11 +108,14 @@ function decisionEvent(record: AuditRecord, options: OcsfOptions): OcsfEvent {
   const reason = str(record['reason']) ?? '';
   const verdict = str(record['verdict']) ?? 'error';
   const side = SIDE_OF_VERDICT[verdict] ?? 'error';
-  const transparentTls = method === 'TLS';
+  const ingress = str(record['ingress']);
+  // Traffic the guard redirected is a connection, not a request the agent addressed to a proxy.
+  // Records written before `ingress` existed tell transparent TLS by its method alone.
+  const transparent = ingress === null ? method === 'TLS' : TRANSPARENT_INGRESS.has(ingress);
   const connect = method === 'CONNECT';
-  const classUid = transparentTls ? 4001 : 4002;
-  const activityId = transparentTls ? (side === 'allowed' ? 1 : 5) : HTTP_ACTIVITY[method] ?? 99;
-  const activityName = transparentTls ? (side === 'allowed' ? 'Open' : 'Refuse') : HTTP_ACTIVITY_NAMES[activityId] ?? method;
+  const classUid = transparent ? 4001 : 4002;
+  const activityId = transparent ? (side === 'allowed' ? 1 : 5) : HTTP_ACTIVITY[method] ?? 99;
+  const activityName = transparent ? (side === 'allowed' ? 'Open' : 'Refuse') : HTTP_ACTIVITY_NAMES[activityId] ?? method;
   const path = str(record['path']);
   const addresses = Array.isArray(record['addresses']) ? record['addresses'] : [];
   const ip = str(record['address']) ?? str(addresses[0] ?? null);
@@ -124,6 +128,8 @@ function decisionEvent(record: AuditRecord, options: OcsfOptions): OcsfEvent {
     ? { ...(host === null ? {} : { hostname: host }), ...(port === null ? {} : { port }), url_string: `${host ?? ''}:${port ?? ''}` }
     : { ...(host === null ? {} : { hostname: host }), ...(port === null ? {} : { port }), ...(path === null ? {} : { path }), scheme: 'http', url_string: `http://${host ?? ''}:${port ?? ''}${path ?? ''}` };
   const unmapped: Record<string, JsonValue> = { seq: record.seq, hash: record.hash };
+  // Network Activity has no http_request: a transparent HTTP request keeps its method and path here.
+  if (transparent && method !== 'TLS') Object.assign(unmapped, { method, ...(path === null ? {} : { path }) });
   for (const field of UNMAPPED_DECISION_FIELDS) {
     const value = record[field];
     if (value !== undefined) unmapped[field] = value;
@@ -136,7 +142,7 @@ function decisionEvent(record: AuditRecord, options: OcsfOptions): OcsfEvent {
     ...endpoint('src_endpoint', str(record['client'])),
     ...(Object.keys(destination).length === 0 ? {} : { dst_endpoint: destination }),
     connection_info: { direction_id: 2, direction: 'Outbound', protocol_name: 'tcp', protocol_num: 6 },
-    ...(transparentTls ? {} : { http_request: { http_method: method, url } }),
+    ...(transparent ? {} : { http_request: { http_method: method, url } }),
     metadata: metadata(record, options, str(record['agent']) !== null),
     message: `${verdict} ${method} ${host ?? ''}:${port ?? ''}: ${reason}`,
     unmapped,

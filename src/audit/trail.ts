@@ -19,6 +19,12 @@ export interface AuditTrailOptions {
   readonly rotate: { readonly maxBytes: number | null; readonly daily: boolean };
   /** delete the oldest rotated files beyond this age or total size (null: no limit) */
   readonly retain: { readonly maxAgeDays: number | null; readonly maxTotalBytes: number | null };
+  /**
+   * The first seq not yet delivered off the machine (the SIEM stream's); retention keeps the file
+   * holding it and every later one whatever the limits, and says so through `onRetentionHeld`.
+   */
+  readonly undeliveredFrom?: () => number;
+  readonly onRetentionHeld?: (file: string, undeliveredFrom: number) => void;
   /** the checkpoint interval's timer; tests pass a manual one */
   readonly schedule?: Schedule;
   /** the clock rotation and retention go by; tests pass a manual one */
@@ -235,10 +241,16 @@ export class AuditTrail implements AuditLog {
     let total = files.reduce((sum, file) => sum + file.bytes, 0);
     const now = this.#now().getTime();
     const doomed: { file: ChainFile; reason: AuditRetentionEntry['reason'] }[] = [];
-    for (const file of rotated) {
+    const undeliveredFrom = this.#options.undeliveredFrom?.() ?? null;
+    for (const [index, file] of rotated.entries()) {
       const reason = maxAgeDays !== null && now - file.modified.getTime() > maxAgeDays * DAY_MS ? 'max_age'
         : maxTotalBytes !== null && total > maxTotalBytes ? 'max_total_bytes' : null;
       if (reason === null) break;
+      if (undeliveredFrom !== null && (await this.#lastSeq(file, files[index + 1])) >= undeliveredFrom) {
+        // Deleting it would lose records the SIEM never received: the disk limit yields to the auditor.
+        this.#options.onRetentionHeld?.(file.path, undeliveredFrom);
+        break;
+      }
       doomed.push({ file, reason });
       total -= file.bytes;
     }
@@ -251,5 +263,11 @@ export class AuditTrail implements AuditLog {
     await this.#checkpoint('retention');
     for (const { file } of doomed) await unlink(file.path);
     if (this.#chainOptions.fsync) await syncDirectory(dirname(this.file));
+  }
+
+  /** A rotated file's last seq: one before the next file's first, or read from its end when the next is empty. */
+  async #lastSeq(file: ChainFile, next: ChainFile | undefined): Promise<number> {
+    if (next?.firstSeq != null) return next.firstSeq - 1;
+    return (await lastRecord(file.path))?.seq ?? Number.POSITIVE_INFINITY;
   }
 }

@@ -5,7 +5,7 @@ import { CSV_COLUMNS, csvRecord, csvRow, passes, toOcsf, type ExportFilter, type
 import { stat } from 'node:fs/promises';
 import type { CliIo } from './command.js';
 import { EXIT, failure, usageFailure } from './exit.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../config/version.js';
 
 interface ExportArgs {
   readonly format: ExportFormat;

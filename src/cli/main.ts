@@ -4,7 +4,7 @@
 import type { CliIo, CommandEntry } from './command.js';
 import { wantsHelp } from './command.js';
 import { EXIT, usageFailure } from './exit.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../config/version.js';
 
 const COMMANDS: readonly CommandEntry[] = [
   { name: 'run', summary: 'start the proxy (default config if no --config)', load: async () => (await import('./run.js')).runCommand },

@@ -119,7 +119,7 @@ const streamUrl = z.string().regex(/^https?:\/\/[^\s@]+$/, 'expected an http:// 
 const streamHttp = { url: streamUrl, headers: z.array(streamHeader).default([]), ...streamTls, ...streamPacing };
 /** audit.stream: where the audit trail is streamed, at least once and in order (docs/audit.md). */
 export const streamSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('webhook'), format: z.enum(['jsonl']).default('jsonl'), ...streamHttp }),
+  z.strictObject({ type: z.literal('webhook'), format: z.enum(['jsonl', 'ocsf']).default('jsonl'), ...streamHttp }),
   z.strictObject({
     type: z.literal('splunk_hec'),
     /** sent as `Authorization: Splunk <token>` */

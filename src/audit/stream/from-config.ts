@@ -5,6 +5,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { OperatorError } from '../../errors.js';
 import type { StreamConfig } from '../../config/schema.js';
 import { splitHostPort } from '../../config/host-port.js';
+import type { OcsfOptions } from '../export.js';
 import { HttpSink, type HttpPreset } from './http-sink.js';
 import type { StreamSink } from './sink.js';
 import { SyslogSink } from './syslog-sink.js';
@@ -15,6 +16,8 @@ export interface StreamSources {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** RFC 5424 HOSTNAME for syslog messages */
   readonly hostname: string;
+  /** the product version and dns.refuse_with OCSF events are mapped with (`format: ocsf`) */
+  readonly ocsf: OcsfOptions;
 }
 
 const FIELD = 'audit.stream';
@@ -38,7 +41,7 @@ export async function createStreamSink(config: StreamConfig, sources: StreamSour
   switch (config.type) {
     case 'webhook':
       url = config.url;
-      preset = { kind: 'webhook' };
+      preset = config.format === 'ocsf' ? { kind: 'webhook', format: 'ocsf', ocsf: sources.ocsf } : { kind: 'webhook', format: 'jsonl' };
       break;
     case 'splunk_hec':
       url = `${base}/services/collector/event`;

@@ -1,5 +1,5 @@
 // Starts the SIEM stream for the composition root: the audit source, the cursor in the state
-// directory, and the metrics and log lines of its deliveries. A reader over rotated files goes in here.
+// directory, and the metrics and log lines of its deliveries. The source reads across rotated files.
 import { join } from 'node:path';
 import type { StreamConfig } from '../../config/schema.js';
 import type { Logger } from '../../obs/log.js';
@@ -7,7 +7,7 @@ import type { Metrics } from '../../obs/metrics.js';
 import type { ChainHead } from '../record.js';
 import { StreamCursor } from './cursor.js';
 import type { StreamSink } from './sink.js';
-import { FileAuditSource } from './source.js';
+import { ChainAuditSource } from './source.js';
 import { AuditStreamer } from './streamer.js';
 
 /** Where the stream keeps the seq and hash of the last record its receiver confirmed. */
@@ -25,9 +25,22 @@ export interface StreamSetup {
   readonly log: Logger;
 }
 
+function cursorIn(stateDir: string, fsync: boolean): StreamCursor {
+  return new StreamCursor(join(stateDir, STREAM_CURSOR_FILE), { fsync });
+}
+
+/**
+ * The first seq the stream has yet to deliver according to its saved cursor (1 without one):
+ * what retention must keep while the chain opens, before the stream itself has started.
+ */
+export async function savedUndeliveredFrom(stateDir: string): Promise<number> {
+  const loaded = await cursorIn(stateDir, false).load();
+  return loaded.kind === 'saved' ? loaded.cursor.seq + 1 : 1;
+}
+
 export function startAuditStream(setup: StreamSetup): Promise<AuditStreamer> {
   const { config, sink, metrics, log } = setup;
-  return AuditStreamer.start(new FileAuditSource(setup.auditFile), sink, new StreamCursor(join(setup.stateDir, STREAM_CURSOR_FILE), { fsync: setup.fsync }), setup.durable, {
+  return AuditStreamer.start(new ChainAuditSource(setup.auditFile), sink, cursorIn(setup.stateDir, setup.fsync), setup.durable, {
     batchSize: config.batch_size,
     flushIntervalMs: config.flush_interval_ms,
     retry: { initialMs: config.retry_initial_ms, maxMs: Math.max(config.retry_initial_ms, config.retry_max_ms) },

@@ -1,8 +1,8 @@
-// The version printed by `sluice --version`, read once from the package manifest, with nothing
-// else loaded: the command line's cheapest path.
+// Sluice's version (`sluice --version`, OCSF metadata.product.version), read once from the package
+// manifest with nothing else loaded: the command line's cheapest path.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../config/package-root.js';
+import { PACKAGE_ROOT } from './package-root.js';
 
 function readVersion(): string {
   // Read once at CLI start, never on a request path.
