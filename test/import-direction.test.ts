@@ -13,8 +13,9 @@ const EDGES: Readonly<Record<string, readonly string[]>> = {
   config: [],
   obs: [],
   guard: ['config'],
-  // The admin API drives the running process's policy state (approvals, modes, explain) and audits what it does.
-  admin: ['config', 'obs', 'policy', 'audit'],
+  // The admin API drives the running process's policy state (approvals, modes, explain), reads the
+  // meter's budgets, and audits what it does.
+  admin: ['config', 'obs', 'policy', 'meter', 'audit'],
 };
 /** What every stage may use besides the stages after it. */
 const SHARED = ['config', 'obs'];

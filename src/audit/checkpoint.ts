@@ -8,14 +8,8 @@ import { signBytes, verifyBytes, type SigningKey } from './signing-key.js';
 /** Domain separation: a checkpoint signature can never be replayed as a bundle or other signature. */
 const CONTEXT = 'sluice-audit-checkpoint-v1\n';
 
-interface SignedFields {
-  readonly trigger: CheckpointTrigger;
-  readonly head_seq: number;
-  readonly head_hash: string;
-  readonly time: string;
-  readonly key: string;
-  readonly next_key?: string;
-}
+/** Everything a checkpoint signs: the record without its kind and signature. */
+type SignedFields = Omit<CheckpointEntry, 'kind' | 'signature'>;
 
 /** The exact bytes signed: the context line, then the canonical JSON of the signed fields. */
 export function checkpointMessage(fields: SignedFields): Buffer {

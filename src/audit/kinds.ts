@@ -449,27 +449,37 @@ export function adminTokensEntry(change: { readonly tokens: readonly { readonly 
     : { kind: 'admin_tokens', outcome: 'loaded', tokens: change.tokens.map(({ name, role }) => ({ name, role })) };
 }
 
+/** A time-boxed approval (what policy/approvals.ts indexes for decide()). */
 export interface ApprovalFacts {
   readonly id: string;
   readonly agent: string;
+  /** normalised like a Destination's host */
   readonly host: string;
+  /** null: any port */
   readonly port: number | null;
+  /** the token name that granted it */
   readonly approver: string;
   readonly reason: string;
   readonly ticket: string | null;
   readonly createdMs: number;
   readonly expiresMs: number;
+  /** lets a blocklisted host through; only the admin role may grant it */
   readonly overrideBlocklist: boolean;
 }
+
+type ApprovalFields = Omit<ApprovalEntry, 'kind' | 'action' | 'revoked_by' | 'request_id' | 'connections_cut'>;
 
 export function approvalEntry(
   action: ApprovalEntry['action'],
   approval: ApprovalFacts,
   extra: { readonly revoked_by?: string; readonly request_id?: string; readonly connections_cut?: number } = {},
 ): ApprovalEntry {
+  return { kind: 'approval', action, ...approvalFields(approval), ...extra };
+}
+
+/** An approval as records, the admin API and the CLI show it: times as ISO-8601, names in snake case. */
+export function approvalFields(approval: ApprovalFacts): ApprovalFields {
   return {
-    kind: 'approval',
-    action,
     id: approval.id,
     agent: approval.agent,
     host: approval.host,
@@ -480,7 +490,6 @@ export function approvalEntry(
     created: new Date(approval.createdMs).toISOString(),
     expires: new Date(approval.expiresMs).toISOString(),
     override_blocklist: approval.overrideBlocklist,
-    ...extra,
   };
 }
 

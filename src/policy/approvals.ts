@@ -1,22 +1,8 @@
 // Time-boxed approvals as decide() sees them: an immutable index by agent, consulted with the
 // decision's own `now`, so an approval stops working the millisecond it expires.
+import type { ApprovalFacts } from '../audit/kinds.js';
 
-export interface Approval {
-  readonly id: string;
-  readonly agent: string;
-  /** normalised like a Destination's host */
-  readonly host: string;
-  /** null: any port */
-  readonly port: number | null;
-  /** the token name that granted it */
-  readonly approver: string;
-  readonly reason: string;
-  readonly ticket: string | null;
-  readonly createdMs: number;
-  readonly expiresMs: number;
-  /** lets a blocklisted host through; only the admin role may grant it */
-  readonly overrideBlocklist: boolean;
-}
+export type Approval = ApprovalFacts;
 
 export class ApprovalIndex {
   static readonly EMPTY = new ApprovalIndex([]);

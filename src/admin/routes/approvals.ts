@@ -1,8 +1,8 @@
 // /v1/approvals: list (viewer), grant (approver; admin to pass a blocklist) and revoke (approver)
 // time-boxed approvals. The store audits and persists; this checks what a caller may ask for.
+import { approvalFields } from '../../audit/kinds.js';
 import { normaliseHost } from '../../destination.js';
 import { isSluiceError } from '../../errors.js';
-import type { Approval } from '../../policy/approvals.js';
 import type { ApprovalStore } from '../../policy/approval-store.js';
 import { optionalPort, optionalString, requiredString } from '../fields.js';
 import { roleAllows } from '../roles.js';
@@ -19,21 +19,8 @@ export interface ApprovalRouteDeps {
   readonly accessRequest: (id: string) => { readonly agent: string; readonly host: string; readonly port: number } | undefined;
 }
 
-/** An approval as the API and the CLI show it. */
-export function approvalView(approval: Approval): Record<string, unknown> {
-  return {
-    id: approval.id,
-    agent: approval.agent,
-    host: approval.host,
-    port: approval.port,
-    approver: approval.approver,
-    reason: approval.reason,
-    ticket: approval.ticket,
-    created: new Date(approval.createdMs).toISOString(),
-    expires: new Date(approval.expiresMs).toISOString(),
-    override_blocklist: approval.overrideBlocklist,
-  };
-}
+/** An approval as the API and the CLI show it (the fields of its audit records). */
+export const approvalView = approvalFields;
 
 function hostOf(raw: string): string {
   try {
