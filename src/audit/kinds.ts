@@ -455,7 +455,7 @@ export interface ApprovalFacts {
   readonly agent: string;
   /** normalised like a Destination's host */
   readonly host: string;
-  /** null: any port */
+  /** null: every port */
   readonly port: number | null;
   /** the token name that granted it */
   readonly approver: string;

@@ -9,7 +9,7 @@ import { EXIT, usageFailure } from './exit.js';
 const APPROVE_USAGE = `Usage: sluice approve --agent AGENT --host HOST [--port PORT] --for DURATION --reason TEXT [--ticket ID] [--override-blocklist]
        sluice approve --request ID --for DURATION --reason TEXT [--ticket ID] [--override-blocklist]
 
-Lets AGENT reach HOST (on PORT, or any port) until DURATION has passed (2h, 90m, 1h30m; at most
+Lets AGENT reach HOST (on PORT, or every port) until DURATION has passed (2h, 90m, 1h30m; at most
 approvals.max_ttl_ms), even where Strict mode would refuse it; with --request, exactly what access
 request ID (\`sluice requests list\`) asked for, and requests held for it proceed. Deny rules, blocklists and forbidden
 addresses still apply; --override-blocklist passes a blocklist and needs an admin token. Prints
@@ -19,7 +19,7 @@ Options:
       --request ID         grant what this access request asked for (instead of --agent/--host/--port)
       --agent AGENT        a configured agent's name
       --host HOST          the destination host name or IP address
-      --port PORT          only this port (default: any)
+      --port PORT          only this port (default: every port)
       --for DURATION       how long it lasts
       --reason TEXT        why: recorded in the audit log
       --ticket ID          a change or ticket reference, recorded with it
