@@ -127,6 +127,8 @@ agents:
 
     const { page: approverPage } = await loggedIn(fixture().approver, t);
     const approverRow = approverPage.locator('#requests tbody tr', { hasText: MARKUP_HOST });
+    // count() does not wait: the row must be drawn first, or the page may still be loading its data.
+    await approverRow.getByRole('button', { name: 'Deny' }).waitFor();
     assert.equal(await approverRow.getByRole('button', { name: /Approve/ }).count(), 3, 'an approver gets the 1 h / 8 h / 24 h buttons');
     await approverRow.getByRole('button', { name: 'Deny' }).click();
     await approverPage.locator('#requests tbody').getByText('No pending requests.').waitFor();
