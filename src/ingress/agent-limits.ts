@@ -1,7 +1,8 @@
 // Per-agent admission limits (agents[].limits): a token bucket on the request rate and a cap on
 // requests in progress, so one agent's flood never takes another agent's share of Sluice.
 import { agentLimitSummaryEntry, type AuditLog } from '../audit/kinds.js';
-import { realTimer, type Schedule, type Scheduled } from '../audit/schedule.js';
+import { PeriodicSummary } from '../audit/periodic-summary.js';
+import type { Schedule } from '../audit/schedule.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { Logger } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
@@ -34,15 +35,20 @@ const ADMITTED_UNLIMITED: LimitOutcome = Object.freeze({ admitted: true, release
 
 export class AgentLimits {
   readonly #agents = new Map<string, AgentState>();
-  #counts = new Map<string, { readonly agent: string; readonly limit: AgentLimit; count: number }>();
-  #since: Date | null = null;
-  #timer: Scheduled | null = null;
-  #closed = false;
+  readonly #summary: PeriodicSummary<{ readonly agent: string; readonly limit: AgentLimit }>;
 
   constructor(
     agents: readonly AgentConfig[],
     private readonly options: AgentLimitsOptions,
   ) {
+    this.#summary = new PeriodicSummary({
+      audit: options.audit,
+      intervalMs: options.summaryIntervalMs ?? 60_000,
+      entry: (since, rows) => agentLimitSummaryEntry(since, rows),
+      what: 'agent limit summary',
+      ...(options.schedule === undefined ? {} : { schedule: options.schedule }),
+      ...(options.log === undefined ? {} : { log: options.log }),
+    });
     for (const agent of agents) {
       const limits = agent.limits;
       if (limits?.requests_per_second === undefined && limits?.max_concurrent === undefined) continue;
@@ -77,45 +83,17 @@ export class AgentLimits {
   }
 
   /** Writes the last summary; nothing is scheduled after this. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    await this.flush();
+  close(): Promise<void> {
+    return this.#summary.close();
   }
 
   /** Writes the refusals counted so far as one record; if the chain refuses it, they wait for the next. */
-  async flush(): Promise<void> {
-    this.#timer?.cancel();
-    this.#timer = null;
-    const since = this.#since;
-    if (since === null) return;
-    const rows = [...this.#counts.values()].map(({ agent, limit, count }) => ({ agent, limit, count }));
-    this.#counts = new Map();
-    this.#since = null;
-    try {
-      await this.options.audit.append(agentLimitSummaryEntry(since, rows));
-    } catch (error) {
-      this.options.log?.warn({ err: error }, 'agent limit summary could not be audited; its counts are kept for the next one');
-      for (const row of rows) this.#count(row.agent, row.limit, row.count);
-      this.#since = since;
-    }
+  flush(): Promise<void> {
+    return this.#summary.flush();
   }
 
   #refused(agent: string, limit: AgentLimit): void {
     this.options.metrics.agentLimited.inc({ agent, limit });
-    this.#count(agent, limit, 1);
-  }
-
-  #count(agent: string, limit: AgentLimit, refusals: number): void {
-    const key = `${agent}\n${limit}`;
-    const row = this.#counts.get(key);
-    if (row !== undefined) row.count += refusals;
-    else this.#counts.set(key, { agent, limit, count: refusals });
-    this.#since ??= new Date();
-    // Timed from the first refusal, so an agent within its limits costs no timer and no record.
-    if (this.#closed) return;
-    this.#timer ??= (this.options.schedule ?? realTimer)(() => {
-      this.#timer = null;
-      void this.flush();
-    }, this.options.summaryIntervalMs ?? 60_000);
+    this.#summary.count(`${agent}\n${limit}`, { agent, limit });
   }
 }

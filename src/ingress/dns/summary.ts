@@ -1,7 +1,8 @@
 // Folds the DNS queries not worth a record each (floods, malformed, unscreened names) into one
 // `dns_summary` audit record per interval: counts per agent or peer and outcome, never a name.
 import { dnsSummaryEntry, type AuditLog } from '../../audit/kinds.js';
-import { realTimer, type Schedule, type Scheduled } from '../../audit/schedule.js';
+import { PeriodicSummary } from '../../audit/periodic-summary.js';
+import type { Schedule } from '../../audit/schedule.js';
 import type { Logger } from '../../obs/log.js';
 import type { DnsOutcome } from './handle-query.js';
 
@@ -12,7 +13,6 @@ interface Row {
   readonly agent: string | null;
   readonly peer: string;
   readonly outcome: DnsOutcome;
-  count: number;
 }
 
 export interface DnsSummaryOptions {
@@ -24,55 +24,33 @@ export interface DnsSummaryOptions {
 }
 
 export class DnsSummary {
-  #rows = new Map<string, Row>();
-  /** queries counted after MAX_ROWS rows were in use: in the total, not itemised */
-  #overflow = 0;
-  #since: Date | null = null;
-  #timer: Scheduled | null = null;
-  #closed = false;
+  readonly #summary: PeriodicSummary<Row>;
 
-  constructor(private readonly options: DnsSummaryOptions) {}
+  constructor(options: DnsSummaryOptions) {
+    this.#summary = new PeriodicSummary<Row>({
+      audit: options.chain,
+      intervalMs: options.intervalMs,
+      maxRows: MAX_ROWS,
+      entry: dnsSummaryEntry,
+      what: 'DNS summary',
+      ...(options.schedule === undefined ? {} : { schedule: options.schedule }),
+      ...(options.now === undefined ? {} : { now: options.now }),
+      ...(options.log === undefined ? {} : { log: options.log }),
+    });
+  }
 
   /** Adds queries to the current interval, whose summary is written when the interval ends. */
   count(agent: string | null, peer: string, outcome: DnsOutcome, queries = 1): void {
-    const key = `${agent ?? ''}\n${peer}\n${outcome}`;
-    const row = this.#rows.get(key);
-    if (row !== undefined) row.count += queries;
-    else if (this.#rows.size < MAX_ROWS) this.#rows.set(key, { agent, peer, outcome, count: queries });
-    else this.#overflow += queries;
-    this.#since ??= (this.options.now ?? (() => new Date()))();
-    // Timed from the first query counted, so a quiet server keeps no timer and writes nothing.
-    if (this.#closed) return;
-    this.#timer ??= (this.options.schedule ?? realTimer)(() => {
-      this.#timer = null;
-      void this.flush();
-    }, this.options.intervalMs);
+    this.#summary.count(`${agent ?? ''}\n${peer}\n${outcome}`, { agent, peer, outcome }, queries);
   }
 
   /** Writes the last summary; nothing is scheduled after this. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    await this.flush();
+  close(): Promise<void> {
+    return this.#summary.close();
   }
 
   /** Writes what was counted so far; if the chain refuses it, the counts stay for the next try. */
-  async flush(): Promise<void> {
-    this.#timer?.cancel();
-    this.#timer = null;
-    const since = this.#since;
-    if (since === null) return;
-    const rows = [...this.#rows.values()];
-    const overflow = this.#overflow;
-    this.#rows = new Map();
-    this.#overflow = 0;
-    this.#since = null;
-    try {
-      await this.options.chain.append(dnsSummaryEntry(since, rows.map(({ agent, peer, outcome, count }) => ({ agent, peer, outcome, count })), overflow));
-    } catch (error) {
-      this.options.log?.warn({ err: error }, 'DNS summary could not be audited; its counts are kept for the next one');
-      for (const row of rows) this.count(row.agent, row.peer, row.outcome, row.count);
-      if (overflow > 0) this.#overflow += overflow;
-      this.#since = since;
-    }
+  flush(): Promise<void> {
+    return this.#summary.flush();
   }
 }
