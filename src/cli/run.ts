@@ -35,18 +35,12 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return failure(io, 'sluice run', error);
   }
   const log = createLogger(loaded.config.log.level);
-  let sluice: Sluice;
-  try {
-    sluice = await Sluice.start(loaded, { log });
-  } catch (error) {
-    return failure(io, 'sluice: cannot start', error);
-  }
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    sluice.close().then(
+  // The handlers go in before start: "sluice started" is logged inside start, and a supervisor
+  // (or a test) that signals on that line must get a clean stop, not Node's default death.
+  let sluice: Sluice | undefined;
+  let stopSignal: NodeJS.Signals | undefined;
+  const shutDown = (running: Sluice): void => {
+    running.close().then(
       () => log.flush(() => process.exit(0)),
       (error: unknown) => {
         log.error({ err: error }, 'unclean stop');
@@ -54,12 +48,30 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
       },
     );
   };
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopSignal !== undefined) return;
+    stopSignal = signal;
+    log.info({ signal }, 'stopping');
+    if (sluice !== undefined) shutDown(sluice);
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   // systemctl reload: re-read rule files and blocklist copies without dropping a connection.
-  process.on('SIGHUP', () => {
-    sluice.reload().catch((error: unknown) => log.error({ err: error }, 'reload failed'));
-  });
+  // While starting, the files are being read anyway.
+  const reload = (): void => {
+    sluice?.reload().catch((error: unknown) => log.error({ err: error }, 'reload failed'));
+  };
+  process.on('SIGHUP', reload);
+  try {
+    sluice = await Sluice.start(loaded, { log });
+  } catch (error) {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+    process.removeListener('SIGHUP', reload);
+    return failure(io, 'sluice: cannot start', error);
+  }
+  // A signal that came while starting stops it as soon as it is up.
+  if (stopSignal !== undefined) shutDown(sluice);
   return EXIT.ok;
 }
 
