@@ -1,9 +1,17 @@
 // The local certificate authority Sluice intercepts inference hosts with: created once in the
 // state directory (key 0600), then one leaf certificate per host, minted on first use and cached.
-import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import forge from 'node-forge';
+
+// forge exports this (x509.js) but its type definitions leave it out.
+declare module 'node-forge' {
+  namespace pki {
+    function getTBSCertificate(cert: Certificate): asn1.Asn1;
+  }
+}
 
 export const CA_KEY_FILE = 'ca.key';
 export const CA_CERT_FILE = 'ca.pem';
@@ -17,17 +25,37 @@ const CA_YEARS = 10;
 // Leaves live shorter than browsers' 398-day limit; a restart mints fresh ones anyway.
 const LEAF_DAYS = 90;
 
-// Node's native key generation is several times faster than forge's pure-JS RSA; forge is used
-// only to build and sign the X.509 structure, which Node 20 has no API for.
-function rsaKeyPair(): { privatePem: string; publicKey: forge.pki.rsa.PublicKey; privateKey: forge.pki.rsa.PrivateKey } {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return fromNativeKey(privateKey);
+interface KeyPair {
+  readonly privatePem: string;
+  /** signs certificates natively */
+  readonly signer: KeyObject;
+  /** what forge puts in the certificate's subjectPublicKeyInfo */
+  readonly publicKey: forge.pki.PublicKey;
 }
 
-function fromNativeKey(privateKey: KeyObject): { privatePem: string; publicKey: forge.pki.rsa.PublicKey; privateKey: forge.pki.rsa.PrivateKey } {
-  const privatePem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-  const forgeKey = forge.pki.privateKeyFromPem(privatePem);
-  return { privatePem, privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e) };
+const generateRsa = promisify(generateKeyPair);
+
+// Node's native key generation is several times faster than forge's pure-JS RSA, and runs on the
+// thread pool: 2048-bit generation takes 100-200 ms that the event loop would otherwise stall for.
+async function rsaKeyPair(): Promise<KeyPair> {
+  const { privateKey, publicKey } = await generateRsa('rsa', { modulusLength: 2048 });
+  return {
+    privatePem: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
+    signer: privateKey,
+    publicKey: forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString()),
+  };
+}
+
+/**
+ * forge builds the X.509 structure (Node has no API for that); Node's native RSA signs it: forge's
+ * pure-JS signature took about 30 ms a leaf, blocking the event loop on a host's first call.
+ */
+function signCertificate(cert: forge.pki.Certificate, signer: KeyObject): string {
+  cert.signatureOid = cert.siginfo.algorithmOid = forge.pki.oids['sha256WithRSAEncryption'] ?? '1.2.840.113549.1.1.11';
+  const tbs = forge.pki.getTBSCertificate(cert);
+  cert.tbsCertificate = tbs;
+  cert.signature = sign('sha256', Buffer.from(forge.asn1.toDer(tbs).getBytes(), 'binary'), signer).toString('binary');
+  return pem(forge.pki.certificateToPem(cert));
 }
 
 /** forge writes PEM with CRLF; files and `ca export` output use plain LF like openssl. */
@@ -42,8 +70,8 @@ function serial(): string {
   return bytes.toString('hex');
 }
 
-function createCa(): { keyPem: string; certPem: string } {
-  const keys = rsaKeyPair();
+async function createCa(): Promise<{ keyPem: string; certPem: string }> {
+  const keys = await rsaKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = serial();
@@ -60,8 +88,7 @@ function createCa(): { keyPem: string; certPem: string } {
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(keys.privateKey, forge.md.sha256.create());
-  return { keyPem: keys.privatePem, certPem: pem(forge.pki.certificateToPem(cert)) };
+  return { keyPem: keys.privatePem, certPem: signCertificate(cert, keys.signer) };
 }
 
 async function readIfPresent(path: string): Promise<string | null> {
@@ -83,12 +110,13 @@ async function writePrivate(path: string, text: string, mode: number): Promise<v
 
 export class LocalCa {
   private readonly leaves = new Map<string, LeafCertificate>();
-  private leafKeys: ReturnType<typeof rsaKeyPair> | undefined;
 
   private constructor(
     readonly certificatePem: string,
-    private readonly caKey: forge.pki.rsa.PrivateKey,
+    private readonly caKey: KeyObject,
     private readonly caCert: forge.pki.Certificate,
+    /** one leaf key for every host, made when the CA is opened */
+    private readonly leafKeys: KeyPair,
     /** told how long each leaf took to mint (the sluice_tls_leaf_mint_seconds histogram) */
     private readonly onMinted: (seconds: number) => void,
   ) {}
@@ -102,7 +130,7 @@ export class LocalCa {
     let certPem = await readIfPresent(certPath);
     let created = false;
     if (keyPem === null && certPem === null) {
-      const made = createCa();
+      const made = await createCa();
       await writePrivate(keyPath, made.keyPem, 0o600);
       await writePrivate(certPath, made.certPem, 0o644);
       ({ keyPem, certPem } = made);
@@ -112,8 +140,8 @@ export class LocalCa {
       throw new Error(`${keyPem === null ? keyPath : certPath} is missing while ${keyPem === null ? certPath : keyPath} exists; restore it or remove both to make a new CA`);
     }
     const caCert = forge.pki.certificateFromPem(certPem);
-    const caKey = forge.pki.privateKeyFromPem(keyPem);
-    return { ca: new LocalCa(certPem, caKey, caCert, onMinted), created };
+    const caKey = createPrivateKey(keyPem);
+    return { ca: new LocalCa(certPem, caKey, caCert, await rsaKeyPair(), onMinted), created };
   }
 
   /** The leaf for `host` (a name or an address literal), minted on first use. */
@@ -121,8 +149,6 @@ export class LocalCa {
     const cached = this.leaves.get(host);
     if (cached !== undefined) return cached;
     const started = performance.now();
-    // One leaf key for every host: the costly RSA generation happens once per process.
-    this.leafKeys ??= rsaKeyPair();
     const cert = forge.pki.createCertificate();
     cert.publicKey = this.leafKeys.publicKey;
     cert.serialNumber = serial();
@@ -137,8 +163,7 @@ export class LocalCa {
       { name: 'extKeyUsage', serverAuth: true },
       { name: 'subjectAltName', altNames: [isAddress ? { type: 7, ip: host } : { type: 2, value: host }] },
     ]);
-    cert.sign(this.caKey, forge.md.sha256.create());
-    const leaf = { key: this.leafKeys.privatePem, cert: pem(forge.pki.certificateToPem(cert)) };
+    const leaf = { key: this.leafKeys.privatePem, cert: signCertificate(cert, this.caKey) };
     this.leaves.set(host, leaf);
     this.onMinted((performance.now() - started) / 1000);
     return leaf;
