@@ -20,6 +20,17 @@ function stream(api: InferenceApi, stripAdded: boolean, text: string): { usage: 
   return { usage: reader.usage(), kept };
 }
 
+test('an SSE event whose multi-byte characters are split across chunks passes through byte for byte', () => {
+  const text = 'data: {"delta":"d\u00e9j\u00e0 vu \u{1F642} \u6f22\u5b57"}\n\n';
+  const bytes = Buffer.from(text, 'utf8');
+  const splitter = new SseSplitter();
+  const events = [];
+  for (const byte of bytes) events.push(...splitter.push(Buffer.from([byte])));
+  assert.equal(events.length, 1);
+  assert.deepEqual(events[0]?.raw, bytes);
+  assert.equal(JSON.parse(events[0]?.data ?? '').delta, 'd\u00e9j\u00e0 vu \u{1F642} \u6f22\u5b57');
+});
+
 describe('usage from streams', () => {
   const chunk = (choices: unknown[], usage: unknown): string => `data: ${JSON.stringify({ id: 'c', choices, usage })}\n\n`;
 

@@ -193,20 +193,25 @@ class InferenceCall implements MeteredCall {
       transform: (chunk: Buffer, _encoding, done: TransformCallback) => {
         this.responseBytes += chunk.length;
         if (this.cut) return done();
+        // What a chunk completes goes on as one write: one TLS record to the agent, not one per event.
+        const passed: Buffer[] = [];
         for (const event of splitter.push(chunk)) {
           if (usage.read(event).strip) continue;
-          tap.push(event.raw);
+          passed.push(event.raw);
           const output = usage.usage()?.output ?? 0;
           if (budgeted && outputLimit !== undefined && output > outputLimit * choices) {
             // Past its reservation: end the agent's stream with an error event the SDK raises,
             // never a silent close it would take for a normal end.
             this.cut = true;
             const message = `Token budget exceeded: the response ran past the ${outputLimit * choices} output tokens reserved for it (Sluice).`;
-            tap.push(streamErrorEvent(this.api, providerOf(this.api), { status: 429, code: 'budget_exceeded', message }));
-            tap.push(null);
-            this.finish('aborted');
+            passed.push(Buffer.from(streamErrorEvent(this.api, providerOf(this.api), { status: 429, code: 'budget_exceeded', message })));
             break;
           }
+        }
+        if (passed.length > 0) tap.push(passed.length === 1 ? passed[0] : Buffer.concat(passed));
+        if (this.cut) {
+          tap.push(null);
+          this.finish('aborted');
         }
         done();
       },

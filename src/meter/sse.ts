@@ -1,5 +1,6 @@
 // An incremental Server-Sent Events splitter (WHATWG HTML §9.2): bytes in as they arrive, whole
 // events out with their raw bytes, so a stream can be read, passed on, or have one event dropped.
+import { StringDecoder } from 'node:string_decoder';
 
 export interface SseEvent {
   /** the `event:` field, undefined for the default `message` */
@@ -14,10 +15,12 @@ const BLANK_LINE = /\r\n\r\n|\n\n|\r\r/;
 
 export class SseSplitter {
   private pending = '';
+  // A character whose UTF-8 bytes straddle two chunks must not turn into two replacement marks.
+  private readonly decoder = new StringDecoder('utf8');
 
   /** Events completed by `chunk`; a partial event waits for the next chunk. */
   push(chunk: Buffer): SseEvent[] {
-    this.pending += chunk.toString('utf8');
+    this.pending += this.decoder.write(chunk);
     const events: SseEvent[] = [];
     for (let match = BLANK_LINE.exec(this.pending); match !== null; match = BLANK_LINE.exec(this.pending)) {
       const end = match.index + match[0].length;
@@ -30,7 +33,7 @@ export class SseSplitter {
 
   /** What is left when the stream ends: an event cut short, passed on unread. */
   rest(): Buffer {
-    const rest = Buffer.from(this.pending, 'utf8');
+    const rest = Buffer.from(this.pending + this.decoder.end(), 'utf8');
     this.pending = '';
     return rest;
   }
