@@ -53,19 +53,30 @@ export class InferenceMeter implements InferenceMetering {
     return api === null ? null : new InferenceCall(this, facts, api);
   }
 
-  /** Journal first: a call counts as settled only once its line is on disk. */
+  /**
+   * Journal first: a call counts as settled only once its line is on disk. Until then its
+   * reservation keeps holding its tokens, so the ledger, GET /v1/budgets and the token metrics
+   * never show usage a kill -9 could take back. A failed write keeps the reservation held, and the
+   * store refuses inference from then on.
+   */
   settle(facts: CallFacts, api: InferenceApi, model: string, reservation: Reservation, settlement: Settlement, clampedTo: number | null): void {
-    const { ledger, store, metrics, audit, log } = this.options;
+    const { ledger, store, metrics, log } = this.options;
     const { usage } = settlement;
-    ledger.settle(reservation, usage.input + usage.output);
-    this.showBudgets();
-    const label = { agent: facts.agent.name, model: this.models.has(model) ? model : 'other' };
-    metrics.inferenceTokens.inc({ ...label, direction: 'input' }, usage.input);
-    metrics.inferenceTokens.inc({ ...label, direction: 'output' }, usage.output);
-    store
-      .append({ at: this.options.now(), request_id: facts.requestId, agent: facts.agent.name, subjects: reservation.subjects, model, input: usage.input, output: usage.output, estimated: settlement.estimated })
-      .catch((error: unknown) => log.error({ err: error, request_id: facts.requestId }, 'budget store write failed; inference is refused until restart'));
-    this.record(facts, api, model, { ...settlement, reserved: reservation.tokens, clamped_to: clampedTo, limit: null, budget: null });
+    store.append({ at: this.options.now(), request_id: facts.requestId, agent: facts.agent.name, subjects: reservation.subjects, model, input: usage.input, output: usage.output, estimated: settlement.estimated }).then(
+      () => {
+        ledger.settle(reservation, usage.input + usage.output);
+        this.showBudgets();
+        const label = { agent: facts.agent.name, model: this.models.has(model) ? model : 'other' };
+        metrics.inferenceTokens.inc({ ...label, direction: 'input' }, usage.input);
+        metrics.inferenceTokens.inc({ ...label, direction: 'output' }, usage.output);
+        this.record(facts, api, model, { ...settlement, reserved: reservation.tokens, clamped_to: clampedTo, limit: null, budget: null });
+      },
+      (error: unknown) => {
+        log.error({ err: error, request_id: facts.requestId }, 'budget store write failed; inference is refused until restart');
+        // The call still happened: its evidence goes to the audit chain all the same.
+        this.record(facts, api, model, { ...settlement, reserved: reservation.tokens, clamped_to: clampedTo, limit: null, budget: null });
+      },
+    );
   }
 
   record(facts: CallFacts, api: InferenceApi, model: string, fields: Pick<InferenceEntry, 'outcome' | 'estimated' | 'reserved' | 'clamped_to' | 'limit' | 'budget'> & { readonly usage: Usage }): void {
