@@ -77,9 +77,14 @@ export class RuleSet {
         best = scan(index.subdomains.get(host.slice(dot + 1)), facts, best);
       }
     }
+    // RE2 works on UTF-8: given a string it converts it again for every pattern unless the same
+    // string came just before, so the host is converted once per lookup, not once per pattern.
+    let utf8: Buffer | undefined;
     for (const { regex, rule } of index.regexes) {
       if (best !== undefined && rule.order >= best.order) break;
-      if (ruleApplies(rule, facts) && regex.test(host)) best = rule;
+      if (!ruleApplies(rule, facts)) continue;
+      utf8 ??= Buffer.from(host, 'utf8');
+      if (regex.test(utf8)) best = rule;
     }
     return best;
   }
