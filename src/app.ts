@@ -40,7 +40,8 @@ import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
 import { TlsInterceptor } from './ingress/intercept.js';
 import { LocalCa } from './ingress/tls/local-ca.js';
-import { BUDGET_STORE_FILE, BudgetLedger, BudgetStore, InferenceHosts, InferenceMeter } from './meter/index.js';
+import { InferenceHosts, InferenceMeter, type BudgetAccounts } from './meter/index.js';
+import { openSharedState, type SharedState } from './fleet/shared-state.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
 import type { PipelineDeps } from './ingress/pipeline.js';
 import { createAdminApi } from './admin/api.js';
@@ -89,6 +90,10 @@ function listen(server: Server, address: string): Promise<AddressInfo> {
 }
 
 
+async function budgetsView(accounts: BudgetAccounts): Promise<BudgetsView> {
+  return { budgets: await accounts.report(), store_failure: accounts.failure?.reason ?? null };
+}
+
 /** Agents confined by the nft guard need its transparent and DNS listeners; without any, they stay closed. */
 function guardConfinesAgents(config: ConfigFile): boolean {
   return config.guard.agent_uids.length > 0 || config.guard.agent_gids.length > 0 || config.agents.some((agent) => agent.uids.length > 0);
@@ -123,7 +128,8 @@ interface Components {
   readonly router: Router;
   readonly approvals: ApprovalStore;
   readonly meter: InferenceMeter;
-  readonly budgetStore: BudgetStore;
+  readonly accounts: BudgetAccounts;
+  readonly shared: SharedState;
   readonly interceptor: TlsInterceptor | undefined;
 }
 
@@ -294,9 +300,13 @@ export class Sluice {
     undo.push(() => bundles?.stop());
     await bundles?.start();
 
+    // Approvals, rate limits and budgets: this host's files, or a fleet's Redis (docs/fleet.md).
+    const shared = await openSharedState(config, { stateDir: loaded.stateDir, baseDir, env: options.env ?? process.env, clock, log });
+    undo.push(() => shared.close());
     const approved = new ApprovedConnections();
     const approvals = await ApprovalStore.open({
       file: ApprovalStore.fileIn(loaded.stateDir),
+      ...(shared.approvals === undefined ? {} : { records: shared.approvals }),
       clock,
       audit,
       publish: (index) => {
@@ -338,25 +348,17 @@ export class Sluice {
           });
     undo.push(() => webhook?.close());
     if (webhook !== undefined) requests.onCreated((created) => webhook.announce(created));
-    const agentLimits = new AgentLimits(config.agents, { audit, metrics, log });
+    const agentLimits = new AgentLimits(config.agents, { audit, metrics, log, ...(shared.rates === undefined ? {} : { shared: shared.rates }) });
     undo.push(() => agentLimits.close());
 
     // Loaded only when configured: the OpenTelemetry SDK is not worth its start-up time otherwise.
     const tracing = config.otel.endpoint === undefined ? undefined : new (await import('./obs/tracing.js')).Tracing({ endpoint: config.otel.endpoint, serviceName: config.otel.service_name });
     undo.push(() => tracing?.shutdown());
-    // Metering needs the budget journal before any call: a damaged one is kept as is and every
-    // inference call refused until an operator acts (never reset behind their back).
-    const { store: budgetStore, contents: usage } = await BudgetStore.open(join(loaded.stateDir, BUDGET_STORE_FILE));
-    undo.push(() => budgetStore.close());
-    if (usage.failure !== null) log.error({ failure: usage.failure }, 'inference budget store is unreadable; inference calls are refused');
-    if (usage.tornBytes > 0) log.warn({ torn_bytes: usage.tornBytes }, 'inference budget store ended in a line cut short by a crash; it was never settled and was removed');
     const now = (): number => clock.now();
-    const ledger = new BudgetLedger(config.inference.budgets, now);
-    ledger.load(usage.records);
+    const accounts = shared.budgets;
     const meter = new InferenceMeter({
       hosts: new InferenceHosts(config.inference.hosts),
-      ledger,
-      store: budgetStore,
+      accounts,
       maxBodyBytes: config.inference.max_body_bytes,
       defaultOutputBound: config.inference.default_output_tokens,
       models: config.inference.models,
@@ -411,7 +413,7 @@ export class Sluice {
     };
     const api = await createAdminApi({
       config,
-      budgets: () => ({ budgets: meter.options.ledger.report(), store_failure: budgetStore.failure }),
+      budgets: () => budgetsView(accounts),
       stateDir: loaded.stateDir,
       clock,
       audit,
@@ -484,7 +486,7 @@ export class Sluice {
     );
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { tracing, audit, stream, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures: api.failures, router: api.router, approvals, meter, budgetStore, interceptor };
+    const parts: Components = { tracing, audit, stream, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures: api.failures, router: api.router, approvals, meter, accounts, shared, interceptor };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
@@ -513,12 +515,12 @@ export class Sluice {
    * resets; `store_failure` says why inference is refused when the journal is unusable. What the
    * admin API serves at GET /v1/budgets.
    */
-  budgetReport(): BudgetsView {
-    return { budgets: this.parts.meter.options.ledger.report(), store_failure: this.parts.budgetStore.failure };
+  budgetReport(): Promise<BudgetsView> {
+    return budgetsView(this.parts.accounts);
   }
 
   async close(): Promise<void> {
-    const { servers, transparent, dns, pools, learn, requests, holds, agentLimits, webhook, audit, stream, tracing, bundles, blocklists, stopPolling, failures, budgetStore, interceptor } = this.parts;
+    const { servers, transparent, dns, pools, learn, requests, holds, agentLimits, webhook, audit, stream, tracing, bundles, blocklists, stopPolling, failures, shared, interceptor } = this.parts;
     // Held requests are answered (as the policy in force decides them) before their listeners close.
     holds.close();
     webhook?.close();
@@ -530,7 +532,7 @@ export class Sluice {
     await Promise.all([...servers.map(closeNow), transparent?.close(), dns?.close()]);
     interceptor?.close();
     await pools.close();
-    await budgetStore.close();
+    await shared.close();
     await learn.close();
     await requests.close();
     await agentLimits.close();
