@@ -90,8 +90,13 @@ function listen(server: Server, address: string): Promise<AddressInfo> {
 }
 
 
+/** GET /v1/budgets: while the store cannot answer (Redis down) the view says so instead of failing. */
 async function budgetsView(accounts: BudgetAccounts): Promise<BudgetsView> {
-  return { budgets: await accounts.report(), store_failure: accounts.failure?.reason ?? null };
+  try {
+    return { budgets: await accounts.report(), store_failure: accounts.failure?.reason ?? null };
+  } catch (error) {
+    return { budgets: [], store_failure: accounts.failure?.reason ?? `the budget store did not answer: ${(error as Error).message}` };
+  }
 }
 
 /** Agents confined by the nft guard need its transparent and DNS listeners; without any, they stay closed. */

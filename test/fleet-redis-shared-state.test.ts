@@ -1,0 +1,144 @@
+// Two Sluice replicas sharing one real redis-server (state.backend: redis): they race on one
+// inference budget and never settle beyond it, an approval granted on one is honoured by the
+// other within a second, an agent's rate is the fleet's, and with Redis gone budgets fail closed.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { adminApi, makeAdminToken } from './support/admin-api.js';
+import { curl, type CurlResult } from './support/curl.js';
+import { startFakeProvider, type FakeProvider } from './support/fake-providers.js';
+import { startHttpOrigin } from './support/origins.js';
+import { startRedisServer } from './support/redis-server.js';
+import { ALLOW_LOOPBACK, startSluice, type RunningSluice } from './support/sluice.js';
+import { suiteFixture } from './support/suite-fixture.js';
+import { makeTestCa } from './support/test-ca.js';
+import { until } from './support/until.js';
+
+// 92 bytes: an input estimate of 23 tokens; with its bound of 50, each call reserves 73.
+const CHAT = JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 50 });
+const HOURLY_LIMIT = 250;
+const BUILDER_TOKEN = `builder-${randomBytes(12).toString('hex')}`;
+const FLOODER_TOKEN = `flooder-${randomBytes(12).toString('hex')}`;
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function config(caFile: string, redisUrl: string): string {
+  return `${ALLOW_LOOPBACK}
+  ca_file: ${caFile}
+agents:
+  - { name: builder, mode: strict, token_sha256: ["${sha256(BUILDER_TOKEN)}"] }
+  - { name: flooder, token_sha256: ["${sha256(FLOODER_TOKEN)}"], limits: { requests_per_second: 0.001, burst: 2 } }
+inference:
+  hosts: [localhost]
+  budgets:
+    - { agent: anonymous, hourly: ${HOURLY_LIMIT} }
+state:
+  backend: redis
+  redis: { url: "${redisUrl}", key_prefix: "fleet-test:", command_timeout_ms: 2000 }
+`;
+}
+
+function chat(sluice: RunningSluice, provider: FakeProvider): Promise<CurlResult> {
+  return curl(['-x', sluice.proxyUrl, '--cacert', join(sluice.stateDir, 'ca.pem'), '-H', 'content-type: application/json', '-d', CHAT, `https://localhost:${provider.port}/v1/chat/completions`]);
+}
+
+async function inferenceRecords(sluice: RunningSluice): Promise<Record<string, unknown>[]> {
+  return (await sluice.auditRecords()).filter((record) => record.kind === 'inference');
+}
+
+async function hourly(sluice: RunningSluice): Promise<{ used: number; reserved: number }> {
+  const report = (await sluice.sluice.budgetReport()).budgets.find((entry) => entry.subject === 'agent:anonymous');
+  assert.ok(report !== undefined, 'the anonymous budget is reported');
+  return { used: report.windows.hourly.used, reserved: report.windows.hourly.reserved };
+}
+
+function approvalIds(sluice: RunningSluice): string[] {
+  return (sluice.sluice.policy.current.approvals?.all ?? []).map((approval) => approval.id);
+}
+
+describe('a fleet of two replicas sharing Redis', () => {
+  const fixture = suiteFixture(async (keep) => {
+    const ca = keep(await makeTestCa(), (made) => made.remove());
+    const provider = keep(await startFakeProvider(ca));
+    const origin = keep(await startHttpOrigin());
+    const redis = keep(await startRedisServer());
+    const first = keep(await startSluice({ config: config(ca.caFile, redis.url) }));
+    const second = keep(await startSluice({ config: config(ca.caFile, redis.url) }));
+    return { provider, origin, redis, first, second };
+  });
+
+  test('two replicas racing on one budget never reserve or settle beyond it: the last fitting call is clamped, the rest refused', async () => {
+    const { provider, first, second } = fixture();
+    let release = (): void => undefined;
+    provider.behaviour.hold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const upstreamBefore = provider.requests.length;
+    let outcomes: CurlResult[];
+    try {
+      // Three calls of 73 fit the 250; a fourth only with its bound lowered to 8 (23 + 8 = the 31
+      // left); the other four not at all. All eight are in flight, through both replicas, before any settles.
+      const calls = Array.from({ length: 8 }, (_, index) => chat(index % 2 === 0 ? first : second, provider));
+      const refusals = async (): Promise<number> => (await inferenceRecords(first)).length + (await inferenceRecords(second)).length;
+      await until(async () => provider.requests.length === upstreamBefore + 4 && (await refusals()) === 4, 'four calls upstream, four refused', 60_000);
+      const inFlight = await hourly(first);
+      assert.equal(inFlight.reserved, HOURLY_LIMIT, 'the reservations in flight fill the budget exactly, never more');
+      assert.deepEqual(await hourly(second), inFlight, 'both replicas see the one shared budget');
+      const bounds = provider.bodies.slice(-4).map((body) => Number(body.max_completion_tokens)).sort((a, b) => a - b);
+      assert.deepEqual(bounds, [8, 50, 50, 50]);
+      release();
+      outcomes = await Promise.all(calls);
+    } finally {
+      provider.behaviour.hold = undefined;
+    }
+    assert.equal(outcomes.filter((outcome) => outcome.status === 200).length, 4);
+    const refused = outcomes.filter((outcome) => outcome.status === 429);
+    assert.equal(refused.length, 4);
+    for (const outcome of refused) assert.equal((JSON.parse(outcome.body) as { error: { code: string } }).error.code, 'budget_exceeded');
+    // Each call used 11 in and 5 out (the fake provider's usage): settled, never beyond the limit.
+    await until(async () => (await hourly(first)).used === 4 * 16 && (await hourly(first)).reserved === 0, 'four calls settled in Redis');
+    assert.deepEqual(await hourly(second), { used: 64, reserved: 0 });
+  });
+
+  test('an approval granted on one replica is honoured by the other within a second, and its revocation too', async () => {
+    const { origin, first, second } = fixture();
+    const url = `http://127.0.0.1:${origin.port}/approved`;
+    const through = (sluice: RunningSluice): Promise<CurlResult> => curl(['-x', sluice.proxyUrl, '-U', `builder:${BUILDER_TOKEN}`, url]);
+    assert.equal((await through(second)).status, 403, 'Strict mode: no rule, no approval');
+    const approver = await makeAdminToken(first, 'fleet-approver', 'approver');
+    const granted = await adminApi(first, 'POST', '/v1/approvals', approver, { agent: 'builder', host: '127.0.0.1', port: origin.port, ttl_ms: 600_000, reason: 'fleet test' });
+    assert.equal(granted.status, 201, JSON.stringify(granted.body));
+    const id = (granted.body.approval as { id: string }).id;
+    await until(() => approvalIds(second).includes(id), 'the other replica holds the approval', 1_000);
+    assert.equal((await through(second)).status, 200);
+
+    assert.equal((await adminApi(first, 'DELETE', `/v1/approvals/${id}`, approver)).status, 200);
+    await until(() => !approvalIds(second).includes(id), 'the other replica dropped the approval', 1_000);
+    assert.equal((await through(second)).status, 403);
+    const ended = (await second.auditRecords()).find((record) => record.kind === 'approval' && record.action === 'revoke' && record.id === id);
+    assert.equal(ended?.revoked_by, 'another replica', 'the replica that did not revoke records that it ended the approval');
+  });
+
+  test("an agent's request rate is shared: the fleet admits its burst once, not once per replica", async () => {
+    const { origin, first, second } = fixture();
+    const url = `http://127.0.0.1:${origin.port}/flood`;
+    const statuses: number[] = [];
+    for (const sluice of [first, second, first, second]) statuses.push((await curl(['-x', sluice.proxyUrl, '-U', `flooder:${FLOODER_TOKEN}`, url])).status);
+    assert.deepEqual(statuses, [200, 200, 429, 429]);
+  });
+
+  test('with Redis down, inference fails closed with BUDGET_STORE_UNREACHABLE, audited; it resumes once Redis is back', async () => {
+    const { provider, redis, first } = fixture();
+    await redis.stop();
+    await until(() => first.sluice.budgetReport().then((view) => view.store_failure !== null), 'the replica noticed Redis is gone');
+    const refused = await chat(first, provider);
+    assert.equal(refused.status, 503);
+    assert.equal((JSON.parse(refused.body) as { error: { code: string } }).error.code, 'budget_store_unreachable');
+    await until(async () => (await inferenceRecords(first)).some((record) => record.outcome === 'store_unreachable'), 'the refusal is audited');
+    await redis.start();
+    await until(async () => (await chat(first, provider)).status === 200, 'inference resumes once Redis answers', 30_000);
+  });
+});
