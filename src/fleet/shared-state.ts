@@ -40,8 +40,6 @@ export async function openSharedState(config: ConfigFile, sources: SharedStateSo
     return { budgets, approvals: undefined, rates: undefined, close: () => budgets.close() };
   }
   const redis = await connect(redisConfig, sources);
-  // Subscribing takes a connection of its own; its subscription is queued until it connects.
-  const subscriber = redis.duplicate({ lazyConnect: false, enableOfflineQueue: true });
   const keyPrefix = redisConfig.key_prefix;
   const onError = (error: unknown, what: string): void => sources.log.error({ err: error }, what);
   return {
@@ -54,10 +52,10 @@ export async function openSharedState(config: ConfigFile, sources: SharedStateSo
       now,
       log: sources.log,
     }),
-    approvals: new RedisApprovals({ redis, subscriber, keyPrefix, pollMs: redisConfig.approvals_poll_ms, onError }),
+    // Subscribing takes a connection of its own; its subscription is queued until it connects.
+    approvals: new RedisApprovals({ redis, subscriber: () => redis.duplicate({ lazyConnect: false, enableOfflineQueue: true }), keyPrefix, pollMs: redisConfig.approvals_poll_ms, onError }),
     rates: new RedisRate(redis, keyPrefix, now),
     close: async () => {
-      subscriber.disconnect();
       await redis.quit().catch(() => redis.disconnect());
     },
   };

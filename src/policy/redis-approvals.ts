@@ -16,8 +16,8 @@ const UPDATE_IF_KEPT = `if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then ret
 
 export interface RedisApprovalsOptions {
   readonly redis: Redis;
-  /** a second connection: one that subscribes can send nothing else */
-  readonly subscriber: Redis;
+  /** opens a second connection when watching starts: one that subscribes can send nothing else */
+  readonly subscriber: () => Redis;
   readonly keyPrefix: string;
   readonly pollMs: number;
   readonly onError: (error: unknown, what: string) => void;
@@ -26,6 +26,7 @@ export interface RedisApprovalsOptions {
 export class RedisApprovals implements ApprovalRecords {
   readonly #key: string;
   #poll: NodeJS.Timeout | undefined;
+  #subscriber: Redis | undefined;
 
   constructor(private readonly options: RedisApprovalsOptions) {
     this.#key = `${options.keyPrefix}approvals`;
@@ -57,7 +58,8 @@ export class RedisApprovals implements ApprovalRecords {
   }
 
   watch(changed: () => void): void {
-    const { subscriber } = this.options;
+    const subscriber = this.options.subscriber();
+    this.#subscriber = subscriber;
     subscriber.on('message', (channel: string) => {
       if (channel === this.#key) changed();
     });
@@ -70,6 +72,7 @@ export class RedisApprovals implements ApprovalRecords {
 
   close(): void {
     clearInterval(this.#poll);
+    this.#subscriber?.disconnect();
   }
 
   /** A change no replica can see is not made: the caller gets SHARED_STATE_UNREACHABLE. */
