@@ -331,6 +331,7 @@ export class Sluice {
       now: () => clock.now(),
       metrics,
       log,
+      ...(shared.accessRequests === undefined ? {} : { records: shared.accessRequests }),
     });
     undo.push(() => requests.close());
     if (requests.corrupt !== null) log.error({ corrupt: requests.corrupt }, 'access requests file was unreadable; kept aside, starting empty');

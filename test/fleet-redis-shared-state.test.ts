@@ -1,6 +1,7 @@
 // Two Sluice replicas sharing one real redis-server (state.backend: redis): they race on one
 // inference budget and never settle beyond it, an approval granted on one is honoured by the
-// other within a second, an agent's rate is the fleet's, and with Redis gone budgets fail closed.
+// other within a second, access requests and an agent's rate are the fleet's, and with Redis gone
+// budgets fail closed.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -120,6 +121,25 @@ describe('a fleet of two replicas sharing Redis', () => {
     assert.equal((await through(second)).status, 403);
     const ended = (await second.auditRecords()).find((record) => record.kind === 'approval' && record.action === 'revoke' && record.id === id);
     assert.equal(ended?.revoked_by, 'another replica', 'the replica that did not revoke records that it ended the approval');
+  });
+
+  test('an access request is one for the fleet: asked through both replicas it is counted twice, and denied on one it is denied on both', async () => {
+    const { first, second } = fixture();
+    const ask = (sluice: RunningSluice): Promise<CurlResult> => curl(['-x', sluice.proxyUrl, '-U', `builder:${BUILDER_TOKEN}`, 'http://asked.fleet.test/']);
+    assert.equal((await ask(first)).status, 403);
+    assert.equal((await ask(second)).status, 403);
+    const viewer = await makeAdminToken(first, 'fleet-viewer', 'viewer');
+    const denier = await makeAdminToken(second, 'fleet-denier', 'approver');
+    type Listed = { id: string; host: string; count: number; status: string };
+    const listed = async (sluice: RunningSluice, token: string): Promise<Listed[]> =>
+      ((await adminApi(sluice, 'GET', '/v1/requests?agent=builder', token)).body.requests as Listed[]).filter((request) => request.host === 'asked.fleet.test');
+    await until(async () => {
+      const [one, other] = [await listed(first, viewer), await listed(second, denier)];
+      return one.length === 1 && one[0]?.count === 2 && other.length === 1 && other[0]?.id === one[0].id && other[0].count === 2;
+    }, 'both replicas list the one request with both refusals counted');
+    const [request] = await listed(second, denier);
+    assert.equal((await adminApi(second, 'POST', `/v1/requests/${request?.id ?? ''}/deny`, denier)).status, 200);
+    await until(async () => (await listed(first, viewer))[0]?.status === 'denied', 'the other replica sees the denial');
   });
 
   test("an agent's request rate is shared: the fleet admits its burst once, not once per replica", async () => {

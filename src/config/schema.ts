@@ -355,8 +355,8 @@ export const configSchema = z.strictObject({
           connect_timeout_ms: z.number().int().min(100).max(60_000).default(2_000),
           /** a command unanswered this long fails: inference is then refused, not held */
           command_timeout_ms: z.number().int().min(10).max(60_000).default(500),
-          /** how often each replica re-reads approvals besides the pub/sub notices (a missed notice heals by then) */
-          approvals_poll_ms: z.number().int().min(100).max(60_000).default(1_000),
+          /** how often each replica re-reads approvals and access requests besides the pub/sub notices (a missed notice heals by then) */
+          poll_ms: z.number().int().min(100).max(60_000).default(1_000),
           /** a reservation a replica never settled (it died mid-call) stops counting after this */
           reservation_lease_ms: z.number().int().min(10_000).max(86_400_000).default(600_000),
         })

@@ -11,6 +11,8 @@ import { RedisRate } from '../ingress/redis-rate.js';
 import { EmbeddedBudgets, RedisBudgets, BudgetLimits, type BudgetAccounts } from '../meter/index.js';
 import type { Logger } from '../obs/log.js';
 import type { ApprovalRecords } from '../policy/approval-store.js';
+import type { AccessRequestRecords } from '../policy/access-request-records.js';
+import { RedisAccessRequests } from '../policy/redis-access-requests.js';
 import { RedisApprovals } from '../policy/redis-approvals.js';
 import { ANONYMOUS_AGENT_NAME } from '../agent.js';
 
@@ -18,6 +20,8 @@ export interface SharedState {
   readonly budgets: BudgetAccounts;
   /** undefined: the approvals file in the state directory */
   readonly approvals: ApprovalRecords | undefined;
+  /** undefined: the access requests file in the state directory */
+  readonly accessRequests: AccessRequestRecords | undefined;
   /** undefined: each replica's own buckets */
   readonly rates: SharedRate | undefined;
   close(): Promise<void>;
@@ -37,11 +41,13 @@ export async function openSharedState(config: ConfigFile, sources: SharedStateSo
   const { redis: redisConfig } = config.state;
   if (config.state.backend === 'embedded' || redisConfig === undefined) {
     const budgets = await EmbeddedBudgets.open(sources.stateDir, config.inference.budgets, now, sources.log);
-    return { budgets, approvals: undefined, rates: undefined, close: () => budgets.close() };
+    return { budgets, approvals: undefined, accessRequests: undefined, rates: undefined, close: () => budgets.close() };
   }
   const redis = await connect(redisConfig, sources);
   const keyPrefix = redisConfig.key_prefix;
   const onError = (error: unknown, what: string): void => sources.log.error({ err: error }, what);
+  // Subscribing takes a connection of its own; its subscription is queued until it connects.
+  const watched = { redis, subscriber: () => redis.duplicate({ lazyConnect: false, enableOfflineQueue: true }), keyPrefix, pollMs: redisConfig.poll_ms, onError };
   return {
     budgets: new RedisBudgets({
       redis,
@@ -52,8 +58,8 @@ export async function openSharedState(config: ConfigFile, sources: SharedStateSo
       now,
       log: sources.log,
     }),
-    // Subscribing takes a connection of its own; its subscription is queued until it connects.
-    approvals: new RedisApprovals({ redis, subscriber: () => redis.duplicate({ lazyConnect: false, enableOfflineQueue: true }), keyPrefix, pollMs: redisConfig.approvals_poll_ms, onError }),
+    approvals: new RedisApprovals(watched),
+    accessRequests: new RedisAccessRequests(watched),
     rates: new RedisRate(redis, keyPrefix, now),
     close: async () => {
       await redis.quit().catch(() => redis.disconnect());
