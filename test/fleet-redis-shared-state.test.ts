@@ -6,11 +6,16 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { BudgetLimits, RedisBudgets } from '../src/meter/index.js';
+import type { PlanRequest } from '../src/meter/budgets.js';
+import { createLogger } from '../src/obs/log.js';
 import { adminApi, makeAdminToken } from './support/admin-api.js';
+import { configIssues } from './support/config-issues.js';
 import { curl, type CurlResult } from './support/curl.js';
 import { startFakeProvider, type FakeProvider } from './support/fake-providers.js';
 import { startHttpOrigin } from './support/origins.js';
-import { startRedisServer } from './support/redis-server.js';
+import { freePort, startRedisServer } from './support/redis-server.js';
 import { ALLOW_LOOPBACK, startSluice, type RunningSluice } from './support/sluice.js';
 import { suiteFixture } from './support/suite-fixture.js';
 import { makeTestCa } from './support/test-ca.js';
@@ -160,5 +165,73 @@ describe('a fleet of two replicas sharing Redis', () => {
     await until(async () => (await inferenceRecords(first)).some((record) => record.outcome === 'store_unreachable'), 'the refusal is audited');
     await redis.start();
     await until(async () => (await chat(first, provider)).status === 200, 'inference resumes once Redis answers', 30_000);
+  });
+});
+
+describe('the state section', () => {
+  test('redis needs its connection, and credentials never go in the URL', () => {
+    assert.match(configIssues('state:\n  backend: redis\n'), /^sluice\.yaml:2:\d+: state\.redis: backend: redis needs a redis section/m);
+    assert.match(configIssues('state:\n  backend: redis\n  redis:\n    url: "redis://admin:hunter2@10.0.0.5:6379"\n'), /^sluice\.yaml:4:\d+: state\.redis\.url: expected redis:\/\/host:port\[\/db\] or rediss:\/\/host:port\[\/db\], without credentials/m);
+    assert.match(configIssues('state:\n  backend: shared\n'), /^sluice\.yaml:2:\d+: state\.backend:/m);
+  });
+
+  test('a replica that cannot reach Redis at start refuses to start, naming state.redis.url', async () => {
+    const url = `redis://127.0.0.1:${await freePort()}`;
+    await assert.rejects(startSluice({ config: `state:\n  backend: redis\n  redis: { url: "${url}", connect_timeout_ms: 500 }\n` }), (error: Error) => {
+      assert.match(error.message, new RegExp(`^state\\.redis\\.url: cannot reach ${url.replace(/[.:/]/g, '\\$&')}`));
+      return true;
+    });
+  });
+
+  test('a Redis with a password: read from the environment, sent to Redis, never logged', async (t) => {
+    const password = `pw-${randomBytes(12).toString('hex')}`;
+    const redis = await startRedisServer({ password });
+    t.after(() => redis.close());
+    const sluice = await startSluice({ config: `state:\n  backend: redis\n  redis: { url: "${redis.url}", password: { env: FLEET_REDIS_PASSWORD } }\n`, env: { FLEET_REDIS_PASSWORD: password } });
+    t.after(() => sluice.close());
+    assert.equal((await sluice.sluice.budgetReport()).store_failure, null, 'connected and authenticated');
+    assert.ok(!JSON.stringify(sluice.logs).includes(password), 'the password is in no log line');
+    await assert.rejects(startSluice({ config: `state:\n  backend: redis\n  redis: { url: "${redis.url}", password: { env: FLEET_REDIS_PASSWORD } }\n`, env: { FLEET_REDIS_PASSWORD: 'wrong' } }), /state\.redis\.url: cannot reach/);
+  });
+});
+
+describe('the Redis budget accounts, as two replicas hold them', () => {
+  const fixture = suiteFixture(async (keep) => {
+    const redis = keep(await startRedisServer());
+    const clients = [keep(new Redis(redis.url), async (client) => client.quit()), keep(new Redis(redis.url), async (client) => client.quit())];
+    let now = Date.UTC(2026, 11, 2, 10, 0, 0);
+    const clock = { now: () => now, advance: (ms: number) => (now += ms) };
+    const log = createLogger('silent');
+    const limits = new BudgetLimits([{ agent: 'racer', hourly: 1_000 }, { agent: 'orphan', hourly: 300 }]);
+    const replicas = clients.map((client) => new RedisBudgets({ redis: client, keyPrefix: 'accounts-test:', limits, agents: ['racer', 'orphan'], leaseMs: 60_000, now: clock.now, log }));
+    return { replicas, clock };
+  });
+  const request = (name: string, outputBound: number): PlanRequest => ({ agent: { name, groups: [], mode: 'learn', via: 'token' }, inputEstimate: 10, outputBound, choices: 1, defaultBound: 100 });
+
+  test('forty reservations racing from two replicas never hold more than the limit, and settle back to zero', async () => {
+    const { replicas } = fixture();
+    const plans = await Promise.all(Array.from({ length: 40 }, (_, index) => (replicas[index % 2] as RedisBudgets).plan(request('racer', 90))));
+    const held = plans.flatMap((plan) => (plan.kind === 'go' ? [plan.reservation] : []));
+    const total = held.reduce((sum, reservation) => sum + reservation.tokens, 0);
+    assert.equal(total, 1_000, 'the budget is reserved exactly, the last fitting call clamped');
+    assert.equal(plans.filter((plan) => plan.kind === 'over').length, 40 - held.length);
+    const standing = async (): Promise<{ used: number; reserved: number } | undefined> => {
+      const hourly = (await (replicas[1] as RedisBudgets).report()).find((report) => report.subject === 'agent:racer')?.windows.hourly;
+      return hourly === undefined ? undefined : { used: hourly.used, reserved: hourly.reserved };
+    };
+    assert.deepEqual(await standing(), { used: 0, reserved: 1_000 });
+    await Promise.all(held.map((reservation, index) => (replicas[index % 2] as RedisBudgets).settle(reservation, { at: Date.UTC(2026, 11, 2, 10, 0, 0), request_id: `r${index}`, agent: 'racer', subjects: reservation.subjects, model: 'm', input: 10, output: 5, estimated: false })));
+    assert.deepEqual(await standing(), { used: 15 * held.length, reserved: 0 });
+  });
+
+  test('a replica that dies mid-call holds its reservation only until the lease ends', async () => {
+    const { replicas, clock } = fixture();
+    const [dying, living] = replicas as [RedisBudgets, RedisBudgets];
+    assert.equal((await dying.plan(request('orphan', 290))).kind, 'go');
+    assert.equal((await living.plan(request('orphan', 50))).kind, 'over', 'the dead call still holds the budget');
+    clock.advance(60_001);
+    const after = await living.plan(request('orphan', 50));
+    assert.equal(after.kind, 'go', 'its lease ended');
+    assert.equal(after.kind === 'go' ? after.reservation.tokens : 0, 60);
   });
 });

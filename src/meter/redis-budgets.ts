@@ -38,11 +38,13 @@ end
 return out
 `;
 
-// ARGV: now, lease end, member, tokens, then three limits per subject (-1: none).
+// ARGV: now, lease in milliseconds, member, tokens, then three limits per subject (-1: none).
+// Leases are scored by the replica's clock but expire by relative TTLs, so a replica whose clock
+// differs from Redis's never has its keys vanish early.
 const RESERVE = `${RESERVED}
-local tokens = tonumber(ARGV[4])
+local now, lease, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[4])
 for s = 0, #KEYS / 4 - 1 do
-  local held = reserved(KEYS[s * 4 + 1], ARGV[1])
+  local held = reserved(KEYS[s * 4 + 1], now)
   for w = 1, 3 do
     local limit = tonumber(ARGV[4 + s * 3 + w])
     if limit >= 0 and tonumber(redis.call('GET', KEYS[s * 4 + 1 + w]) or '0') + held + tokens > limit then return 0 end
@@ -50,21 +52,21 @@ for s = 0, #KEYS / 4 - 1 do
 end
 for s = 0, #KEYS / 4 - 1 do
   local key = KEYS[s * 4 + 1]
-  redis.call('ZADD', key, ARGV[2], ARGV[3])
+  redis.call('ZADD', key, now + lease, ARGV[3])
   local ttl = redis.call('PTTL', key)
-  if ttl < 0 or ttl < tonumber(ARGV[2]) - tonumber(ARGV[1]) then redis.call('PEXPIREAT', key, ARGV[2]) end
+  if ttl < lease then redis.call('PEXPIRE', key, lease) end
 end
 return 1
 `;
 
-// ARGV: member, tokens used, then when each window's counter may go (its end).
+// ARGV: member, tokens used, then how long each window's counter is kept (to its end, and a little).
 const SETTLE = `
 for s = 0, #KEYS / 4 - 1 do
   redis.call('ZREM', KEYS[s * 4 + 1], ARGV[1])
   for w = 1, 3 do
     local key = KEYS[s * 4 + 1 + w]
     redis.call('INCRBY', key, ARGV[2])
-    redis.call('PEXPIREAT', key, ARGV[2 + w])
+    redis.call('PEXPIRE', key, ARGV[2 + w])
   end
 end
 return 1
@@ -135,7 +137,7 @@ export class RedisBudgets implements BudgetAccounts {
         const member = `${randomBytes(8).toString('hex')}:${plan.reservation.tokens}`;
         const keys = subjects.flatMap((subject) => this.#keys(subject, at));
         const limits = subjects.flatMap((subject) => WINDOWS.map((window) => this.limits.limitsOf(subject)?.[window] ?? -1));
-        const won = await this.options.redis.sluiceBudgetReserve(keys.length, ...keys, at, at + this.options.leaseMs, member, plan.reservation.tokens, ...limits);
+        const won = await this.options.redis.sluiceBudgetReserve(keys.length, ...keys, at, this.options.leaseMs, member, plan.reservation.tokens, ...limits);
         const held: Held = { ...plan.reservation, member };
         if (won === 1) return { ...plan, reservation: held };
       }
@@ -152,9 +154,9 @@ export class RedisBudgets implements BudgetAccounts {
     // The windows are those of when the call settled, as on one host.
     const at = record.at;
     const keys = reservation.subjects.flatMap((subject) => this.#keys(subject, at));
-    const ends = WINDOWS.map((window) => windowEnd(window, at) + COUNTER_GRACE_MS);
+    const keepFor = WINDOWS.map((window) => windowEnd(window, at) - at + COUNTER_GRACE_MS);
     const send = async (): Promise<void> => {
-      await this.options.redis.sluiceBudgetSettle(keys.length, ...keys, member, record.input + record.output, ...ends);
+      await this.options.redis.sluiceBudgetSettle(keys.length, ...keys, member, record.input + record.output, ...keepFor);
     };
     return send().catch((error: unknown) => {
       this.#unsettled.push(send);

@@ -1,6 +1,6 @@
 // A real redis-server (the Debian package .ci/run installs) for fleet tests: on a free 127.0.0.1
 // port, nothing saved to disk, in a temp dir; stopped and started again on the same port to
-// test outages, and killed when the test is done.
+// test outages, and killed when the test is done. freePort is for a port nothing listens on.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -18,7 +18,7 @@ export interface RedisServer {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const probe = createServer();
   probe.listen(0, '127.0.0.1');
   await once(probe, 'listening');
@@ -27,8 +27,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function launch(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'notice', '--logfile', ''], { stdio: ['ignore', 'pipe', 'pipe'] });
+function launch(port: number, dir: string, extra: readonly string[]): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'notice', '--logfile', '', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let output = '';
     const onData = (chunk: Buffer): void => {
@@ -45,10 +45,12 @@ function launch(port: number, dir: string): Promise<ChildProcess> {
   });
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
+/** `password`: clients must AUTH with it (requirepass). */
+export async function startRedisServer(options: { readonly password?: string } = {}): Promise<RedisServer> {
+  const extra = options.password === undefined ? [] : ['--requirepass', options.password];
   const dir = await mkdtemp(join(tmpdir(), 'sluice-redis-'));
   const port = await freePort();
-  let child: ChildProcess | undefined = await launch(port, dir);
+  let child: ChildProcess | undefined = await launch(port, dir, extra);
   const stop = async (): Promise<void> => {
     const running = child;
     child = undefined;
@@ -62,7 +64,7 @@ export async function startRedisServer(): Promise<RedisServer> {
     url: `redis://127.0.0.1:${port}`,
     stop,
     start: async () => {
-      child ??= await launch(port, dir);
+      child ??= await launch(port, dir, extra);
     },
     close: async () => {
       await stop();
