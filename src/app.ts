@@ -306,7 +306,7 @@ export class Sluice {
     await bundles?.start();
 
     // Approvals, rate limits and budgets: this host's files, or a fleet's Redis (docs/fleet.md).
-    const shared = await openSharedState(config, { stateDir: loaded.stateDir, baseDir, env: options.env ?? process.env, clock, log });
+    const shared = await openSharedState(config, { stateDir: loaded.stateDir, baseDir, env: options.env ?? process.env, clock, log, metrics });
     undo.push(() => shared.close());
     const approved = new ApprovedConnections();
     const approvals = await ApprovalStore.open({

@@ -157,14 +157,18 @@ describe('a fleet of two replicas sharing Redis', () => {
 
   test('with Redis down, inference fails closed with BUDGET_STORE_UNREACHABLE, audited; it resumes once Redis is back', async () => {
     const { provider, redis, first } = fixture();
+    const up = async (): Promise<string | undefined> => /^sluice_shared_state_up (\d)$/m.exec(await (await fetch(`${first.adminUrl}/metrics`)).text())?.[1];
+    assert.equal(await up(), '1');
     await redis.stop();
     await until(() => first.sluice.budgetReport().then((view) => view.store_failure !== null), 'the replica noticed Redis is gone');
+    assert.equal(await up(), '0', 'sluice_shared_state_up says so (SluiceSharedStateDown pages on it)');
     const refused = await chat(first, provider);
     assert.equal(refused.status, 503);
     assert.equal((JSON.parse(refused.body) as { error: { code: string } }).error.code, 'budget_store_unreachable');
     await until(async () => (await inferenceRecords(first)).some((record) => record.outcome === 'store_unreachable'), 'the refusal is audited');
     await redis.start();
     await until(async () => (await chat(first, provider)).status === 200, 'inference resumes once Redis answers', 30_000);
+    assert.equal(await up(), '1');
   });
 });
 

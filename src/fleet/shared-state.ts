@@ -10,6 +10,7 @@ import type { SharedRate } from '../ingress/agent-limits.js';
 import { RedisRate } from '../ingress/redis-rate.js';
 import { EmbeddedBudgets, RedisBudgets, BudgetLimits, type BudgetAccounts } from '../meter/index.js';
 import type { Logger } from '../obs/log.js';
+import type { Metrics } from '../obs/metrics.js';
 import type { ApprovalRecords } from '../policy/approval-store.js';
 import type { AccessRequestRecords } from '../policy/access-request-records.js';
 import { RedisAccessRequests } from '../policy/redis-access-requests.js';
@@ -34,12 +35,15 @@ export interface SharedStateSources {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly clock: Clock;
   readonly log: Logger;
+  /** sluice_shared_state_up follows the connection; the CLI has none */
+  readonly metrics?: Pick<Metrics, 'sharedStateUp'>;
 }
 
 export async function openSharedState(config: ConfigFile, sources: SharedStateSources): Promise<SharedState> {
   const now = (): number => sources.clock.now();
   const { redis: redisConfig } = config.state;
   if (config.state.backend === 'embedded' || redisConfig === undefined) {
+    sources.metrics?.sharedStateUp.set(1);
     const budgets = await EmbeddedBudgets.open(sources.stateDir, config.inference.budgets, now, sources.log);
     return { budgets, approvals: undefined, accessRequests: undefined, rates: undefined, close: () => budgets.close() };
   }
@@ -86,12 +90,15 @@ async function connect(config: RedisStateConfig, sources: SharedStateSources): P
     retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
   });
   let warned = false;
+  const up = sources.metrics?.sharedStateUp;
+  redis.on('close', () => up?.set(0));
   redis.on('error', (error: Error) => {
     // ioredis reports every failed reconnect; one line per outage is enough.
     if (!warned) sources.log.error({ err: error, redis: config.url }, 'Redis unreachable: inference refused, approvals frozen, rate limits per replica until it is back');
     warned = true;
   });
   redis.on('ready', () => {
+    up?.set(1);
     if (warned) sources.log.info({ redis: config.url }, 'Redis reachable again');
     warned = false;
   });
