@@ -26,6 +26,8 @@ interface SubjectState {
 export interface Reservation {
   readonly subjects: readonly string[];
   readonly tokens: number;
+  /** the shared store's name for it (Redis); the embedded ledger needs none */
+  readonly id?: string;
 }
 
 export type Plan =

@@ -88,11 +88,6 @@ export interface RedisBudgetsOptions {
   readonly log: Logger;
 }
 
-/** A Redis reservation: which member of the subjects' sorted sets holds it. */
-interface Held extends Reservation {
-  readonly member: string;
-}
-
 export class RedisBudgets implements BudgetAccounts {
   readonly limits: BudgetLimits;
   /** settlements Redis did not take (it went away mid-call), sent again once it is back */
@@ -138,8 +133,7 @@ export class RedisBudgets implements BudgetAccounts {
         const keys = subjects.flatMap((subject) => this.#keys(subject, at));
         const limits = subjects.flatMap((subject) => WINDOWS.map((window) => this.limits.limitsOf(subject)?.[window] ?? -1));
         const won = await this.options.redis.sluiceBudgetReserve(keys.length, ...keys, at, this.options.leaseMs, member, plan.reservation.tokens, ...limits);
-        const held: Held = { ...plan.reservation, member };
-        if (won === 1) return { ...plan, reservation: held };
+        if (won === 1) return { ...plan, reservation: { ...plan.reservation, id: member } };
       }
       return { kind: 'unavailable', code: 'BUDGET_STORE_UNREACHABLE', reason: `${MAX_ATTEMPTS} reservations in a row lost to other replicas` };
     } catch (error) {
@@ -149,7 +143,7 @@ export class RedisBudgets implements BudgetAccounts {
   }
 
   settle(reservation: Reservation, record: UsageRecord): Promise<void> {
-    const member = (reservation as Partial<Held>).member;
+    const member = reservation.id;
     if (member === undefined) return Promise.reject(new Error('a reservation made elsewhere than Redis'));
     // The windows are those of when the call settled, as on one host.
     const at = record.at;
