@@ -155,8 +155,8 @@ describe('a fleet of two replicas sharing Redis', () => {
     assert.deepEqual(statuses, [200, 200, 429, 429]);
   });
 
-  test('with Redis down, inference fails closed with BUDGET_STORE_UNREACHABLE, audited; it resumes once Redis is back', async () => {
-    const { provider, redis, first } = fixture();
+  test('with Redis down, inference fails closed with BUDGET_STORE_UNREACHABLE, audited, approvals freeze, rates are limited per replica; all resumes once Redis is back', async () => {
+    const { provider, origin, redis, first } = fixture();
     const up = async (): Promise<string | undefined> => /^sluice_shared_state_up (\d)$/m.exec(await (await fetch(`${first.adminUrl}/metrics`)).text())?.[1];
     assert.equal(await up(), '1');
     await redis.stop();
@@ -166,6 +166,18 @@ describe('a fleet of two replicas sharing Redis', () => {
     assert.equal(refused.status, 503);
     assert.equal((JSON.parse(refused.body) as { error: { code: string } }).error.code, 'budget_store_unreachable');
     await until(async () => (await inferenceRecords(first)).some((record) => record.outcome === 'store_unreachable'), 'the refusal is audited');
+
+    // Approvals freeze: a grant no other replica could see is not made.
+    const approver = await makeAdminToken(first, 'outage-approver', 'approver');
+    const grant = await adminApi(first, 'POST', '/v1/approvals', approver, { agent: 'builder', host: '127.0.0.1', port: origin.port, ttl_ms: 600_000, reason: 'during the outage' });
+    assert.equal(grant.status, 503);
+    assert.equal((grant.body.error as { code: string }).code, 'SHARED_STATE_UNREACHABLE');
+    assert.equal((await curl(['-x', first.proxyUrl, '-U', `builder:${BUILDER_TOKEN}`, `http://127.0.0.1:${origin.port}/`])).status, 403, 'nothing was granted');
+    // Rate limits fall back to this replica's own bucket (burst 2, unused so far), never to none.
+    const flood: number[] = [];
+    for (let index = 0; index < 3; index += 1) flood.push((await curl(['-x', first.proxyUrl, '-U', `flooder:${FLOODER_TOKEN}`, `http://127.0.0.1:${origin.port}/flood`])).status);
+    assert.deepEqual(flood, [200, 200, 429]);
+
     await redis.start();
     await until(async () => (await chat(first, provider)).status === 200, 'inference resumes once Redis answers', 30_000);
     assert.equal(await up(), '1');
