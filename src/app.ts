@@ -133,7 +133,6 @@ interface Components {
   readonly router: Router;
   readonly approvals: ApprovalStore;
   readonly meter: InferenceMeter;
-  readonly accounts: BudgetAccounts;
   readonly shared: SharedState;
   readonly interceptor: TlsInterceptor | undefined;
 }
@@ -361,10 +360,9 @@ export class Sluice {
     const tracing = config.otel.endpoint === undefined ? undefined : new (await import('./obs/tracing.js')).Tracing({ endpoint: config.otel.endpoint, serviceName: config.otel.service_name });
     undo.push(() => tracing?.shutdown());
     const now = (): number => clock.now();
-    const accounts = shared.budgets;
     const meter = new InferenceMeter({
       hosts: new InferenceHosts(config.inference.hosts),
-      accounts,
+      accounts: shared.budgets,
       maxBodyBytes: config.inference.max_body_bytes,
       defaultOutputBound: config.inference.default_output_tokens,
       models: config.inference.models,
@@ -419,7 +417,7 @@ export class Sluice {
     };
     const api = await createAdminApi({
       config,
-      budgets: () => budgetsView(accounts),
+      budgets: () => budgetsView(shared.budgets),
       stateDir: loaded.stateDir,
       clock,
       audit,
@@ -492,7 +490,7 @@ export class Sluice {
     );
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { tracing, audit, stream, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures: api.failures, router: api.router, approvals, meter, accounts, shared, interceptor };
+    const parts: Components = { tracing, audit, stream, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures: api.failures, router: api.router, approvals, meter, shared, interceptor };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
@@ -518,11 +516,11 @@ export class Sluice {
 
   /**
    * Inference budgets as of now, per agent and group: limits, used, remaining and when each window
-   * resets; `store_failure` says why inference is refused when the journal is unusable. What the
+   * resets; `store_failure` says why inference is refused (journal unusable, Redis unreachable). What the
    * admin API serves at GET /v1/budgets.
    */
   budgetReport(): Promise<BudgetsView> {
-    return budgetsView(this.parts.accounts);
+    return budgetsView(this.parts.shared.budgets);
   }
 
   async close(): Promise<void> {

@@ -40,6 +40,8 @@ export class ChangeNotices {
   watch(changed: () => void): void {
     const subscriber = this.options.subscriber();
     this.#subscriber = subscriber;
+    // The main connection reports an outage once; this one reconnects with it, quietly.
+    subscriber.on('error', () => undefined);
     subscriber.on('message', (channel: string) => {
       if (channel === this.options.channel) changed();
     });
