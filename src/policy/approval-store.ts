@@ -11,6 +11,8 @@ import { ApprovalIndex, type Approval } from './approvals.js';
 
 export const APPROVALS_FILE = 'approvals.json';
 const FORMAT_VERSION = 1;
+// How far apart replicas' clocks may be (NTP keeps them far closer) when telling expiry from revocation.
+const CLOCK_SKEW_MS = 5_000;
 
 export interface ApprovalStoreOptions {
   readonly file: string;
@@ -218,12 +220,14 @@ export class ApprovalStore {
     const kept = await this.records.load();
     const ids = new Set(kept.map((approval) => approval.id));
     const now = this.options.clock.now();
-    const gone = this.#approvals.filter((approval) => !ids.has(approval.id) && approval.expiresMs > now);
+    const gone = this.#approvals.filter((approval) => !ids.has(approval.id));
     this.#approvals = kept;
     this.#changed();
     for (const approval of gone) {
       const cut = this.options.cut(approval.id);
-      this.#record(approvalEntry('revoke', approval, { connections_cut: cut, revoked_by: 'another replica' }));
+      // A replica whose clock runs a little ahead ended it on expiry, not a human.
+      if (approval.expiresMs - now <= CLOCK_SKEW_MS) this.#record(approvalEntry('expire', approval, { connections_cut: cut }));
+      else this.#record(approvalEntry('revoke', approval, { connections_cut: cut, revoked_by: 'another replica' }));
     }
   }
 
