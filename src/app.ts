@@ -530,16 +530,18 @@ export class Sluice {
     webhook?.close();
     bundles?.stop();
     failures.flush();
-    this.parts.approvals.close();
+    const approvalsClosed = this.parts.approvals.close();
     blocklists.stop();
     stopPolling();
     await Promise.all([...servers.map(closeNow), transparent?.close(), dns?.close()]);
     interceptor?.close();
     await pools.close();
-    await shared.close();
+    await approvalsClosed;
     await learn.close();
     await requests.close();
     await agentLimits.close();
+    // Last of the state: access requests above save their last changes through it.
+    await shared.close();
     await audit.append(stopEntry()).catch((error: unknown) => this.log.error({ err: error }, 'could not record stop'));
     await audit.close();
     // After the stop record: it is sent now if the receiver is keeping up, else at the next start.

@@ -46,7 +46,8 @@ export interface ApprovalRecords {
   removed(ids: readonly string[], all: readonly StoredApproval[]): Promise<void>;
   /** calls `changed` when another replica changed the approvals; a file never does */
   watch(changed: () => void): void;
-  close(): void;
+  /** resolves once no write is in flight */
+  close(): Promise<void>;
 }
 
 /** One approval as kept (`where` names it in errors): every field checked, nothing granted from a bad one. */
@@ -128,7 +129,9 @@ class FileApprovals implements ApprovalRecords {
 
   watch(): void {}
 
-  close(): void {}
+  close(): Promise<void> {
+    return this.#writing.catch(() => undefined);
+  }
 
   /** Writes run one after another (a failed one does not stop the next), each with the list it was given. */
   #persist(all: readonly StoredApproval[]): Promise<void> {
@@ -199,10 +202,11 @@ export class ApprovalStore {
     this.records.updated(used, this.#approvals).catch((error: unknown) => this.options.onError(error, 'approval first use could not be kept'));
   }
 
-  close(): void {
+  /** Stops the expiry timer and waits for the last write, so nothing is written after close. */
+  close(): Promise<void> {
     this.#cancelTimer?.();
     this.#cancelTimer = undefined;
-    this.records.close();
+    return this.records.close();
   }
 
   async #sweep(): Promise<void> {

@@ -49,8 +49,9 @@ export class RedisApprovals implements ApprovalRecords {
     this.#notices.watch(changed);
   }
 
-  close(): void {
+  close(): Promise<void> {
     this.#notices.close();
+    return Promise.resolve();
   }
 
   /** A change no replica can see is not made: the caller gets SHARED_STATE_UNREACHABLE. */
