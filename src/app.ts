@@ -40,7 +40,8 @@ import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
 import { TlsInterceptor } from './ingress/intercept.js';
 import { LocalCa } from './ingress/tls/local-ca.js';
-import { BUDGET_STORE_FILE, BudgetLedger, BudgetStore, InferenceHosts, InferenceMeter } from './meter/index.js';
+import { InferenceHosts, InferenceMeter, type BudgetAccounts } from './meter/index.js';
+import { openSharedState, type SharedState } from './fleet/shared-state.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
 import type { PipelineDeps } from './ingress/pipeline.js';
 import { createAdminApi } from './admin/api.js';
@@ -89,6 +90,15 @@ function listen(server: Server, address: string): Promise<AddressInfo> {
 }
 
 
+/** GET /v1/budgets: while the store cannot answer (Redis down) the view says so instead of failing. */
+async function budgetsView(accounts: BudgetAccounts): Promise<BudgetsView> {
+  try {
+    return { budgets: await accounts.report(), store_failure: accounts.failure?.reason ?? null };
+  } catch (error) {
+    return { budgets: [], store_failure: accounts.failure?.reason ?? `the budget store did not answer: ${(error as Error).message}` };
+  }
+}
+
 /** Agents confined by the nft guard need its transparent and DNS listeners; without any, they stay closed. */
 function guardConfinesAgents(config: ConfigFile): boolean {
   return config.guard.agent_uids.length > 0 || config.guard.agent_gids.length > 0 || config.agents.some((agent) => agent.uids.length > 0);
@@ -123,7 +133,7 @@ interface Components {
   readonly router: Router;
   readonly approvals: ApprovalStore;
   readonly meter: InferenceMeter;
-  readonly budgetStore: BudgetStore;
+  readonly shared: SharedState;
   readonly interceptor: TlsInterceptor | undefined;
 }
 
@@ -294,9 +304,13 @@ export class Sluice {
     undo.push(() => bundles?.stop());
     await bundles?.start();
 
+    // Approvals, rate limits and budgets: this host's files, or a fleet's Redis (docs/fleet.md).
+    const shared = await openSharedState(config, { stateDir: loaded.stateDir, baseDir, env: options.env ?? process.env, clock, log, metrics });
+    undo.push(() => shared.close());
     const approved = new ApprovedConnections();
     const approvals = await ApprovalStore.open({
       file: ApprovalStore.fileIn(loaded.stateDir),
+      ...(shared.approvals === undefined ? {} : { records: shared.approvals }),
       clock,
       audit,
       publish: (index) => {
@@ -316,6 +330,7 @@ export class Sluice {
       now: () => clock.now(),
       metrics,
       log,
+      ...(shared.accessRequests === undefined ? {} : { records: shared.accessRequests }),
     });
     undo.push(() => requests.close());
     if (requests.corrupt !== null) log.error({ corrupt: requests.corrupt }, 'access requests file was unreadable; kept aside, starting empty');
@@ -338,25 +353,16 @@ export class Sluice {
           });
     undo.push(() => webhook?.close());
     if (webhook !== undefined) requests.onCreated((created) => webhook.announce(created));
-    const agentLimits = new AgentLimits(config.agents, { audit, metrics, log });
+    const agentLimits = new AgentLimits(config.agents, { audit, metrics, log, ...(shared.rates === undefined ? {} : { shared: shared.rates }) });
     undo.push(() => agentLimits.close());
 
     // Loaded only when configured: the OpenTelemetry SDK is not worth its start-up time otherwise.
     const tracing = config.otel.endpoint === undefined ? undefined : new (await import('./obs/tracing.js')).Tracing({ endpoint: config.otel.endpoint, serviceName: config.otel.service_name });
     undo.push(() => tracing?.shutdown());
-    // Metering needs the budget journal before any call: a damaged one is kept as is and every
-    // inference call refused until an operator acts (never reset behind their back).
-    const { store: budgetStore, contents: usage } = await BudgetStore.open(join(loaded.stateDir, BUDGET_STORE_FILE));
-    undo.push(() => budgetStore.close());
-    if (usage.failure !== null) log.error({ failure: usage.failure }, 'inference budget store is unreadable; inference calls are refused');
-    if (usage.tornBytes > 0) log.warn({ torn_bytes: usage.tornBytes }, 'inference budget store ended in a line cut short by a crash; it was never settled and was removed');
     const now = (): number => clock.now();
-    const ledger = new BudgetLedger(config.inference.budgets, now);
-    ledger.load(usage.records);
     const meter = new InferenceMeter({
       hosts: new InferenceHosts(config.inference.hosts),
-      ledger,
-      store: budgetStore,
+      accounts: shared.budgets,
       maxBodyBytes: config.inference.max_body_bytes,
       defaultOutputBound: config.inference.default_output_tokens,
       models: config.inference.models,
@@ -411,7 +417,7 @@ export class Sluice {
     };
     const api = await createAdminApi({
       config,
-      budgets: () => ({ budgets: meter.options.ledger.report(), store_failure: budgetStore.failure }),
+      budgets: () => budgetsView(shared.budgets),
       stateDir: loaded.stateDir,
       clock,
       audit,
@@ -484,7 +490,7 @@ export class Sluice {
     );
     ready = true;
     log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { tracing, audit, stream, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures: api.failures, router: api.router, approvals, meter, budgetStore, interceptor };
+    const parts: Components = { tracing, audit, stream, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures: api.failures, router: api.router, approvals, meter, shared, interceptor };
     return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
   }
 
@@ -510,30 +516,32 @@ export class Sluice {
 
   /**
    * Inference budgets as of now, per agent and group: limits, used, remaining and when each window
-   * resets; `store_failure` says why inference is refused when the journal is unusable. What the
+   * resets; `store_failure` says why inference is refused (journal unusable, Redis unreachable). What the
    * admin API serves at GET /v1/budgets.
    */
-  budgetReport(): BudgetsView {
-    return { budgets: this.parts.meter.options.ledger.report(), store_failure: this.parts.budgetStore.failure };
+  budgetReport(): Promise<BudgetsView> {
+    return budgetsView(this.parts.shared.budgets);
   }
 
   async close(): Promise<void> {
-    const { servers, transparent, dns, pools, learn, requests, holds, agentLimits, webhook, audit, stream, tracing, bundles, blocklists, stopPolling, failures, budgetStore, interceptor } = this.parts;
+    const { servers, transparent, dns, pools, learn, requests, holds, agentLimits, webhook, audit, stream, tracing, bundles, blocklists, stopPolling, failures, shared, interceptor } = this.parts;
     // Held requests are answered (as the policy in force decides them) before their listeners close.
     holds.close();
     webhook?.close();
     bundles?.stop();
     failures.flush();
-    this.parts.approvals.close();
+    const approvalsClosed = this.parts.approvals.close();
     blocklists.stop();
     stopPolling();
     await Promise.all([...servers.map(closeNow), transparent?.close(), dns?.close()]);
     interceptor?.close();
     await pools.close();
-    await budgetStore.close();
+    await approvalsClosed;
     await learn.close();
     await requests.close();
     await agentLimits.close();
+    // Last of the state: access requests above save their last changes through it.
+    await shared.close();
     await audit.append(stopEntry()).catch((error: unknown) => this.log.error({ err: error }, 'could not record stop'));
     await audit.close();
     // After the stop record: it is sent now if the receiver is keeping up, else at the next start.

@@ -72,6 +72,8 @@ export const ERROR_CATALOGUE = {
   ADMIN_RATE_LIMITED: { status: 429, side: 'downstream', message: 'too many failed admin logins from this address' },
   // internal
   BUDGET_STORE_UNUSABLE: { status: 503, side: 'internal', message: 'the inference budget store is unreadable; inference refused until an operator acts' },
+  BUDGET_STORE_UNREACHABLE: { status: 503, side: 'internal', message: 'the shared budget store (Redis) cannot be reached; inference refused until it is back' },
+  SHARED_STATE_UNREACHABLE: { status: 503, side: 'internal', message: 'the shared state store (Redis) cannot be reached; the change was not made' },
   AUDIT_UNAVAILABLE: { status: 503, side: 'internal', message: 'audit log unavailable; failing closed' },
   AUDIT_RECORD_INVALID: { status: 500, side: 'internal', message: 'audit record is not plain JSON' },
   INTERNAL: { status: 500, side: 'internal', message: 'internal error' },

@@ -64,40 +64,40 @@ function agent(name: string, limits: { requests_per_second?: number; burst?: num
 }
 
 describe('agent limits, by themselves', () => {
-  test('a bucket of burst tokens refills at the rate, and Retry-After says when the next one comes', () => {
+  test('a bucket of burst tokens refills at the rate, and Retry-After says when the next one comes', async () => {
     let now = 0;
     const limits = new AgentLimits([agent('a', { requests_per_second: 2, burst: 2 })], { audit: new MemoryAudit(), metrics: new Metrics({ processMetrics: false }), now: () => now, schedule: new ManualTimer().schedule });
-    assert.equal(limits.admit('a').admitted, true);
-    assert.equal(limits.admit('a').admitted, true);
-    assert.deepEqual(limits.admit('a'), { admitted: false, code: 'AGENT_RATE_LIMITED', retryAfterSeconds: 1 });
+    assert.equal((await limits.admit('a')).admitted, true);
+    assert.equal((await limits.admit('a')).admitted, true);
+    assert.deepEqual(await limits.admit('a'), { admitted: false, code: 'AGENT_RATE_LIMITED', retryAfterSeconds: 1 });
     now += 499;
-    assert.equal(limits.admit('a').admitted, false);
+    assert.equal((await limits.admit('a')).admitted, false);
     now += 1;
-    assert.equal(limits.admit('a').admitted, true);
-    assert.equal(limits.admit('unlimited').admitted, true);
+    assert.equal((await limits.admit('a')).admitted, true);
+    assert.equal((await limits.admit('unlimited')).admitted, true);
   });
 
-  test('a concurrency slot is given back once, however often release is called', () => {
+  test('a concurrency slot is given back once, however often release is called', async () => {
     const limits = new AgentLimits([agent('a', { max_concurrent: 1 })], { audit: new MemoryAudit(), metrics: new Metrics({ processMetrics: false }), schedule: new ManualTimer().schedule });
-    const first = limits.admit('a');
+    const first = await limits.admit('a');
     assert.ok(first.admitted);
-    assert.deepEqual(limits.admit('a'), { admitted: false, code: 'AGENT_CONNECTION_LIMIT', retryAfterSeconds: 1 });
+    assert.deepEqual(await limits.admit('a'), { admitted: false, code: 'AGENT_CONNECTION_LIMIT', retryAfterSeconds: 1 });
     first.release();
     first.release();
-    const second = limits.admit('a');
+    const second = await limits.admit('a');
     assert.ok(second.admitted);
-    assert.equal(limits.admit('a').admitted, false, 'a double release did not free a second slot');
+    assert.equal((await limits.admit('a')).admitted, false, 'a double release did not free a second slot');
   });
 
   test('refusals become one summary record per interval, rows per agent and limit', async () => {
     const timer = new ManualTimer();
     const audit = new MemoryAudit();
     const limits = new AgentLimits([agent('a', { requests_per_second: 0.01, burst: 1 }), agent('b', { max_concurrent: 1 })], { audit, metrics: new Metrics({ processMetrics: false }), schedule: timer.schedule });
-    limits.admit('a');
-    limits.admit('b');
+    await limits.admit('a');
+    await limits.admit('b');
     for (let index = 0; index < 500; index += 1) {
-      limits.admit('a');
-      limits.admit('b');
+      await limits.admit('a');
+      await limits.admit('b');
     }
     assert.equal(audit.entries.length, 0, 'nothing is written per refusal');
     assert.equal(timer.waiting, 1);

@@ -16,6 +16,8 @@ const EDGES: Readonly<Record<string, readonly string[]>> = {
   // The admin API drives the running process's policy state (approvals, modes, explain), reads the
   // meter's budgets, and audits what it does.
   admin: ['config', 'obs', 'policy', 'meter', 'audit'],
+  // Opens the storage each feature defines (approvals, rate limits, budgets) for this host or a fleet.
+  fleet: ['config', 'obs', 'ingress', 'policy', 'meter', 'audit'],
 };
 /** What every stage may use besides the stages after it. */
 const SHARED = ['config', 'obs'];

@@ -44,7 +44,7 @@ describe('inference budgets over time and restarts', () => {
     const ok = await chat(first, provider);
     assert.equal(ok.status, 200, ok.body);
     assert.ok(Number((provider.bodies.at(-1) as { max_completion_tokens: number }).max_completion_tokens) <= 7, 'the bound was lowered to what the hour had left');
-    await until(() => first.sluice.budgetReport().budgets[0]?.windows.hourly.used === 16, 'the call settled (11 in, 5 out)');
+    await until(async () => (await first.sluice.budgetReport()).budgets[0]?.windows.hourly.used === 16, 'the call settled (11 in, 5 out)');
     const refused = await chat(first, provider);
     assert.equal(refused.status, 429);
     assert.match(refused.headers, /^retry-after: 60\r?$/m, 'seconds to 11:00 UTC');
@@ -53,17 +53,17 @@ describe('inference budgets over time and restarts', () => {
 
     now += HOUR;
     assert.equal((await chat(first, provider)).status, 200, 'a new hour, a new budget');
-    await until(() => first.sluice.budgetReport().budgets[0]?.windows.daily.used === 32, 'second call settled');
+    await until(async () => (await first.sluice.budgetReport()).budgets[0]?.windows.daily.used === 32, 'second call settled');
     await first.stop();
 
     const second = await startSluice({ config: config(ca), dir: first.dir, clock: { now: () => now, after: SYSTEM_CLOCK.after } });
     t.after(() => second.stop());
-    const windows = second.sluice.budgetReport().budgets[0]?.windows;
+    const windows = (await second.sluice.budgetReport()).budgets[0]?.windows;
     assert.deepEqual([windows?.hourly.used, windows?.daily.used], [16, 32], 'settled usage survived the restart');
     const viewer = await makeAdminToken(second, 'budget-viewer', 'viewer');
     const served = await adminApi(second, 'GET', '/v1/budgets', viewer);
     assert.equal(served.status, 200);
-    assert.deepEqual(served.body, JSON.parse(JSON.stringify(second.sluice.budgetReport())), 'GET /v1/budgets serves the report metering holds');
+    assert.deepEqual(served.body, JSON.parse(JSON.stringify(await second.sluice.budgetReport())), 'GET /v1/budgets serves the report metering holds');
     assert.equal((await adminApi(second, 'GET', '/v1/budgets', undefined)).status, 401);
     const shown = await runSluice(['budget', 'show', '--config', first.configFile, '--json']);
     assert.equal(shown.code, 0, shown.stderr);
@@ -81,8 +81,8 @@ describe('inference budgets over time and restarts', () => {
 
     await appendFile(journal, '{"at":1,"request_id":"torn","agent":"anon');
     const afterCrash = await startSluice({ config: config(ca), dir: sluice.dir });
-    assert.equal(afterCrash.sluice.budgetReport().store_failure, null);
-    assert.equal(afterCrash.sluice.budgetReport().budgets[0]?.windows.daily.used, 16);
+    assert.equal((await afterCrash.sluice.budgetReport()).store_failure, null);
+    assert.equal((await afterCrash.sluice.budgetReport()).budgets[0]?.windows.daily.used, 16);
     assert.ok((await readFile(journal, 'utf8')).endsWith('}\n'), 'the torn tail was cut');
     await afterCrash.stop();
 
@@ -90,7 +90,7 @@ describe('inference budgets over time and restarts', () => {
     await writeFile(journal, damaged);
     const failed = await startSluice({ config: config(ca), dir: sluice.dir });
     t.after(() => failed.stop());
-    assert.match(failed.sluice.budgetReport().store_failure ?? '', /inference-usage\.jsonl:1: checksum mismatch/);
+    assert.match((await failed.sluice.budgetReport()).store_failure ?? '', /inference-usage\.jsonl:1: checksum mismatch/);
     const upstreamBefore = provider.requests.length;
     const refused = await chat(failed, provider);
     assert.equal(refused.status, 503);

@@ -187,7 +187,7 @@ describe('official SDKs through Sluice', () => {
       provider.behaviour.outputTokens = 5;
     }
     await until(async () => (await inferenceRecords(sluice, 'racer')).length === 4, 'every call recorded');
-    const report = sluice.sluice.budgetReport().budgets.find((entry) => entry.subject === 'agent:racer');
+    const report = (await sluice.sluice.budgetReport()).budgets.find((entry) => entry.subject === 'agent:racer');
     assert.ok(report !== undefined && report.windows.hourly.used <= 220, `used ${report?.windows.hourly.used}`);
     assert.equal(report?.windows.hourly.reserved, 0);
   });

@@ -126,6 +126,14 @@ const CASES: readonly Case[] = [
     expect: [{ at: '1m', alert: 'SluiceInferenceBudgetNearlySpent', firing: [{ severity: 'warning', instance: 'a', agent: 'builder-7', window: 'day' }] }],
   },
   {
+    // a: its Redis gone from the second minute; b: reachable throughout
+    series: { 'sluice_shared_state_up{instance="a"}': '1 0 0 0 0', 'sluice_shared_state_up{instance="b"}': '1 1 1 1 1' },
+    expect: [
+      { at: '1m', alert: 'SluiceSharedStateDown', firing: [] },
+      { at: '3m', alert: 'SluiceSharedStateDown', firing: [{ severity: 'critical', instance: 'a' }] },
+    ],
+  },
+  {
     // spike: 1/min for an hour, then 300/min. steady: 300/min throughout. fresh: allowed traffic,
     // then its first denials ever at 60m, so it has no hour of denials to compare against.
     series: {

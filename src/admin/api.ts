@@ -37,7 +37,7 @@ export interface AdminApiDeps {
   readonly blocklistedBy: ApprovalRouteDeps['blocklistedBy'];
   readonly explain: Omit<ExplainDeps, 'now'>;
   /** the inference budgets as metering holds them now */
-  readonly budgets: () => BudgetsView;
+  readonly budgets: () => Promise<BudgetsView>;
   /** why a learned host is left out of a proposal (the blocklist entry listing it), or null */
   readonly proposalBlockedBy: BlockedCheck;
   readonly status: Omit<StatusSources, 'now'>;

@@ -188,7 +188,7 @@ export type InferenceEntry = {
   readonly api: string;
   readonly model: string;
   /** settled: usage counted; over_budget: refused before dispatch; cut: stopped past its reservation; aborted: agent or upstream gone */
-  readonly outcome: 'settled' | 'over_budget' | 'cut' | 'aborted' | 'store_unusable';
+  readonly outcome: 'settled' | 'over_budget' | 'cut' | 'aborted' | 'store_unusable' | 'store_unreachable';
   readonly input_tokens: number;
   readonly output_tokens: number;
   readonly estimated: boolean;

@@ -339,6 +339,31 @@ export const configSchema = z.strictObject({
       budgets: z.array(budgetSchema).default([]),
     })
     .prefault({}),
+  /** Where approvals, access requests, agent rate limits and budgets live: this host alone, or Redis shared by a fleet (docs/fleet.md). */
+  state: z
+    .strictObject({
+      backend: z.enum(['embedded', 'redis']).default('embedded'),
+      redis: z
+        .strictObject({
+          /** redis://host:port/db or rediss:// (TLS); credentials go in password, never in the URL */
+          url: z.string().regex(/^rediss?:\/\/[^\s@/]+(\/[0-9]{1,2})?$/, 'expected redis://host:port[/db] or rediss://host:port[/db], without credentials'),
+          username: z.string().min(1).optional(),
+          /** the AUTH password, from a file (relative to the config file) or an environment variable */
+          password: secret.optional(),
+          /** every key Sluice writes starts with this, so fleets can share one Redis */
+          key_prefix: z.string().regex(/^[A-Za-z0-9_.:{}-]{1,64}$/, 'key prefixes are 1-64 characters of A-Z a-z 0-9 _ . : { } -').default('sluice:'),
+          connect_timeout_ms: z.number().int().min(100).max(60_000).default(2_000),
+          /** a command unanswered this long fails: inference is then refused, not held */
+          command_timeout_ms: z.number().int().min(10).max(60_000).default(500),
+          /** how often each replica re-reads approvals and access requests besides the pub/sub notices (a missed notice heals by then) */
+          poll_ms: z.number().int().min(100).max(60_000).default(1_000),
+          /** a reservation a replica never settled (it died mid-call) stops counting after this */
+          reservation_lease_ms: z.number().int().min(10_000).max(86_400_000).default(600_000),
+        })
+        .optional(),
+    })
+    .refine((state) => state.backend !== 'redis' || state.redis !== undefined, { path: ['redis'], message: 'backend: redis needs a redis section with at least url' })
+    .prefault({}),
   limits: z
     .strictObject({
       max_header_bytes: z.number().int().min(1024).max(1_048_576).default(16_384),
@@ -415,3 +440,5 @@ export type BundleConfig = z.output<typeof bundleSchema>;
 export type ApprovalsConfig = z.output<typeof configSchema>['approvals'];
 export type StreamConfig = z.output<typeof streamSchema>;
 export type BudgetConfig = z.output<typeof budgetSchema>;
+export type StateConfig = z.output<typeof configSchema>['state'];
+export type RedisStateConfig = NonNullable<StateConfig['redis']>;

@@ -110,7 +110,7 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
   try {
     const agent = deps.identity.identify(request.credential, request.connection);
     context.agent = agent;
-    const slot = deps.agentLimits?.admit(agent.name);
+    const slot = await deps.agentLimits?.admit(agent.name);
     if (slot?.admitted === false) {
       overLimit = { ...refusalFor(context.id, new SluiceError(slot.code, agent.name), 'deny'), retryAfterSeconds: slot.retryAfterSeconds };
     } else {

@@ -6,7 +6,7 @@ import type { BudgetConfig } from '../config/schema.js';
 import type { UsageRecord } from './budget-store.js';
 import { windowEnd, windowStart, WINDOWS, type Window } from './windows.js';
 
-interface Limits {
+export interface Limits {
   readonly per_request?: number | undefined;
   readonly hourly?: number | undefined;
   readonly daily?: number | undefined;
@@ -26,6 +26,8 @@ interface SubjectState {
 export interface Reservation {
   readonly subjects: readonly string[];
   readonly tokens: number;
+  /** the shared store's name for it (Redis); the embedded ledger needs none */
+  readonly id?: string;
 }
 
 export type Plan =
@@ -58,18 +60,33 @@ export interface BudgetReport {
   readonly windows: Record<Window, WindowReport>;
 }
 
-export class BudgetLedger {
-  private readonly limits = new Map<string, Limits>();
-  private readonly states = new Map<string, SubjectState>();
+/** What a subject has spent in each window as of now, and what calls in flight hold reserved. */
+export interface Standing {
+  readonly used: Readonly<Record<Window, number>>;
+  readonly reserved: number;
+}
 
-  constructor(
-    budgets: readonly BudgetConfig[],
-    private readonly now: () => number,
-  ) {
+/**
+ * The configured limits and the decision a call gets against a subject's standing. Pure: the
+ * embedded ledger and the Redis accounts both decide with it, so a fleet decides as one host does.
+ */
+export class BudgetLimits {
+  private readonly limits = new Map<string, Limits>();
+
+  constructor(budgets: readonly BudgetConfig[]) {
     for (const budget of budgets) {
       const subject = budget.agent !== undefined ? `agent:${budget.agent}` : `group:${budget.group ?? ''}`;
       this.limits.set(subject, budget);
     }
+  }
+
+  /** Every subject that has a limit. */
+  get subjects(): readonly string[] {
+    return [...this.limits.keys()];
+  }
+
+  limitsOf(subject: string): Limits | undefined {
+    return this.limits.get(subject);
   }
 
   /** The budgets a call by `agent` is charged to: its own, and each of its groups' that has one. */
@@ -80,6 +97,71 @@ export class BudgetLedger {
   /** Whether any limit applies to `agent` (Realtime sessions are refused for such agents). */
   isBudgeted(agent: Agent): boolean {
     return this.subjectsOf(agent).some((subject) => this.limits.has(subject));
+  }
+
+  /**
+   * Decides a call: the output bound to send (lowered or injected to fit what every budget has
+   * left) and the tokens to reserve, or which limit it is over and when that limit resets.
+   */
+  plan(request: PlanRequest, at: number, standing: (subject: string) => Standing): Plan {
+    const subjects = this.subjectsOf(request.agent);
+    let room = Number.POSITIVE_INFINITY;
+    let tightest: { limit: Window | 'per_request'; subject: string } | undefined;
+    for (const subject of subjects) {
+      const limits = this.limits.get(subject);
+      if (limits === undefined) continue;
+      const spent = standing(subject);
+      if (limits.per_request !== undefined && limits.per_request < room) {
+        room = limits.per_request;
+        tightest = { limit: 'per_request', subject };
+      }
+      for (const window of WINDOWS) {
+        const limit = limits[window];
+        if (limit === undefined) continue;
+        const left = limit - spent.used[window] - spent.reserved;
+        if (left < room) {
+          room = left;
+          tightest = { limit: window, subject };
+        }
+      }
+    }
+    const choices = request.choices;
+    const fits = Math.floor((room - request.inputEstimate) / choices);
+    if (tightest !== undefined && fits < 1) {
+      const retryAfterSeconds = tightest.limit === 'per_request' ? undefined : Math.max(1, Math.ceil((windowEnd(tightest.limit, at) - at) / 1000));
+      return { kind: 'over', limit: tightest.limit, subject: tightest.subject, retryAfterSeconds };
+    }
+    const asked = request.outputBound ?? (tightest === undefined ? undefined : request.defaultBound);
+    const bound = asked === undefined ? undefined : Math.min(asked, fits);
+    const tokens = request.inputEstimate + (bound ?? 0) * choices;
+    return { kind: 'go', bound, reservation: { subjects, tokens } };
+  }
+
+  /** The report of one subject as of `at`. */
+  report(subject: string, standing: Standing, at: number): BudgetReport {
+    const limits = this.limits.get(subject) ?? {};
+    const windows = Object.fromEntries(
+      WINDOWS.map((window) => {
+        const limit = limits[window] ?? null;
+        const used = standing.used[window];
+        const remaining = limit === null ? null : Math.max(0, limit - used - standing.reserved);
+        return [window, { limit, used, reserved: standing.reserved, remaining, resets_at: new Date(windowEnd(window, at)).toISOString() }];
+      }),
+    ) as Record<Window, WindowReport>;
+    return { subject, per_request: limits.per_request ?? null, windows };
+  }
+}
+
+/** The embedded ledger: every subject's tallies in this process, rebuilt from the journal at start. */
+export class BudgetLedger {
+  readonly limits: BudgetLimits;
+  private readonly states = new Map<string, SubjectState>();
+
+  constructor(
+    budgets: readonly BudgetConfig[],
+    private readonly now: () => number,
+  ) {
+    this.limits = new BudgetLimits(budgets);
   }
 
   private state(subject: string): SubjectState {
@@ -103,6 +185,11 @@ export class BudgetLedger {
     return tally;
   }
 
+  private standing(subject: string, at: number): Standing {
+    const state = this.state(subject);
+    return { used: { hourly: this.tally(state, 'hourly', at).used, daily: this.tally(state, 'daily', at).used, monthly: this.tally(state, 'monthly', at).used }, reserved: state.reserved };
+  }
+
   /** Replays settled usage from the journal at start. */
   load(records: readonly UsageRecord[]): void {
     for (const record of records) this.add(record.subjects, record.input + record.output, record.at);
@@ -119,44 +206,12 @@ export class BudgetLedger {
     }
   }
 
-  /**
-   * Decides a call: the output bound to send (lowered or injected to fit what every budget has
-   * left) and its reservation, or which limit it is over and when that limit resets.
-   */
+  /** Decides a call (BudgetLimits.plan) and holds its reservation until it settles. */
   plan(request: PlanRequest): Plan {
-    const subjects = this.subjectsOf(request.agent);
     const at = this.now();
-    let room = Number.POSITIVE_INFINITY;
-    let tightest: { limit: Window | 'per_request'; subject: string } | undefined;
-    for (const subject of subjects) {
-      const limits = this.limits.get(subject);
-      if (limits === undefined) continue;
-      const state = this.state(subject);
-      if (limits.per_request !== undefined && limits.per_request < room) {
-        room = limits.per_request;
-        tightest = { limit: 'per_request', subject };
-      }
-      for (const window of WINDOWS) {
-        const limit = limits[window];
-        if (limit === undefined) continue;
-        const left = limit - this.tally(state, window, at).used - state.reserved;
-        if (left < room) {
-          room = left;
-          tightest = { limit: window, subject };
-        }
-      }
-    }
-    const choices = request.choices;
-    const fits = Math.floor((room - request.inputEstimate) / choices);
-    if (tightest !== undefined && fits < 1) {
-      const retryAfterSeconds = tightest.limit === 'per_request' ? undefined : Math.max(1, Math.ceil((windowEnd(tightest.limit, at) - at) / 1000));
-      return { kind: 'over', limit: tightest.limit, subject: tightest.subject, retryAfterSeconds };
-    }
-    const asked = request.outputBound ?? (tightest === undefined ? undefined : request.defaultBound);
-    const bound = asked === undefined ? undefined : Math.min(asked, fits);
-    const tokens = request.inputEstimate + (bound ?? 0) * choices;
-    for (const subject of subjects) this.state(subject).reserved += tokens;
-    return { kind: 'go', bound, reservation: { subjects, tokens } };
+    const plan = this.limits.plan(request, at, (subject) => this.standing(subject, at));
+    if (plan.kind === 'go') for (const subject of plan.reservation.subjects) this.state(subject).reserved += plan.reservation.tokens;
+    return plan;
   }
 
   /** Releases a reservation and counts what the call really used, now. */
@@ -171,19 +226,7 @@ export class BudgetLedger {
   /** Every budgeted subject and every agent that has used tokens: limits, used, remaining, resets. */
   report(): BudgetReport[] {
     const at = this.now();
-    const subjects = new Set([...this.limits.keys(), ...this.states.keys()]);
-    return [...subjects].sort().map((subject) => {
-      const limits = this.limits.get(subject) ?? {};
-      const state = this.state(subject);
-      const windows = Object.fromEntries(
-        WINDOWS.map((window) => {
-          const limit = limits[window] ?? null;
-          const used = this.tally(state, window, at).used;
-          const remaining = limit === null ? null : Math.max(0, limit - used - state.reserved);
-          return [window, { limit, used, reserved: state.reserved, remaining, resets_at: new Date(windowEnd(window, at)).toISOString() }];
-        }),
-      ) as Record<Window, WindowReport>;
-      return { subject, per_request: limits.per_request ?? null, windows };
-    });
+    const subjects = new Set([...this.limits.subjects, ...this.states.keys()]);
+    return [...subjects].sort().map((subject) => this.limits.report(subject, this.standing(subject, at), at));
   }
 }

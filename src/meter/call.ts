@@ -10,7 +10,7 @@ export interface InferenceRefusal {
   readonly headers: readonly (readonly [string, string])[];
   readonly body: string;
   /** the catalogue code recorded as the exchange's outcome */
-  readonly code: 'BUDGET_EXCEEDED' | 'BUDGET_STORE_UNUSABLE' | 'INFERENCE_BODY_INVALID';
+  readonly code: 'BUDGET_EXCEEDED' | 'BUDGET_STORE_UNUSABLE' | 'BUDGET_STORE_UNREACHABLE' | 'INFERENCE_BODY_INVALID';
 }
 
 export type AdmitVerdict = { readonly kind: 'send'; readonly body: Buffer } | InferenceRefusal;
@@ -19,7 +19,7 @@ export interface MeteredCall {
   /** request bodies larger than this are refused: inference bodies are buffered to be read */
   readonly maxBodyBytes: number;
   /** reserves against the agent's budgets; returns the body to send (bounds clamped) or a refusal */
-  admit(body: Buffer): AdmitVerdict;
+  admit(body: Buffer): Promise<AdmitVerdict>;
   /**
    * The transform the upstream response flows through to the agent: reads usage as bytes pass,
    * strips what Sluice asked for on its own, cuts a stream that outruns its reservation. `strips`

@@ -7,8 +7,8 @@ import { inferenceEntry, type AuditLog, type InferenceEntry } from '../audit/kin
 import type { Logger } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
 import { apiOf, estimateTokens, providerOf, readRequest, withOutputBound, withStreamUsage, type InferenceApi, type InferenceRequest } from './api-shape.js';
-import type { BudgetStore } from './budget-store.js';
-import type { BudgetLedger, Reservation } from './budgets.js';
+import type { BudgetAccounts, Unavailable } from './budget-accounts.js';
+import type { Reservation } from './budgets.js';
 import type { AdmitVerdict, CallFacts, InferenceMetering, InferenceRefusal, MeteredCall } from './call.js';
 import type { InferenceHosts } from './inference-hosts.js';
 import { errorResponse, streamErrorEvent, type ProviderError } from './provider-errors.js';
@@ -18,8 +18,8 @@ import { WINDOWS } from './windows.js';
 
 export interface MeterOptions {
   readonly hosts: InferenceHosts;
-  readonly ledger: BudgetLedger;
-  readonly store: BudgetStore;
+  /** the budgets: this host's journal, or a fleet's shared store */
+  readonly accounts: BudgetAccounts;
   readonly maxBodyBytes: number;
   /** the output bound injected when an agent with a budget sets none and no per_request cap applies */
   readonly defaultOutputBound: number;
@@ -34,6 +34,8 @@ export interface MeterOptions {
 
 // A JSON response is read for its usage up to this size; past it the call is charged an estimate.
 const MAX_JSON_USAGE_BYTES = 16 * 1_048_576;
+
+const NO_USAGE: Usage = { input: 0, output: 0 };
 
 type Settlement = Pick<InferenceEntry, 'outcome' | 'estimated'> & { readonly usage: Usage };
 
@@ -54,29 +56,30 @@ export class InferenceMeter implements InferenceMetering {
   }
 
   /**
-   * Journal first: a call counts as settled only once its line is on disk. Until then its
-   * reservation keeps holding its tokens, so the ledger, GET /v1/budgets and the token metrics
-   * never show usage a kill -9 could take back. A failed write keeps the reservation held, and the
-   * store refuses inference from then on.
+   * A call counts as settled once the accounts hold it durably (the journal's line, Redis's
+   * answer). Until then its reservation keeps holding its tokens, so GET /v1/budgets and the token
+   * metrics never show usage a kill -9 could take back. A failed settlement keeps the reservation
+   * held; the call's audit record is written either way.
    */
   settle(facts: CallFacts, api: InferenceApi, model: string, reservation: Reservation, settlement: Settlement, clampedTo: number | null): void {
-    const { ledger, store, metrics, log } = this.options;
+    const { accounts, metrics, log } = this.options;
     const { usage } = settlement;
-    store.append({ at: this.options.now(), request_id: facts.requestId, agent: facts.agent.name, subjects: reservation.subjects, model, input: usage.input, output: usage.output, estimated: settlement.estimated }).then(
-      () => {
-        ledger.settle(reservation, usage.input + usage.output);
-        this.showBudgets();
-        const label = { agent: facts.agent.name, model: this.models.has(model) ? model : 'other' };
-        metrics.inferenceTokens.inc({ ...label, direction: 'input' }, usage.input);
-        metrics.inferenceTokens.inc({ ...label, direction: 'output' }, usage.output);
-        this.record(facts, api, model, { ...settlement, reserved: reservation.tokens, clamped_to: clampedTo, limit: null, budget: null });
-      },
-      (error: unknown) => {
-        log.error({ err: error, request_id: facts.requestId }, 'budget store write failed; inference is refused until restart');
-        // The call still happened: its evidence goes to the audit chain all the same.
-        this.record(facts, api, model, { ...settlement, reserved: reservation.tokens, clamped_to: clampedTo, limit: null, budget: null });
-      },
-    );
+    const recorded = (): void => this.record(facts, api, model, { ...settlement, reserved: reservation.tokens, clamped_to: clampedTo, limit: null, budget: null });
+    accounts
+      .settle(reservation, { at: this.options.now(), request_id: facts.requestId, agent: facts.agent.name, subjects: reservation.subjects, model, input: usage.input, output: usage.output, estimated: settlement.estimated })
+      .then(
+        () => {
+          const label = { agent: facts.agent.name, model: this.models.has(model) ? model : 'other' };
+          metrics.inferenceTokens.inc({ ...label, direction: 'input' }, usage.input);
+          metrics.inferenceTokens.inc({ ...label, direction: 'output' }, usage.output);
+          recorded();
+          this.showBudgets();
+        },
+        (error: unknown) => {
+          log.error({ err: error, request_id: facts.requestId }, 'budget settlement failed; see the budget store failure');
+          recorded();
+        },
+      );
   }
 
   record(facts: CallFacts, api: InferenceApi, model: string, fields: Pick<InferenceEntry, 'outcome' | 'estimated' | 'reserved' | 'clamped_to' | 'limit' | 'budget'> & { readonly usage: Usage }): void {
@@ -85,19 +88,24 @@ export class InferenceMeter implements InferenceMetering {
     this.options.audit.append(entry).catch((error: unknown) => this.options.log.error({ err: error, request_id: facts.requestId }, 'audit append of inference record failed'));
   }
 
-  /** sluice_inference_budget_used_ratio for every subject with a limit. */
+  /** sluice_inference_budget_used_ratio for every subject with a limit (skipped while the store cannot answer). */
   showBudgets(): void {
-    for (const report of this.options.ledger.report()) {
-      const name = report.subject.startsWith('agent:') ? report.subject.slice('agent:'.length) : report.subject;
-      for (const window of WINDOWS) {
-        const { limit, used } = report.windows[window];
-        if (limit !== null) this.options.metrics.inferenceBudgetUsedRatio.set({ agent: name, window }, used / limit);
-      }
-    }
+    this.options.accounts.report().then(
+      (reports) => {
+        for (const report of reports) {
+          const name = report.subject.startsWith('agent:') ? report.subject.slice('agent:'.length) : report.subject;
+          for (const window of WINDOWS) {
+            const { limit, used } = report.windows[window];
+            if (limit !== null) this.options.metrics.inferenceBudgetUsedRatio.set({ agent: name, window }, used / limit);
+          }
+        }
+      },
+      (error: unknown) => this.options.log.warn({ err: error }, 'budget gauges not updated: the budget store did not answer'),
+    );
   }
 
   budgeted(agent: Agent): boolean {
-    return this.options.ledger.isBudgeted(agent);
+    return this.options.accounts.limits.isBudgeted(agent);
   }
 }
 
@@ -128,14 +136,9 @@ class InferenceCall implements MeteredCall {
     return { kind: 'refuse', status: error.status, headers, body, code };
   }
 
-  admit(body: Buffer): AdmitVerdict {
-    const { store, ledger, defaultOutputBound } = this.meter.options;
-    const none = { input: 0, output: 0 };
-    if (store.failure !== null) {
-      this.settled = true;
-      this.meter.record(this.facts, this.api, 'unknown', { outcome: 'store_unusable', estimated: false, reserved: 0, clamped_to: null, limit: null, budget: null, usage: none });
-      return this.refusal('BUDGET_STORE_UNUSABLE', { status: 503, code: 'budget_store_unusable', message: 'Sluice cannot read its inference budget store; inference is refused until an operator acts.' }, undefined);
-    }
+  async admit(body: Buffer): Promise<AdmitVerdict> {
+    const { accounts, defaultOutputBound } = this.meter.options;
+    if (accounts.failure !== null) return this.unavailable('unknown', accounts.failure.code);
     let request: InferenceRequest;
     try {
       request = readRequest(this.api, this.facts.path, body);
@@ -145,12 +148,13 @@ class InferenceCall implements MeteredCall {
     }
     this.request = request;
     this.inputEstimate = estimateTokens(body.length);
-    const plan = ledger.plan({ agent: this.facts.agent, inputEstimate: this.inputEstimate, outputBound: request.outputBound, choices: request.choices, defaultBound: defaultOutputBound });
+    const plan = await accounts.plan({ agent: this.facts.agent, inputEstimate: this.inputEstimate, outputBound: request.outputBound, choices: request.choices, defaultBound: defaultOutputBound });
+    if (plan.kind === 'unavailable') return this.unavailable(request.model, plan.code);
     if (plan.kind === 'over') {
       this.settled = true;
       const window = plan.limit === 'per_request' ? 'per-request' : plan.limit;
       const message = `Token budget exceeded: ${plan.subject} has no ${window} tokens left for this request (Sluice).`;
-      this.meter.record(this.facts, this.api, request.model, { outcome: 'over_budget', estimated: false, reserved: 0, clamped_to: null, limit: plan.limit, budget: plan.subject, usage: none });
+      this.meter.record(this.facts, this.api, request.model, { outcome: 'over_budget', estimated: false, reserved: 0, clamped_to: null, limit: plan.limit, budget: plan.subject, usage: NO_USAGE });
       return this.refusal('BUDGET_EXCEEDED', { status: 429, code: 'budget_exceeded', message }, plan.retryAfterSeconds);
     }
     this.reservation = plan.reservation;
@@ -165,6 +169,17 @@ class InferenceCall implements MeteredCall {
       this.addedStreamUsage = true;
     }
     return { kind: 'send', body: rewritten === null ? body : Buffer.from(JSON.stringify(rewritten)) };
+  }
+
+  /** Fail closed: with budgets that cannot be read or reached, no call is sent; the refusal is audited. */
+  private unavailable(model: string, code: Unavailable['code']): InferenceRefusal {
+    this.settled = true;
+    const unusable = code === 'BUDGET_STORE_UNUSABLE';
+    this.meter.record(this.facts, this.api, model, { outcome: unusable ? 'store_unusable' : 'store_unreachable', estimated: false, reserved: 0, clamped_to: null, limit: null, budget: null, usage: NO_USAGE });
+    const message = unusable
+      ? 'Sluice cannot read its inference budget store; inference is refused until an operator acts.'
+      : 'Sluice cannot reach the shared budget store (Redis); inference is refused until it is back.';
+    return this.refusal(code, { status: 503, code: code.toLowerCase(), message }, undefined);
   }
 
   respond(statusCode: number, contentType: string | undefined): { tap: Transform; rewrites: boolean } {

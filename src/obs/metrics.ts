@@ -191,6 +191,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly sharedStateUp = new Gauge({
+    name: 'sluice_shared_state_up',
+    help: 'Whether the store of approvals, access requests, rate limits and budgets answers: 1, or 0 while a fleet\'s Redis is unreachable (inference is then refused). Always 1 for the embedded store.',
+    registers: [this.registry],
+  });
+
   readonly inferenceBudgetUsedRatio = new Gauge({
     name: 'sluice_inference_budget_used_ratio',
     help: 'Share of each token budget used in its current UTC window (agent is the agent name, or group:NAME).',

@@ -1,37 +1,18 @@
 // Access requests: what Strict-mode agents were refused because no rule decided, one per agent,
-// host and port, kept crash-safe in the state directory until a human allows or denies them.
+// host and port, kept crash-safe in the state directory (or a fleet's Redis) until a human allows
+// or denies them.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import type { Agent, IdentitySource } from '../agent.js';
+import type { Agent } from '../agent.js';
 import { accessRequestEntry, type AccessRequestEntry, type AuditLog } from '../audit/kinds.js';
 import { destinationOf } from '../destination.js';
 import type { Logger } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
+import { FileAccessRequests } from './access-request-file.js';
+import { keyOf, type AccessRequest, type AccessRequestRecords, type Mutable, type RequestChanges } from './access-request-records.js';
 import { decide, type Policy } from './decide.js';
 
-/** The store's file name inside the state directory. */
-export const ACCESS_REQUESTS_FILE = 'access-requests.json';
-
-export type AccessRequestStatus = 'pending' | 'denied';
-
-export interface AccessRequest {
-  readonly id: string;
-  /** the agent as identified when it was refused: enough to decide for it again */
-  readonly agent: string;
-  readonly groups: readonly string[];
-  readonly via: IdentitySource;
-  readonly host: string;
-  readonly port: number;
-  readonly firstSeen: Date;
-  readonly lastSeen: Date;
-  readonly count: number;
-  readonly status: AccessRequestStatus;
-  /** who denied it (the admin token's name), when denied */
-  readonly deniedBy: string | null;
-}
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+export { ACCESS_REQUESTS_FILE } from './access-request-file.js';
+export type { AccessRequest, AccessRequestStatus } from './access-request-records.js';
 
 export interface AccessRequestsOptions {
   readonly audit: AuditLog;
@@ -44,42 +25,20 @@ export interface AccessRequestsOptions {
   /** repeats only change counts: their writes are gathered for this long */
   readonly flushMs?: number;
   readonly now?: () => number;
+  /** where requests are kept; absent, the file given to open (this host alone) */
+  readonly records?: AccessRequestRecords;
 }
 
-const FORMAT_VERSION = 1;
-const SOURCES: ReadonlySet<string> = new Set<IdentitySource>(['token', 'uid', 'cidr', 'anonymous']);
-
-function keyOf(agent: string, host: string, port: number): string {
-  return `${agent}\u0000${host}\u0000${port}`;
+/** What changed since the last save, by keyOf(agent, host, port). */
+interface Unsaved {
+  readonly created: Map<string, Mutable<AccessRequest>>;
+  readonly repeats: Map<string, { count: number; lastSeen: Date }>;
+  readonly denied: Map<string, AccessRequest>;
+  readonly removed: Map<string, AccessRequest>;
 }
 
-function parseRequests(text: string): Mutable<AccessRequest>[] {
-  const root = JSON.parse(text) as { version?: unknown; requests?: unknown } | null;
-  if (root === null || typeof root !== 'object' || root.version !== FORMAT_VERSION || !Array.isArray(root.requests)) {
-    throw new Error(`expected {"version": ${FORMAT_VERSION}, "requests": [...]}`);
-  }
-  return root.requests.map((raw: unknown, index) => {
-    const item = (raw ?? {}) as Record<string, unknown>;
-    const { id, agent, groups, via, host, port, count, status, denied_by: deniedBy } = item;
-    const firstSeen = new Date(String(item['first_seen']));
-    const lastSeen = new Date(String(item['last_seen']));
-    const valid =
-      typeof id === 'string' &&
-      typeof agent === 'string' &&
-      Array.isArray(groups) &&
-      groups.every((group) => typeof group === 'string') &&
-      typeof via === 'string' &&
-      SOURCES.has(via) &&
-      typeof host === 'string' &&
-      Number.isInteger(port) &&
-      Number.isInteger(count) &&
-      (status === 'pending' || status === 'denied') &&
-      (deniedBy === null || typeof deniedBy === 'string') &&
-      !Number.isNaN(firstSeen.getTime()) &&
-      !Number.isNaN(lastSeen.getTime());
-    if (!valid) throw new Error(`request ${index} is malformed`);
-    return { id, agent, groups: groups as string[], via: via as IdentitySource, host, port: port as number, count: count as number, status, deniedBy, firstSeen, lastSeen };
-  });
+function nothingUnsaved(): Unsaved {
+  return { created: new Map(), repeats: new Map(), denied: new Map(), removed: new Map() };
 }
 
 export class AccessRequests {
@@ -88,17 +47,17 @@ export class AccessRequests {
   readonly #perAgent = new Map<string, number>();
   readonly #created = new Set<(request: AccessRequest) => void>();
   readonly #denied = new Set<(request: AccessRequest) => void>();
+  #unsaved = nothingUnsaved();
   /** new destinations refused because their agent had maxPerAgent requests already */
   dropped = 0;
   /** set when the file on disk could not be read at open; it was kept aside, never wiped */
   readonly corrupt: { readonly movedTo: string; readonly reason: string } | null;
   #timer: NodeJS.Timeout | undefined;
   #writing: Promise<void> = Promise.resolve();
-  #dirty = false;
   #closed = false;
 
   private constructor(
-    private readonly file: string,
+    private readonly records: AccessRequestRecords,
     private readonly options: AccessRequestsOptions,
     requests: readonly Mutable<AccessRequest>[],
     corrupt: AccessRequests['corrupt'],
@@ -108,20 +67,13 @@ export class AccessRequests {
   }
 
   static async open(file: string, options: AccessRequestsOptions): Promise<AccessRequests> {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new AccessRequests(file, options, [], null);
-      throw error;
-    }
-    try {
-      return new AccessRequests(file, options, parseRequests(text), null);
-    } catch (error) {
-      const movedTo = `${file}.corrupt-${Date.now()}`;
-      await rename(file, movedTo);
-      return new AccessRequests(file, options, [], { movedTo, reason: error instanceof Error ? error.message : String(error) });
-    }
+    const records = options.records ?? new FileAccessRequests(file);
+    const { requests, corrupt } = await records.load();
+    const store = new AccessRequests(records, options, requests, corrupt);
+    records.watch(() => {
+      store.#writing = store.#writing.then(() => store.#resync());
+    });
+    return store;
   }
 
   /**
@@ -131,10 +83,16 @@ export class AccessRequests {
   record(agent: Agent, host: string, port: number): AccessRequest | null {
     if (this.#closed) return null;
     const at = new Date(this.#now());
-    const existing = this.#byKey.get(keyOf(agent.name, host, port));
+    const key = keyOf(agent.name, host, port);
+    const existing = this.#byKey.get(key);
     if (existing !== undefined) {
       existing.count += 1;
       existing.lastSeen = at;
+      // A request not saved yet is saved whole, count included.
+      if (!this.#unsaved.created.has(key)) {
+        const repeats = this.#unsaved.repeats.get(key);
+        this.#unsaved.repeats.set(key, { count: (repeats?.count ?? 0) + 1, lastSeen: at });
+      }
       this.#schedule();
       return existing;
     }
@@ -158,10 +116,9 @@ export class AccessRequests {
     };
     this.#add(request);
     this.#event('created', request);
-    // A new request is written at once; only repeats wait for the debounce.
-    this.#dirty = true;
+    // A new request is saved (and then announced) at once; only repeats wait for the debounce.
+    this.#unsaved.created.set(key, request);
     void this.flush();
-    for (const listener of this.#created) listener(request);
     return request;
   }
 
@@ -171,7 +128,7 @@ export class AccessRequests {
   }
 
   /** Requests, newest activity first; expired ones are dropped first. */
-  list(filter: { readonly agent?: string; readonly status?: AccessRequestStatus } = {}): AccessRequest[] {
+  list(filter: { readonly agent?: string; readonly status?: AccessRequest['status'] } = {}): AccessRequest[] {
     this.expire();
     return [...this.#byKey.values()]
       .filter((request) => (filter.agent === undefined || request.agent === filter.agent) && (filter.status === undefined || request.status === filter.status))
@@ -192,6 +149,7 @@ export class AccessRequests {
       request.status = 'denied';
       request.deniedBy = by;
       this.#event('denied', request, by);
+      this.#unsaved.denied.set(keyOf(request.agent, request.host, request.port), request);
       this.#schedule();
       for (const listener of this.#denied) listener(request);
     }
@@ -226,21 +184,21 @@ export class AccessRequests {
     if (changed) this.#schedule();
   }
 
-  /** Called with each new request (the webhook); returns the unsubscribe. */
+  /** Called with each new request once it is saved and new to the store (the webhook); returns the unsubscribe. */
   onCreated(listener: (request: AccessRequest) => void): () => void {
     this.#created.add(listener);
     return () => this.#created.delete(listener);
   }
 
-  /** Called when a human denies a request (held connections for it end). */
+  /** Called when a human denies a request, here or on another replica (held connections for it end). */
   onDenied(listener: (request: AccessRequest) => void): () => void {
     this.#denied.add(listener);
     return () => this.#denied.delete(listener);
   }
 
-  /** Writes pending changes now; writes never overlap. */
+  /** Saves pending changes now; saves never overlap. */
   flush(): Promise<void> {
-    this.#writing = this.#writing.then(() => this.#writeIfDirty());
+    this.#writing = this.#writing.then(() => this.#save());
     return this.#writing;
   }
 
@@ -249,6 +207,7 @@ export class AccessRequests {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.flush();
+    this.records.close();
   }
 
   #now(): number {
@@ -262,9 +221,14 @@ export class AccessRequests {
   }
 
   #remove(request: AccessRequest): void {
-    this.#byKey.delete(keyOf(request.agent, request.host, request.port));
+    const key = keyOf(request.agent, request.host, request.port);
+    this.#byKey.delete(key);
     this.#byId.delete(request.id);
     this.#perAgent.set(request.agent, (this.#perAgent.get(request.agent) ?? 1) - 1);
+    this.#unsaved.created.delete(key);
+    this.#unsaved.repeats.delete(key);
+    this.#unsaved.denied.delete(key);
+    this.#unsaved.removed.set(key, request);
   }
 
   #event(event: AccessRequestEntry['event'], request: AccessRequest, by: string | null = null): void {
@@ -273,7 +237,6 @@ export class AccessRequests {
   }
 
   #schedule(): void {
-    this.#dirty = true;
     if (this.#timer !== undefined || this.#closed) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
@@ -282,48 +245,65 @@ export class AccessRequests {
     this.#timer.unref();
   }
 
-  /** write, fsync, rename, fsync the directory: a crash leaves the old file or the new one, never half. */
-  async #writeIfDirty(): Promise<void> {
-    if (!this.#dirty) return;
-    this.#dirty = false;
-    const body = JSON.stringify({
-      version: FORMAT_VERSION,
-      requests: [...this.#byKey.values()].map((request) => ({
-        id: request.id,
-        agent: request.agent,
-        groups: request.groups,
-        via: request.via,
-        host: request.host,
-        port: request.port,
-        first_seen: request.firstSeen.toISOString(),
-        last_seen: request.lastSeen.toISOString(),
-        count: request.count,
-        status: request.status,
-        denied_by: request.deniedBy,
-      })),
-    });
-    const directory = dirname(this.file);
-    const temporary = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
+  /** Hands what changed to the store; what it could not keep waits for the next save. */
+  async #save(): Promise<void> {
+    const unsaved = this.#unsaved;
+    if (unsaved.created.size + unsaved.repeats.size + unsaved.denied.size + unsaved.removed.size === 0) return;
+    this.#unsaved = nothingUnsaved();
+    const changes: RequestChanges = { created: [...unsaved.created.values()], repeats: unsaved.repeats, denied: [...unsaved.denied.values()], removed: [...unsaved.removed.values()] };
+    let fresh: readonly AccessRequest[];
     try {
-      await mkdir(directory, { recursive: true, mode: 0o700 });
-      const handle = await open(temporary, 'w', 0o600);
-      try {
-        await handle.writeFile(`${body}\n`);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temporary, this.file);
-      const dir = await open(directory, 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      fresh = await this.records.save(changes, [...this.#byKey.values()]);
     } catch (error) {
-      await unlink(temporary).catch(() => undefined);
-      this.#dirty = true;
-      this.options.log?.error({ err: error, file: this.file }, 'access requests could not be saved; kept in memory for the next write');
+      this.#keepUnsaved(unsaved);
+      this.options.log?.error({ err: error }, 'access requests could not be saved; kept in memory for the next save');
+      this.#schedule();
+      return;
     }
+    for (const request of fresh) for (const listener of this.#created) listener(request);
+  }
+
+  /** Puts back changes a failed save did not keep, under what changed since. */
+  #keepUnsaved(failed: Unsaved): void {
+    const now = this.#unsaved;
+    for (const [key, request] of failed.created) if (this.#byKey.get(key) === request) now.created.set(key, request);
+    for (const [key, repeats] of failed.repeats) {
+      if (!this.#byKey.has(key) || now.created.has(key)) continue;
+      const later = now.repeats.get(key);
+      now.repeats.set(key, { count: repeats.count + (later?.count ?? 0), lastSeen: later?.lastSeen ?? repeats.lastSeen });
+    }
+    for (const [key, request] of failed.denied) if (this.#byKey.get(key) === request && !now.denied.has(key)) now.denied.set(key, request);
+    for (const [key, request] of failed.removed) if (!this.#byKey.has(key)) now.removed.set(key, request);
+  }
+
+  /**
+   * Another replica changed the requests: take the kept list, plus what this replica has not
+   * saved yet. A denial made there ends the holds waiting on it here.
+   */
+  async #resync(): Promise<void> {
+    let kept: Mutable<AccessRequest>[];
+    try {
+      ({ requests: kept } = await this.records.load());
+    } catch (error) {
+      this.options.log?.warn({ err: error }, 'access requests could not be re-read; the ones held here are kept');
+      return;
+    }
+    const before = new Map(this.#byKey);
+    this.#byKey.clear();
+    this.#byId.clear();
+    this.#perAgent.clear();
+    const { created, repeats, removed } = this.#unsaved;
+    for (const request of kept) {
+      const key = keyOf(request.agent, request.host, request.port);
+      if (removed.has(key)) continue;
+      const local = repeats.get(key);
+      if (local !== undefined) {
+        request.count += local.count;
+        if (local.lastSeen > request.lastSeen) request.lastSeen = local.lastSeen;
+      }
+      this.#add(request);
+      if (request.status === 'denied' && before.get(key)?.status === 'pending') for (const listener of this.#denied) listener(request);
+    }
+    for (const [key, request] of created) if (!this.#byKey.has(key)) this.#add(request);
   }
 }

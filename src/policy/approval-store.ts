@@ -1,6 +1,6 @@
 // The running process's approvals: granted, first used, revoked and expired here, each step
-// audited and kept in STATE_DIR/approvals.json (crash-safe), and every change published to the
-// live policy as a new immutable index.
+// audited and kept in STATE_DIR/approvals.json (crash-safe) or a fleet's Redis, and every change
+// (here or, with Redis, on another replica) published to the live policy as a new immutable index.
 import { randomBytes } from 'node:crypto';
 import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,9 +11,13 @@ import { ApprovalIndex, type Approval } from './approvals.js';
 
 export const APPROVALS_FILE = 'approvals.json';
 const FORMAT_VERSION = 1;
+// How far apart replicas' clocks may be (NTP keeps them far closer) when telling expiry from revocation.
+const CLOCK_SKEW_MS = 5_000;
 
 export interface ApprovalStoreOptions {
   readonly file: string;
+  /** where approvals are kept; absent, the file above (this host alone) */
+  readonly records?: ApprovalRecords;
   readonly clock: Clock;
   readonly audit: AuditLog;
   /** takes the new index into the policy in force */
@@ -25,73 +29,135 @@ export interface ApprovalStoreOptions {
 
 export type ApprovalRequest = Omit<Approval, 'id' | 'createdMs' | 'expiresMs'> & { readonly ttlMs: number };
 
-interface Stored extends Approval {
+export interface StoredApproval extends Approval {
   readonly firstUsedMs: number | null;
 }
 
-function parse(file: string, text: string): Stored[] {
+/**
+ * Where approvals are kept. Each call gets the one approval changed and the whole list after the
+ * change: a file rewrites the list, a shared store changes the one entry.
+ */
+export interface ApprovalRecords {
+  /** every approval kept (expired ones too: the store audits and removes them) */
+  load(): Promise<StoredApproval[]>;
+  added(approval: StoredApproval, all: readonly StoredApproval[]): Promise<void>;
+  /** an approval's first use; never brings back one another replica removed meanwhile */
+  updated(approval: StoredApproval, all: readonly StoredApproval[]): Promise<void>;
+  removed(ids: readonly string[], all: readonly StoredApproval[]): Promise<void>;
+  /** calls `changed` when another replica changed the approvals; a file never does */
+  watch(changed: () => void): void;
+  /** resolves once no write is in flight */
+  close(): Promise<void>;
+}
+
+/** One approval as kept (`where` names it in errors): every field checked, nothing granted from a bad one. */
+export function parseApproval(where: string, raw: unknown): StoredApproval {
+  const entry = raw as Record<string, unknown>;
+  const text = (field: string): string => {
+    const value = entry[field];
+    if (typeof value !== 'string') throw new Error(`${where}.${field} is not a string`);
+    return value;
+  };
+  const number = (field: string): number => {
+    const value = entry[field];
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${where}.${field} is not a number`);
+    return value;
+  };
+  const port = entry['port'] === null ? null : number('port');
+  const ticket = entry['ticket'] === null ? null : text('ticket');
+  const firstUsedMs = entry['firstUsedMs'] === null ? null : number('firstUsedMs');
+  return {
+    id: text('id'),
+    agent: text('agent'),
+    host: text('host'),
+    port,
+    approver: text('approver'),
+    reason: text('reason'),
+    ticket,
+    createdMs: number('createdMs'),
+    expiresMs: number('expiresMs'),
+    overrideBlocklist: entry['overrideBlocklist'] === true,
+    firstUsedMs,
+  };
+}
+
+function parse(file: string, text: string): StoredApproval[] {
   const root = JSON.parse(text) as { version?: unknown; approvals?: unknown };
   if (root === null || typeof root !== 'object' || root.version !== FORMAT_VERSION || !Array.isArray(root.approvals)) throw new Error(`${file}: expected {"version": ${FORMAT_VERSION}, "approvals": [...]}`);
-  return root.approvals.map((raw: unknown, index) => {
-    const entry = raw as Record<string, unknown>;
-    const text = (field: string): string => {
-      const value = entry[field];
-      if (typeof value !== 'string') throw new Error(`${file}: approvals[${index}].${field} is not a string`);
-      return value;
-    };
-    const number = (field: string): number => {
-      const value = entry[field];
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${file}: approvals[${index}].${field} is not a number`);
-      return value;
-    };
-    const port = entry['port'] === null ? null : number('port');
-    const ticket = entry['ticket'] === null ? null : text('ticket');
-    const firstUsedMs = entry['firstUsedMs'] === null ? null : number('firstUsedMs');
-    return {
-      id: text('id'),
-      agent: text('agent'),
-      host: text('host'),
-      port,
-      approver: text('approver'),
-      reason: text('reason'),
-      ticket,
-      createdMs: number('createdMs'),
-      expiresMs: number('expiresMs'),
-      overrideBlocklist: entry['overrideBlocklist'] === true,
-      firstUsedMs,
-    };
-  });
+  return root.approvals.map((raw: unknown, index) => parseApproval(`${file}: approvals[${index}]`, raw));
+}
+
+/** This host's approvals file: the whole list rewritten atomically on every change. */
+class FileApprovals implements ApprovalRecords {
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly file: string,
+    private readonly onError: ApprovalStoreOptions['onError'],
+  ) {}
+
+  /** An unreadable file is moved aside (nothing is granted from it) and reported. */
+  async load(): Promise<StoredApproval[]> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    try {
+      return parse(this.file, text);
+    } catch (error) {
+      const aside = `${this.file}.corrupt-${Date.now()}`;
+      await rename(this.file, aside);
+      this.onError(error, `approvals file unreadable; moved to ${aside}, no approval from it is in force`);
+      return [];
+    }
+  }
+
+  added(_approval: StoredApproval, all: readonly StoredApproval[]): Promise<void> {
+    return this.#persist(all);
+  }
+
+  updated(_approval: StoredApproval, all: readonly StoredApproval[]): Promise<void> {
+    return this.#persist(all);
+  }
+
+  removed(_ids: readonly string[], all: readonly StoredApproval[]): Promise<void> {
+    return this.#persist(all);
+  }
+
+  watch(): void {}
+
+  close(): Promise<void> {
+    return this.#writing.catch(() => undefined);
+  }
+
+  /** Writes run one after another (a failed one does not stop the next), each with the list it was given. */
+  #persist(all: readonly StoredApproval[]): Promise<void> {
+    const write = (): Promise<void> => writeFileAtomic(this.file, `${JSON.stringify({ version: FORMAT_VERSION, approvals: all }, null, 2)}\n`);
+    this.#writing = this.#writing.then(write, write);
+    return this.#writing;
+  }
 }
 
 export class ApprovalStore {
-  #approvals: Stored[] = [];
+  #approvals: StoredApproval[] = [];
   #cancelTimer: (() => void) | undefined;
-  #writing: Promise<void> = Promise.resolve();
 
-  private constructor(private readonly options: ApprovalStoreOptions) {}
+  private constructor(
+    private readonly options: ApprovalStoreOptions,
+    private readonly records: ApprovalRecords,
+  ) {}
 
-  /**
-   * Reads what survived the last run; approvals that expired while Sluice was down are audited as
-   * expired. An unreadable file is moved aside (nothing is granted from it) and reported.
-   */
+  /** Reads what survived the last run; approvals that expired while Sluice was down are audited as expired. */
   static async open(options: ApprovalStoreOptions): Promise<ApprovalStore> {
-    const store = new ApprovalStore(options);
-    let text: string | undefined;
-    try {
-      text = await readFile(options.file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    if (text !== undefined) {
-      try {
-        store.#approvals = parse(options.file, text);
-      } catch (error) {
-        const aside = `${options.file}.corrupt-${Date.now()}`;
-        await rename(options.file, aside);
-        options.onError(error, `approvals file unreadable; moved to ${aside}, no approval from it is in force`);
-      }
-    }
+    const store = new ApprovalStore(options, options.records ?? new FileApprovals(options.file, options.onError));
+    store.#approvals = await store.records.load();
     await store.#sweep();
+    store.records.watch(() => {
+      store.#resync().catch((error: unknown) => options.onError(error, 'approvals could not be re-read; the ones in force are unchanged'));
+    });
     return store;
   }
 
@@ -105,20 +171,15 @@ export class ApprovalStore {
     return this.#approvals.filter((approval) => approval.expiresMs > now);
   }
 
-  /** Grants an approval: in force only once its record is durable and the file written. */
+  /** Grants an approval: in force only once its record is durable and the approval kept. */
   async create(request: ApprovalRequest): Promise<Approval> {
     const now = this.options.clock.now();
     const { ttlMs, ...rest } = request;
-    const approval: Stored = { ...rest, id: `apr_${randomBytes(9).toString('base64url')}`, createdMs: now, expiresMs: now + ttlMs, firstUsedMs: null };
+    const approval: StoredApproval = { ...rest, id: `apr_${randomBytes(9).toString('base64url')}`, createdMs: now, expiresMs: now + ttlMs, firstUsedMs: null };
     await this.options.audit.append(approvalEntry('create', approval));
-    this.#approvals = [...this.#approvals, approval];
-    try {
-      await this.#persist();
-    } catch (error) {
-      // Not on disk, not in force: a restart must not be what takes an approval away.
-      this.#approvals = this.#approvals.filter((candidate) => candidate !== approval);
-      throw error;
-    }
+    // Kept before it is in force: a restart (or another replica) must not be what takes it away.
+    await this.records.added(approval, [...this.#approvals, approval]);
+    this.#approvals = [...this.#approvals.filter((candidate) => candidate.id !== approval.id), approval];
     this.#changed();
     return approval;
   }
@@ -135,15 +196,17 @@ export class ApprovalStore {
   noteUse(id: string, requestId: string): void {
     const approval = this.#approvals.find((candidate) => candidate.id === id);
     if (approval === undefined || approval.firstUsedMs !== null) return;
-    const used: Stored = { ...approval, firstUsedMs: this.options.clock.now() };
+    const used: StoredApproval = { ...approval, firstUsedMs: this.options.clock.now() };
     this.#approvals = this.#approvals.map((candidate) => (candidate === approval ? used : candidate));
     this.#record(approvalEntry('first_use', used, { request_id: requestId }));
-    this.#persist().catch((error: unknown) => this.options.onError(error, 'approvals file could not be written'));
+    this.records.updated(used, this.#approvals).catch((error: unknown) => this.options.onError(error, 'approval first use could not be kept'));
   }
 
-  close(): void {
+  /** Stops the expiry timer and waits for the last write, so nothing is written after close. */
+  close(): Promise<void> {
     this.#cancelTimer?.();
     this.#cancelTimer = undefined;
+    return this.records.close();
   }
 
   async #sweep(): Promise<void> {
@@ -153,14 +216,33 @@ export class ApprovalStore {
     else this.#changed();
   }
 
-  async #end(ended: readonly Stored[], action: 'revoke' | 'expire', by: string | null): Promise<void> {
+  /**
+   * Another replica changed the approvals: take the kept list as it is now. One that disappeared
+   * before its expiry was revoked there; its connections through this replica are cut here too.
+   */
+  async #resync(): Promise<void> {
+    const kept = await this.records.load();
+    const ids = new Set(kept.map((approval) => approval.id));
+    const now = this.options.clock.now();
+    const gone = this.#approvals.filter((approval) => !ids.has(approval.id));
+    this.#approvals = kept;
+    this.#changed();
+    for (const approval of gone) {
+      const cut = this.options.cut(approval.id);
+      // A replica whose clock runs a little ahead ended it on expiry, not a human.
+      if (approval.expiresMs - now <= CLOCK_SKEW_MS) this.#record(approvalEntry('expire', approval, { connections_cut: cut }));
+      else this.#record(approvalEntry('revoke', approval, { connections_cut: cut, revoked_by: 'another replica' }));
+    }
+  }
+
+  async #end(ended: readonly StoredApproval[], action: 'revoke' | 'expire', by: string | null): Promise<void> {
     this.#approvals = this.#approvals.filter((approval) => !ended.includes(approval));
     this.#changed();
     for (const approval of ended) {
       const cut = this.options.cut(approval.id);
       this.#record(approvalEntry(action, approval, { connections_cut: cut, ...(by === null ? {} : { revoked_by: by }) }));
     }
-    await this.#persist();
+    await this.records.removed(ended.map((approval) => approval.id), this.#approvals);
   }
 
   #record(entry: ApprovalEntry): void {
@@ -177,12 +259,5 @@ export class ApprovalStore {
     this.#cancelTimer = this.options.clock.after(Math.max(0, next - this.options.clock.now()), () => {
       this.#sweep().catch((error: unknown) => this.options.onError(error, 'expired approvals could not be removed'));
     });
-  }
-
-  /** Writes run one after another (a failed one does not stop the next), each with the list as it is then. */
-  #persist(): Promise<void> {
-    const write = (): Promise<void> => writeFileAtomic(this.options.file, `${JSON.stringify({ version: FORMAT_VERSION, approvals: this.#approvals }, null, 2)}\n`);
-    this.#writing = this.#writing.then(write, write);
-    return this.#writing;
   }
 }

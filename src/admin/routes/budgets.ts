@@ -5,10 +5,10 @@ import type { Route } from '../router.js';
 
 export interface BudgetsView {
   readonly budgets: readonly BudgetReport[];
-  /** why every inference call is refused now (the usage journal is unusable), else null */
+  /** why every inference call is refused now (the usage journal is unusable, Redis unreachable), else null */
   readonly store_failure: string | null;
 }
 
-export function budgetRoutes(report: () => BudgetsView): Route[] {
-  return [{ method: 'GET', path: '/v1/budgets', role: 'viewer', handle: async () => ({ status: 200, body: { ...report() } }) }];
+export function budgetRoutes(report: () => Promise<BudgetsView>): Route[] {
+  return [{ method: 'GET', path: '/v1/budgets', role: 'viewer', handle: async () => ({ status: 200, body: { ...(await report()) } }) }];
 }

@@ -57,24 +57,25 @@ export async function createStreamSink(config: StreamConfig, sources: StreamSour
   return new HttpSink({ url: new URL(url), preset, headers, verifyTls: tls.verify, ...(ca === undefined ? {} : { ca }), timeoutMs: config.timeout_ms });
 }
 
-function readSecret(source: { readonly file?: string | undefined; readonly env?: string | undefined }, field: string, sources: StreamSources): Promise<string> {
+/** A secret from `file` (one line, relative to the config file) or `env`; `field` names it in errors. */
+export function readSecret(source: { readonly file?: string | undefined; readonly env?: string | undefined }, field: string, sources: Pick<StreamSources, 'baseDir' | 'env'>): Promise<string> {
   return source.env !== undefined ? Promise.resolve(fromEnv(source.env, `${field}.env`, sources)) : readSecretFile(source.file ?? '', `${field}.file`, sources);
 }
 
-function fromEnv(name: string, field: string, sources: StreamSources): string {
+function fromEnv(name: string, field: string, sources: Pick<StreamSources, 'env'>): string {
   const value = sources.env[name]?.trim();
   if (value === undefined || value === '') throw new OperatorError('CONFIG_INVALID', `${field}: the environment variable ${name} is not set`);
   return value;
 }
 
 /** A secret file holds one line; surrounding whitespace (the final newline an editor adds) is dropped. */
-async function readSecretFile(file: string, field: string, sources: StreamSources): Promise<string> {
+async function readSecretFile(file: string, field: string, sources: Pick<StreamSources, 'baseDir'>): Promise<string> {
   const value = (await readConfigFile(file, field, sources)).trim();
   if (value === '' || /[\r\n]/.test(value)) throw new OperatorError('CONFIG_INVALID', `${field}: ${file} must hold exactly one non-empty line`);
   return value;
 }
 
-async function readConfigFile(file: string, field: string, sources: StreamSources): Promise<string> {
+async function readConfigFile(file: string, field: string, sources: Pick<StreamSources, 'baseDir'>): Promise<string> {
   const path = isAbsolute(file) ? file : resolve(sources.baseDir, file);
   try {
     return await readFile(path, 'utf8');
