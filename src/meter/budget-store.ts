@@ -70,8 +70,17 @@ export async function readStore(file: string): Promise<StoreContents> {
   return { records, failure: null, tornBytes: Buffer.byteLength(last) };
 }
 
+interface Waiting {
+  readonly line: string;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
 export class BudgetStore {
-  private queue: Promise<void> = Promise.resolve();
+  // Group commit, as the audit chain does: lines that arrive while a write and its fdatasync run
+  // share the next one, so a burst of settling calls costs a few flushes instead of one each.
+  private waiting: Waiting[] = [];
+  private flight: Promise<void> | null = null;
 
   private constructor(
     private readonly handle: FileHandle | null,
@@ -96,26 +105,40 @@ export class BudgetStore {
     return this.failed;
   }
 
-  /** Durable once resolved; appends are serialised so lines never interleave. */
+  /** Durable once resolved; lines are written in call order and never interleave. */
   append(record: UsageRecord): Promise<void> {
-    const write = async (): Promise<void> => {
-      if (this.handle === null || this.failed !== null) throw new Error(this.failed ?? 'budget store closed');
+    if (this.handle === null || this.failed !== null) return Promise.reject(new Error(this.failed ?? 'budget store closed'));
+    const line = encode(record);
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ line, resolve, reject });
+      this.flight ??= this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.waiting.length > 0) {
+      const batch = this.waiting;
+      this.waiting = [];
       try {
-        await this.handle.write(encode(record));
+        if (this.handle === null || this.failed !== null) throw new Error(this.failed ?? 'budget store closed');
+        const bytes = Buffer.from(batch.map((entry) => entry.line).join(''));
+        // A short write (a full disk) is a failure: the lines it left out were never stored.
+        const { bytesWritten } = await this.handle.write(bytes);
+        if (bytesWritten !== bytes.length) throw new Error(`wrote ${bytesWritten} of ${bytes.length} bytes`);
         await this.handle.datasync();
       } catch (error) {
         // After a failed write the file's tail is unknown: refuse until restart re-reads it.
-        this.failed = `write failed: ${(error as Error).message}`;
-        throw error;
+        this.failed ??= `write failed: ${(error as Error).message}`;
+        for (const entry of [...batch, ...this.waiting.splice(0)]) entry.reject(error);
+        break;
       }
-    };
-    const next = this.queue.then(write);
-    this.queue = next.catch(() => undefined);
-    return next;
+      for (const entry of batch) entry.resolve();
+    }
+    this.flight = null;
   }
 
   async close(): Promise<void> {
-    await this.queue;
+    if (this.flight !== null) await this.flight;
     await this.handle?.close();
   }
 }

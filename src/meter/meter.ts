@@ -85,7 +85,9 @@ export class InferenceMeter implements InferenceMetering {
   record(facts: CallFacts, api: InferenceApi, model: string, fields: Pick<InferenceEntry, 'outcome' | 'estimated' | 'reserved' | 'clamped_to' | 'limit' | 'budget'> & { readonly usage: Usage }): void {
     const { usage, ...rest } = fields;
     const entry = inferenceEntry({ request_id: facts.requestId, agent: facts.agent.name, api, model, input_tokens: usage.input, output_tokens: usage.output, ...rest });
-    this.options.audit.append(entry).catch((error: unknown) => this.options.log.error({ err: error, request_id: facts.requestId }, 'audit append of inference record failed'));
+    // Nothing waits on this record (the usage is already durable in the budget journal): it rides
+    // the next decision's commit rather than costing the next call's decision a flush of its own.
+    this.options.audit.append(entry, 'with_next_commit').catch((error: unknown) => this.options.log.error({ err: error, request_id: facts.requestId }, 'audit append of inference record failed'));
   }
 
   /** sluice_inference_budget_used_ratio for every subject with a limit (skipped while the store cannot answer). */
