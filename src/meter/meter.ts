@@ -19,7 +19,8 @@ import { WINDOWS } from './windows.js';
 export interface MeterOptions {
   readonly hosts: InferenceHosts;
   readonly ledger: BudgetLedger;
-  readonly store: BudgetStore;
+  /** the journal; a cluster worker's writes through the primary's (workers: N) */
+  readonly store: Pick<BudgetStore, 'failure' | 'append'>;
   readonly maxBodyBytes: number;
   /** the output bound injected when an agent with a budget sets none and no per_request cap applies */
   readonly defaultOutputBound: number;
