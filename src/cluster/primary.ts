@@ -30,6 +30,8 @@ interface Member {
   readonly endpoint: ToWorker;
   /** agent-limit slots this worker holds, released if it dies holding them */
   readonly slots: Map<number, () => void>;
+  /** it asked for the state in force: from then on every change is sent to it (before, it has no ear for them) */
+  subscribed: boolean;
   listening: boolean;
 }
 
@@ -86,6 +88,8 @@ export class SluiceCluster {
       else member.worker.once('exit', () => resolve());
     }));
     this.#tell({ op: 'stop', drainMs: DRAIN_MS });
+    // One still starting has taken no traffic and cannot hear the stop yet.
+    for (const member of this.#members.values()) if (!member.subscribed) member.worker.process.kill('SIGKILL');
     const deadline = setTimeout(() => {
       for (const member of this.#members.values()) member.worker.process.kill('SIGKILL');
     }, DRAIN_MS + 2_000);
@@ -113,7 +117,7 @@ export class SluiceCluster {
   }
 
   #tell(notice: PrimaryNotice): void {
-    for (const member of this.#members.values()) member.endpoint.notify(notice);
+    for (const member of this.#members.values()) if (member.subscribed) member.endpoint.notify(notice);
   }
 
   /** Forks the workers and waits until each listens; one that ends first fails the start. */
@@ -136,7 +140,10 @@ export class SluiceCluster {
     const worker = cluster.fork();
     const slots = new Map<number, () => void>();
     const endpoint: ToWorker = new Endpoint(worker, {
-      serve: (call) => this.#serve(slots, call),
+      serve: (call) => {
+        if (call.op === 'state') member.subscribed = true;
+        return this.#serve(slots, call);
+      },
       hear: (notice) => {
         if (notice.op === 'listening') {
           member.listening = true;
@@ -146,9 +153,11 @@ export class SluiceCluster {
         this.#hear(slots, notice);
       },
     });
-    const member: Member = { worker, endpoint, slots, listening: false };
+    const member: Member = { worker, endpoint, slots, subscribed: false, listening: false };
     this.#members.set(worker.id, member);
     worker.on('message', (message: unknown) => endpoint.receive(message));
+    // A reply to a worker that just died fails to send: its exit is handled below, not as a crash.
+    worker.on('error', (error) => this.log.debug({ err: error, worker: worker.id }, 'message to a worker not delivered'));
     worker.once('exit', (code, signal) => this.#exited(member, code, signal, start));
     return member;
   }
@@ -217,7 +226,8 @@ export class SluiceCluster {
   }
 
   async #workerMetrics(): Promise<WorkerMetrics[]> {
-    const asked = await Promise.allSettled([...this.#members.values()].map((member) => member.endpoint.call({ op: 'metrics' })));
+    const ready = [...this.#members.values()].filter((member) => member.subscribed);
+    const asked = await Promise.allSettled(ready.map((member) => member.endpoint.call({ op: 'metrics' })));
     // A worker that died mid-scrape is left out of this one: its replacement shows in the next.
     return asked.flatMap((answer) => (answer.status === 'fulfilled' ? [answer.value as WorkerMetrics] : []));
   }

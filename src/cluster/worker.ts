@@ -126,6 +126,8 @@ export async function startWorker(loaded: LoadedConfig, log: Logger): Promise<vo
   // The primary coordinates every stop (it must outlive the workers' last records): signals that
   // reach a worker too (a terminal's Ctrl-C, a whole process group) wait for its word.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => undefined);
+  // A notice to a primary that just died fails to send: the disconnect below ends this worker.
+  process.on('error', (error) => log.debug({ err: error }, 'message to the primary not delivered'));
   process.once('disconnect', () => {
     // The primary died: nothing this worker decides could be recorded any more.
     primary.close(new SluiceError('AUDIT_UNAVAILABLE', 'the primary process is gone'));

@@ -1,0 +1,175 @@
+// workers: 2 as a service manager runs it: a real `sluice run` forking two proxy workers. Every
+// decision from both lands in one verifying chain with unique ids; an approval, a reload and a
+// mode switch made once reach both; a killed worker is replaced and audited; SIGTERM ends signed.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { loadConfig } from '../src/config/load.js';
+import { SourceError } from '../src/config/yaml.js';
+import { adminApi, makeAdminToken } from './support/admin-api.js';
+import { runSluice } from './support/cli.js';
+import { startHttpOrigin } from './support/origins.js';
+import { ALLOW_LOOPBACK } from './support/sluice.js';
+import { spawnSluice } from './support/sluice-process.js';
+import { until } from './support/until.js';
+
+const AGENT_TOKEN = `agent-${randomBytes(12).toString('hex')}`;
+const root = await mkdtemp(join(tmpdir(), 'sluice-workers-'));
+after(() => rm(root, { recursive: true, force: true }));
+
+type Record = { readonly kind: string } & Readonly<Partial<globalThis.Record<string, unknown>>>;
+
+/** One request on a connection of its own (no keep-alive), so the cluster spreads them over workers. */
+function get(proxyPort: number, url: string, agent?: string): Promise<{ status: number; decision: string }> {
+  const headers: globalThis.Record<string, string> = { host: new URL(url).host };
+  if (agent !== undefined) headers['proxy-authorization'] = `Basic ${Buffer.from(`${agent}:${AGENT_TOKEN}`).toString('base64')}`;
+  return new Promise((resolve, reject) => {
+    const sent = httpRequest({ host: '127.0.0.1', port: proxyPort, path: url, headers, agent: false }, (response) => {
+      response.resume();
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, decision: String(response.headers['sluice-decision'] ?? '') }));
+    });
+    sent.on('error', reject);
+    sent.end();
+  });
+}
+
+async function many(count: number, send: () => Promise<{ status: number; decision: string }>): Promise<{ status: number; decision: string }[]> {
+  const replies: { status: number; decision: string }[] = [];
+  // Ten at a time: enough to keep both workers busy without flooding a shared CI machine.
+  for (let sent = 0; sent < count; sent += 10) replies.push(...(await Promise.all(Array.from({ length: Math.min(10, count - sent) }, send))));
+  return replies;
+}
+
+/** The worker a request id names: `<boot>-w<N>-<counter>`. */
+function workerOf(requestId: unknown): string {
+  const match = /-w(\d+)-[0-9a-z]+$/.exec(String(requestId));
+  assert.ok(match !== null, `request id ${String(requestId)} names its worker`);
+  return match[1] ?? '';
+}
+
+/** A metric's samples summed, scraped on a fresh connection as Prometheus would. */
+async function sampleSum(adminPort: number, name: string): Promise<number> {
+  const text = await new Promise<string>((resolve, reject) => {
+    const sent = httpRequest({ host: '127.0.0.1', port: adminPort, path: '/metrics', agent: false }, (response) => {
+      let body = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve(body));
+    });
+    sent.on('error', reject);
+    sent.end();
+  });
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+describe('workers: 2', () => {
+  test('one audit chain, one approval view, reload, a restarted worker and a signed stop', async (t) => {
+    const origin = await startHttpOrigin();
+    const second = await startHttpOrigin();
+    t.after(() => Promise.all([origin.close(), second.close()]));
+    const dir = await mkdtemp(join(root, 'run-'));
+    const rulesFile = join(dir, 'rules', 'local.yaml');
+    await writeFile(join(dir, 'blocklists.yaml'), 'sources: []\n');
+    await mkdir(join(dir, 'rules'));
+    await writeFile(rulesFile, 'rules: []\n');
+    const configFile = join(dir, 'sluice.yaml');
+    await writeFile(
+      configFile,
+      [
+        'listen:',
+        '  proxy: "127.0.0.1:0"',
+        '  admin: "127.0.0.1:0"',
+        'state_dir: state',
+        'rules: [rules]',
+        'blocklists: blocklists.yaml',
+        'mode: learn',
+        'workers: 2',
+        `agents:\n  - { name: builder, mode: strict, token_sha256: ["${createHash('sha256').update(AGENT_TOKEN).digest('hex')}"], limits: { max_concurrent: 50 } }`,
+        ALLOW_LOOPBACK,
+        '',
+      ].join('\n'),
+    );
+    const sluice = spawnSluice(['run', '--config', configFile]);
+    t.after(() => sluice.stop('SIGKILL', 1_000));
+    const started = await sluice.waitForLog('sluice started', 120_000);
+    const proxyPort = (started['proxy'] as { port: number }).port;
+    const adminPort = (started['admin'] as { port: number }).port;
+    const adminUrl = `http://127.0.0.1:${adminPort}`;
+    const pids = started['worker_pids'] as number[];
+    assert.equal(pids.length, 2);
+    const auditFile = join(dir, 'state', 'audit.jsonl');
+    const records = async (): Promise<Record[]> => (await readFile(auditFile, 'utf8')).split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record);
+    const decisions = async (): Promise<Record[]> => (await records()).filter((record) => record.kind === 'decision');
+
+    // Many requests, each on its own connection: every one decided, recorded once, by either worker.
+    const learned = await many(60, () => get(proxyPort, `http://127.0.0.1:${origin.port}/learn`));
+    assert.deepEqual(new Set(learned.map((reply) => reply.status)), new Set([200]));
+    const firstDecisions = await decisions();
+    assert.equal(firstDecisions.length, 60);
+    assert.equal(new Set(firstDecisions.map((record) => record.request_id)).size, 60, 'request ids are unique across workers');
+    assert.equal(new Set(firstDecisions.map((record) => workerOf(record.request_id))).size, 2, 'both workers served traffic');
+    // /metrics on the primary sums the workers' counters.
+    await until(async () => (await sampleSum(adminPort, 'sluice_decisions_total')) === 60, 'the primary reports both workers\' decisions');
+
+    // Strict builder is refused until an approval granted once through the admin API reaches both workers.
+    const target = `http://127.0.0.1:${origin.port}/approved`;
+    assert.ok((await many(10, () => get(proxyPort, target, 'builder'))).every((reply) => reply.status === 403));
+    const approver = await makeAdminToken({ configFile }, 'ops', 'approver');
+    const granted = await adminApi({ adminUrl }, 'POST', '/v1/approvals', approver, { agent: 'builder', host: '127.0.0.1', port: origin.port, ttl_ms: 3_600_000, reason: 'workers test' });
+    assert.equal(granted.status, 201, JSON.stringify(granted.body));
+    const approved = await many(20, () => get(proxyPort, target, 'builder'));
+    assert.ok(approved.every((reply) => reply.status === 200 && reply.decision.includes('reason=approval_allow')), JSON.stringify(approved));
+    const approvedDecisions = (await decisions()).filter((record) => record.reason === 'approval_allow');
+    assert.equal(approvedDecisions.length, 20);
+    assert.equal(new Set(approvedDecisions.map((record) => workerOf(record.request_id))).size, 2, 'the approval was honoured by both workers');
+
+    // A rule added on disk applies in both workers after one SIGHUP to the primary, audited once.
+    const other = `http://127.0.0.1:${second.port}/ruled`;
+    assert.ok((await many(4, () => get(proxyPort, other, 'builder'))).every((reply) => reply.status === 403));
+    await writeFile(rulesFile, `rules:\n  - { id: second-origin, action: allow, hosts: ["127.0.0.1"], ports: [${second.port}] }\n`);
+    sluice.child.kill('SIGHUP');
+    await until(async () => (await records()).some((record) => record.kind === 'reload' && record.outcome === 'accepted'), 'the reload is recorded');
+    await until(async () => (await many(10, () => get(proxyPort, other, 'builder'))).every((reply) => reply.status === 200), 'every worker applies the new rule');
+    assert.equal((await records()).filter((record) => record.kind === 'reload').length, 1);
+
+    // A killed worker is replaced and its end recorded; traffic goes on through both.
+    process.kill(pids[0] ?? 0, 'SIGKILL');
+    await until(async () => (await records()).some((record) => record.kind === 'worker_exit'), 'the worker exit is recorded');
+    const exit = (await records()).find((record) => record.kind === 'worker_exit');
+    assert.equal(exit?.pid, pids[0]);
+    assert.equal(exit?.signal, 'SIGKILL');
+    await until(async () => (await sampleSum(adminPort, 'sluice_worker_restarts_total')) === 1, 'the restart is counted');
+    const replacement = String(exit?.replaced_by);
+    await until(async () => {
+      await many(10, () => get(proxyPort, `http://127.0.0.1:${origin.port}/after`));
+      return (await decisions()).some((record) => workerOf(record.request_id) === replacement);
+    }, 'the replacement worker takes traffic');
+
+    // SIGTERM: a clean exit, every record in one chain that verifies and ends with the shutdown checkpoint.
+    assert.deepEqual(await sluice.stop('SIGTERM', 30_000), { code: 0, signal: null });
+    const all = await records();
+    assert.equal(all.at(-2)?.kind, 'stop');
+    assert.equal(all.at(-1)?.trigger, 'shutdown');
+    const ids = all.filter((record) => record.kind === 'decision').map((record) => record.request_id);
+    assert.equal(new Set(ids).size, ids.length, 'request ids stay unique after the restart');
+    const pubkey = (await runSluice(['audit', 'pubkey', '--state-dir', join(dir, 'state')])).stdout.trim();
+    const verified = await runSluice(['audit', 'verify', '--pubkey', pubkey, auditFile]);
+    assert.equal(verified.code, 0, verified.stdout);
+    assert.match(verified.stdout, /\(shutdown\)/);
+  });
+
+  test('refuses workers above 1 with inference budgets or a bundle, naming the key', async () => {
+    const dir = await mkdtemp(join(root, 'refused-'));
+    const file = join(dir, 'sluice.yaml');
+    await writeFile(file, 'workers: 2\ninference:\n  budgets:\n    - { agent: builder, daily: 1000 }\n');
+    await assert.rejects(loadConfig(file, { isRoot: false }), (error: unknown) => error instanceof SourceError && /sluice\.yaml:\d+:\d+: workers: .*ledger must be one/.test(error.message));
+    await writeFile(file, 'workers: auto\n');
+    assert.equal((await loadConfig(file, { isRoot: false })).config.workers, 'auto');
+  });
+});
