@@ -104,6 +104,7 @@ export interface SharedState {
   readonly requests: AccessRequests;
   readonly agentLimits: AgentLimits;
   readonly budgetStore: BudgetStore;
+  readonly meter: InferenceMeter;
   readonly modes: AgentModes;
 }
 
@@ -581,8 +582,8 @@ export class Sluice {
 
   /** What the primary of a cluster serves its workers from. */
   get shared(): SharedState {
-    const { audit, learn, approvals, requests, agentLimits, budgetStore, modes } = this.parts;
-    return { audit, learn, approvals, requests, agentLimits, budgetStore, modes };
+    const { audit, learn, approvals, requests, agentLimits, budgetStore, meter, modes } = this.parts;
+    return { audit, learn, approvals, requests, agentLimits, budgetStore, meter, modes };
   }
 
   /**

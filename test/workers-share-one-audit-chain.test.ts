@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
+import { once } from 'node:events';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -164,11 +166,63 @@ describe('workers: 2', () => {
     assert.match(verified.stdout, /\(shutdown\)/);
   });
 
-  test('refuses workers above 1 with inference budgets or a bundle, naming the key', async () => {
+  test('two workers racing on one inference budget never spend past it: the ledger is the primary\'s', async (t) => {
+    // A plain-HTTP model API: every call reports 100 tokens used, within its 100-token output bound.
+    const provider = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        // Held a moment so calls overlap and race for the budget.
+        setTimeout(() => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model: 'gpt-test', usage: { prompt_tokens: 10, completion_tokens: 90 } })), 50);
+      });
+    });
+    provider.listen(0, '127.0.0.1');
+    await once(provider, 'listening');
+    t.after(() => new Promise((resolve) => provider.close(resolve)));
+    const providerPort = (provider.address() as AddressInfo).port;
+    const dir = await mkdtemp(join(root, 'budget-'));
+    await mkdir(join(dir, 'rules'));
+    await writeFile(join(dir, 'rules', 'local.yaml'), 'rules: []\n');
+    await writeFile(join(dir, 'blocklists.yaml'), 'sources: []\n');
+    const configFile = join(dir, 'sluice.yaml');
+    await writeFile(configFile, [
+      'listen:', '  proxy: "127.0.0.1:0"', '  admin: "127.0.0.1:0"', 'state_dir: state', 'rules: [rules]', 'blocklists: blocklists.yaml', 'mode: learn', 'workers: 2',
+      `agents:\n  - { name: builder, token_sha256: ["${createHash('sha256').update(AGENT_TOKEN).digest('hex')}"] }`,
+      'inference:\n  hosts: [localhost]\n  budgets:\n    - { agent: builder, daily: 1000 }',
+      ALLOW_LOOPBACK, '',
+    ].join('\n'));
+    const sluice = spawnSluice(['run', '--config', configFile]);
+    t.after(() => sluice.stop('SIGKILL', 1_000));
+    const started = await sluice.waitForLog('sluice started', 120_000);
+    const proxyPort = (started['proxy'] as { port: number }).port;
+    const body = JSON.stringify({ model: 'gpt-test', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
+    const call = (): Promise<{ status: number; decision: string }> => new Promise((resolve, reject) => {
+      const url = `http://localhost:${providerPort}/v1/chat/completions`;
+      const headers = { host: `localhost:${providerPort}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'proxy-authorization': `Basic ${Buffer.from(`builder:${AGENT_TOKEN}`).toString('base64')}` };
+      const sent = httpRequest({ host: '127.0.0.1', port: proxyPort, method: 'POST', path: url, headers, agent: false }, (response) => {
+        response.resume();
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, decision: '' }));
+      });
+      sent.on('error', reject);
+      sent.end(body);
+    });
+    // Twenty at once over fresh connections: split per worker, the budget would let about twice through.
+    const replies = await Promise.all(Array.from({ length: 20 }, call));
+    const admitted = replies.filter((reply) => reply.status === 200).length;
+    assert.ok(admitted > 0 && replies.some((reply) => reply.status === 429), JSON.stringify(replies.map((reply) => reply.status)));
+    assert.deepEqual(await sluice.stop('SIGTERM', 30_000), { code: 0, signal: null });
+    const records = (await readFile(join(dir, 'state', 'audit.jsonl'), 'utf8')).split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record);
+    const inference = records.filter((record) => record.kind === 'inference');
+    assert.equal(new Set(records.filter((record) => record.kind === 'decision').map((record) => workerOf(record.request_id))).size, 2, 'both workers metered calls');
+    const spent = inference.filter((record) => record.outcome === 'settled').reduce((sum, record) => sum + Number(record.input_tokens) + Number(record.output_tokens), 0);
+    assert.equal(inference.filter((record) => record.outcome === 'settled').length, admitted);
+    assert.ok(spent <= 1000, `spent ${spent} of a 1000-token budget`);
+  });
+
+  test('refuses workers above 1 with a bundle, naming the key', async () => {
     const dir = await mkdtemp(join(root, 'refused-'));
     const file = join(dir, 'sluice.yaml');
-    await writeFile(file, 'workers: 2\ninference:\n  budgets:\n    - { agent: builder, daily: 1000 }\n');
-    await assert.rejects(loadConfig(file, { isRoot: false }), (error: unknown) => error instanceof SourceError && /sluice\.yaml:\d+:\d+: workers: .*ledger must be one/.test(error.message));
+    await writeFile(file, 'workers: 2\nbundle:\n  file: allowlist.bundle\n  keys: [keys/ops.pub]\n');
+    await assert.rejects(loadConfig(file, { isRoot: false }), (error: unknown) => error instanceof SourceError && /sluice\.yaml:\d+:\d+: workers: .*workers: 1 only/.test(error.message));
     await writeFile(file, 'workers: auto\n');
     assert.equal((await loadConfig(file, { isRoot: false })).config.workers, 'auto');
   });

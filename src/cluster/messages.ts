@@ -5,7 +5,7 @@ import type { AppendUrgency, AuditEntry } from '../audit/kinds.js';
 import type { AuditRecord } from '../audit/record.js';
 import type { ErrorCode } from '../errors.js';
 import type { LimitOutcome } from '../ingress/agent-limits.js';
-import type { UsageRecord } from '../meter/budget-store.js';
+import type { Plan, PlanRequest, Reservation, UsageRecord } from '../meter/index.js';
 import type { WorkerMetrics } from '../obs/metrics.js';
 import type { AccessRequest } from '../policy/access-requests.js';
 import type { Approval } from '../policy/approvals.js';
@@ -18,7 +18,13 @@ export type WorkerCall =
   | { readonly op: 'audit'; readonly entry: AuditEntry; readonly urgency: AppendUrgency }
   | { readonly op: 'ask_access'; readonly agent: Agent; readonly host: string; readonly port: number }
   | { readonly op: 'admit'; readonly agent: string }
-  | { readonly op: 'journal'; readonly record: UsageRecord };
+  | { readonly op: 'journal'; readonly record: UsageRecord }
+  /** reserve against the one budget ledger */
+  | { readonly op: 'plan'; readonly request: PlanRequest };
+
+/** A reservation the primary holds for a worker, by ticket: a worker that dies is charged it. */
+export type TicketedReservation = Reservation & { readonly ticket: number };
+export type TicketedPlan = Exclude<Plan, { kind: 'go' }> | (Extract<Plan, { kind: 'go' }> & { readonly reservation: TicketedReservation });
 
 /** A limit slot crosses the channel as a number; the worker hands it back to release it. */
 export type RemoteLimitOutcome = Exclude<LimitOutcome, { admitted: true }> | { readonly admitted: true; readonly slot: number };
@@ -29,6 +35,7 @@ export interface WorkerReplies {
   readonly ask_access: AccessRequest | null;
   readonly admit: RemoteLimitOutcome;
   readonly journal: null;
+  readonly plan: TicketedPlan;
   readonly metrics: WorkerMetrics;
 }
 
@@ -36,6 +43,7 @@ export type WorkerNotice =
   | { readonly op: 'learn'; readonly record: LearnRecord }
   | { readonly op: 'approval_used'; readonly approval: string; readonly requestId: string }
   | { readonly op: 'release'; readonly slot: number }
+  | { readonly op: 'settle'; readonly reservation: TicketedReservation; readonly used: number }
   /** every listener is open: the worker takes traffic */
   | { readonly op: 'listening'; readonly proxy: { readonly address: string; readonly family: string; readonly port: number } };
 

@@ -12,7 +12,8 @@ import type { Logger } from '../obs/log.js';
 import type { WorkerMetrics } from '../obs/metrics.js';
 import type { Approval } from '../policy/approvals.js';
 import { Endpoint } from './endpoint.js';
-import type { PrimaryCall, PrimaryNotice, WorkerCall, WorkerNotice, WorkerReplies } from './messages.js';
+import type { PlanRequest, Reservation } from '../meter/index.js';
+import type { PrimaryCall, PrimaryNotice, TicketedPlan, WorkerCall, WorkerNotice, WorkerReplies } from './messages.js';
 
 /**
  * How long the workers get to finish the requests in flight after SIGTERM before their last
@@ -30,6 +31,8 @@ interface Member {
   readonly endpoint: ToWorker;
   /** agent-limit slots this worker holds, released if it dies holding them */
   readonly slots: Map<number, () => void>;
+  /** budget reservations made for its calls and not settled yet, by ticket */
+  readonly reservations: Map<number, { readonly agent: string; readonly reservation: Reservation }>;
   /** it asked for the state in force: from then on every change is sent to it (before, it has no ear for them) */
   subscribed: boolean;
   listening: boolean;
@@ -44,6 +47,7 @@ export class SluiceCluster {
   readonly #members = new Map<number, Member>();
   #approvals: readonly Approval[] = [];
   #nextSlot = 0;
+  #nextTicket = 0;
   #stopping = false;
   #sluice: Sluice | undefined;
 
@@ -142,7 +146,7 @@ export class SluiceCluster {
     const endpoint: ToWorker = new Endpoint(worker, {
       serve: (call) => {
         if (call.op === 'state') member.subscribed = true;
-        return this.#serve(slots, call);
+        return this.#serve(member, call);
       },
       hear: (notice) => {
         if (notice.op === 'listening') {
@@ -150,10 +154,10 @@ export class SluiceCluster {
           start?.onListening(notice.proxy);
           return;
         }
-        this.#hear(slots, notice);
+        this.#hear(member, notice);
       },
     });
-    const member: Member = { worker, endpoint, slots, subscribed: false, listening: false };
+    const member: Member = { worker, endpoint, slots, reservations: new Map(), subscribed: false, listening: false };
     this.#members.set(worker.id, member);
     worker.on('message', (message: unknown) => endpoint.receive(message));
     // A reply to a worker that just died fails to send: its exit is handled below, not as a crash.
@@ -168,6 +172,7 @@ export class SluiceCluster {
     member.endpoint.close(new SluiceError('INTERNAL', `worker ${worker.id} exited`));
     // Its requests ended with it: the concurrency slots they held are free again.
     for (const release of member.slots.values()) release();
+    this.#chargeAbandoned(member);
     if (this.#stopping) return;
     if (start !== null && !member.listening) {
       start.onEarlyExit(code);
@@ -187,8 +192,9 @@ export class SluiceCluster {
     else setTimeout(restart, FAILED_START_PAUSE_MS).unref();
   }
 
-  #serve(slots: Map<number, () => void>, call: WorkerCall): Promise<WorkerReplies[WorkerCall['op']]> | WorkerReplies[WorkerCall['op']] {
+  #serve(member: Member, call: WorkerCall): Promise<WorkerReplies[WorkerCall['op']]> | WorkerReplies[WorkerCall['op']] {
     const shared = this.#running().shared;
+    const { slots } = member;
     switch (call.op) {
       case 'audit':
         return shared.audit.append(call.entry, call.urgency);
@@ -206,11 +212,14 @@ export class SluiceCluster {
       }
       case 'journal':
         return shared.budgetStore.append(call.record).then(() => null);
+      case 'plan':
+        return this.#plan(member, call.request);
     }
   }
 
-  #hear(slots: Map<number, () => void>, notice: Exclude<WorkerNotice, { op: 'listening' }>): void {
+  #hear(member: Member, notice: Exclude<WorkerNotice, { op: 'listening' }>): void {
     const shared = this.#running().shared;
+    const { slots } = member;
     switch (notice.op) {
       case 'learn':
         shared.learn.record(notice.record);
@@ -222,7 +231,34 @@ export class SluiceCluster {
         slots.get(notice.slot)?.();
         slots.delete(notice.slot);
         return;
+      case 'settle':
+        member.reservations.delete(notice.reservation.ticket);
+        shared.meter.options.ledger.settle(notice.reservation, notice.used);
+        shared.meter.showBudgets();
+        return;
     }
+  }
+
+  async #plan(member: Member, request: PlanRequest): Promise<TicketedPlan> {
+    const plan = await this.#running().shared.meter.options.ledger.plan(request);
+    if (plan.kind !== 'go') return plan;
+    this.#nextTicket += 1;
+    const reservation = { ...plan.reservation, ticket: this.#nextTicket };
+    member.reservations.set(reservation.ticket, { agent: request.agent.name, reservation });
+    return { ...plan, reservation };
+  }
+
+  /** A dead worker's calls in flight are charged their whole reservation, journal first, as an abandoned call is. */
+  #chargeAbandoned(member: Member): void {
+    const { meter, budgetStore } = this.#running().shared;
+    for (const { agent, reservation } of member.reservations.values()) {
+      meter.options.ledger.settle(reservation, reservation.tokens);
+      budgetStore
+        .append({ at: Date.now(), request_id: `worker-${member.worker.id}-exit`, agent, subjects: reservation.subjects, model: 'unknown', input: 0, output: reservation.tokens, estimated: true })
+        .catch((error: unknown) => this.log.error({ err: error }, 'budget store write failed; inference is refused until restart'));
+    }
+    if (member.reservations.size > 0) meter.showBudgets();
+    member.reservations.clear();
   }
 
   async #workerMetrics(): Promise<WorkerMetrics[]> {

@@ -29,7 +29,7 @@ import { HeldRequests } from '../policy/hold.js';
 import { LivePolicy } from '../policy/live-policy.js';
 import { loadRuleFiles } from '../policy/rules.js';
 import { Endpoint } from './endpoint.js';
-import type { PrimaryCall, PrimaryNotice, WorkerCall, WorkerNotice, WorkerReplies } from './messages.js';
+import type { PrimaryCall, PrimaryNotice, TicketedReservation, WorkerCall, WorkerNotice, WorkerReplies } from './messages.js';
 
 type ToPrimary = Endpoint<WorkerCall, WorkerNotice, PrimaryCall, PrimaryNotice, WorkerReplies>;
 
@@ -138,10 +138,17 @@ export async function startWorker(loaded: LoadedConfig, log: Logger): Promise<vo
   const audit: AuditLog = { append: (entry, urgency = 'now') => primary.call({ op: 'audit', entry, urgency }) };
   const limited = new Set(config.agents.filter((agent) => agent.limits?.requests_per_second !== undefined || agent.limits?.max_concurrent !== undefined).map((agent) => agent.name));
   const now = (): number => clock.now();
+  const budgets = new BudgetLedger(config.inference.budgets, now);
   const meter = new InferenceMeter({
     hosts: new InferenceHosts(config.inference.hosts),
-    // No budgets with workers above 1 (the config refuses them): the ledger only counts.
-    ledger: new BudgetLedger(config.inference.budgets, now),
+    ledger: {
+      // Which agents have budgets is the config's; what they used is the primary's alone.
+      isBudgeted: (agent) => budgets.isBudgeted(agent),
+      report: () => [],
+      plan: (request) => primary.call({ op: 'plan', request }),
+      // The reservation came from the primary's plan above and still carries its ticket.
+      settle: (reservation, used) => primary.notify({ op: 'settle', reservation: reservation as TicketedReservation, used }),
+    },
     store: { failure: null, append: async (record) => void (await primary.call({ op: 'journal', record })) },
     maxBodyBytes: config.inference.max_body_bytes,
     defaultOutputBound: config.inference.default_output_tokens,

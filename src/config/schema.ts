@@ -410,9 +410,8 @@ export const configSchema = z.strictObject({
   /** Proxy processes (node:cluster): 1 is a single process; `auto` one per CPU core. */
   workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default(1),
 })
-  // Each worker would hold a copy of these, and they must be one: refused rather than silently split.
-  .refine((config) => config.workers === 1 || config.bundle === undefined, { path: ['workers'], message: 'a signed allowlist bundle (bundle:) runs with workers: 1 only' })
-  .refine((config) => config.workers === 1 || config.inference.budgets.length === 0, { path: ['workers'], message: 'inference budgets (inference.budgets) run with workers: 1 only: their ledger must be one' });
+  // Each worker would hold its own copy of the bundle's state: refused rather than silently split.
+  .refine((config) => config.workers === 1 || config.bundle === undefined, { path: ['workers'], message: 'a signed allowlist bundle (bundle:) runs with workers: 1 only' });
 
 export type ConfigFile = z.output<typeof configSchema>;
 export type AgentConfig = z.output<typeof agentSchema>;

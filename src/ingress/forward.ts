@@ -115,7 +115,7 @@ export async function forwardRequest(deps: PipelineDeps, pools: UpstreamPools, e
     } else {
       const read = await readCapped(request, metered.maxBodyBytes);
       if (read === null) throw new SluiceError('INFERENCE_BODY_TOO_LARGE', `over ${metered.maxBodyBytes} bytes`);
-      const verdict = metered.admit(read);
+      const verdict = await metered.admit(read);
       if (verdict.kind === 'refuse') {
         outcome = verdict.code;
         response.writeHead(verdict.status, [...verdict.headers.flat(), 'sluice-decision', sluiceHeader]);

@@ -19,7 +19,7 @@ export interface MeteredCall {
   /** request bodies larger than this are refused: inference bodies are buffered to be read */
   readonly maxBodyBytes: number;
   /** reserves against the agent's budgets; returns the body to send (bounds clamped) or a refusal */
-  admit(body: Buffer): AdmitVerdict;
+  admit(body: Buffer): Promise<AdmitVerdict>;
   /**
    * The transform the upstream response flows through to the agent: reads usage as bytes pass,
    * strips what Sluice asked for on its own, cuts a stream that outruns its reservation. `strips`

@@ -8,7 +8,7 @@ import type { Logger } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
 import { apiOf, estimateTokens, providerOf, readRequest, withOutputBound, withStreamUsage, type InferenceApi, type InferenceRequest } from './api-shape.js';
 import type { BudgetStore } from './budget-store.js';
-import type { BudgetLedger, Reservation } from './budgets.js';
+import type { BudgetLedger, Plan, PlanRequest, Reservation } from './budgets.js';
 import type { AdmitVerdict, CallFacts, InferenceMetering, InferenceRefusal, MeteredCall } from './call.js';
 import type { InferenceHosts } from './inference-hosts.js';
 import { errorResponse, streamErrorEvent, type ProviderError } from './provider-errors.js';
@@ -16,9 +16,18 @@ import { SseSplitter } from './sse.js';
 import { StreamUsage, usageOfJson, type Usage } from './usage.js';
 import { WINDOWS } from './windows.js';
 
+/**
+ * The budget ledger as the meter uses it. A cluster worker's (workers: N) plans and settles in
+ * the primary's one ledger, so a reservation there is atomic across workers.
+ */
+export type MeterLedger = Pick<BudgetLedger, 'report' | 'isBudgeted'> & {
+  plan(request: PlanRequest): Plan | Promise<Plan>;
+  settle(reservation: Reservation, used: number): void;
+};
+
 export interface MeterOptions {
   readonly hosts: InferenceHosts;
-  readonly ledger: BudgetLedger;
+  readonly ledger: MeterLedger;
   /** the journal; a cluster worker's writes through the primary's (workers: N) */
   readonly store: Pick<BudgetStore, 'failure' | 'append'>;
   readonly maxBodyBytes: number;
@@ -118,7 +127,7 @@ class InferenceCall implements MeteredCall {
     return { kind: 'refuse', status: error.status, headers, body, code };
   }
 
-  admit(body: Buffer): AdmitVerdict {
+  async admit(body: Buffer): Promise<AdmitVerdict> {
     const { store, ledger, defaultOutputBound } = this.meter.options;
     const none = { input: 0, output: 0 };
     if (store.failure !== null) {
@@ -135,7 +144,7 @@ class InferenceCall implements MeteredCall {
     }
     this.request = request;
     this.inputEstimate = estimateTokens(body.length);
-    const plan = ledger.plan({ agent: this.facts.agent, inputEstimate: this.inputEstimate, outputBound: request.outputBound, choices: request.choices, defaultBound: defaultOutputBound });
+    const plan = await ledger.plan({ agent: this.facts.agent, inputEstimate: this.inputEstimate, outputBound: request.outputBound, choices: request.choices, defaultBound: defaultOutputBound });
     if (plan.kind === 'over') {
       this.settled = true;
       const window = plan.limit === 'per_request' ? 'per-request' : plan.limit;
