@@ -74,7 +74,8 @@ describe('workers: 2', () => {
   test('one audit chain, one approval view, reload, a restarted worker and a signed stop', async (t) => {
     const origin = await startHttpOrigin();
     const second = await startHttpOrigin();
-    t.after(() => Promise.all([origin.close(), second.close()]));
+    const third = await startHttpOrigin();
+    t.after(() => Promise.all([origin.close(), second.close(), third.close()]));
     const dir = await mkdtemp(join(root, 'run-'));
     const rulesFile = join(dir, 'rules', 'local.yaml');
     await writeFile(join(dir, 'blocklists.yaml'), 'sources: []\n');
@@ -139,6 +140,16 @@ describe('workers: 2', () => {
     await until(async () => (await records()).some((record) => record.kind === 'reload' && record.outcome === 'accepted'), 'the reload is recorded');
     await until(async () => (await many(10, () => get(proxyPort, other, 'builder'))).every((reply) => reply.status === 200), 'every worker applies the new rule');
     assert.equal((await records()).filter((record) => record.kind === 'reload').length, 1);
+
+    // Builder switched to Learn through the admin API: both workers let it through unmatched.
+    const unmatched = `http://127.0.0.1:${third.port}/learned`;
+    assert.ok((await many(4, () => get(proxyPort, unmatched, 'builder'))).every((reply) => reply.status === 403));
+    const admin = await makeAdminToken({ configFile }, 'root', 'admin');
+    assert.equal((await adminApi({ adminUrl }, 'PUT', '/v1/agents/builder/mode', admin, { mode: 'learn' })).status, 200);
+    const learnedNow = await many(10, () => get(proxyPort, unmatched, 'builder'));
+    assert.ok(learnedNow.every((reply) => reply.status === 200 && reply.decision.includes('reason=learn_unmatched')), JSON.stringify(learnedNow));
+    const learnDecisions = (await decisions()).filter((record) => record.agent === 'builder' && record.reason === 'learn_unmatched');
+    assert.equal(new Set(learnDecisions.map((record) => workerOf(record.request_id))).size, 2, 'the mode switch reached both workers');
 
     // A killed worker is replaced and its end recorded; traffic goes on through both.
     process.kill(pids[0] ?? 0, 'SIGKILL');

@@ -22,6 +22,7 @@ export class Endpoint<Out extends { op: string }, OutNotice, In, InNotice, Repli
   #next = 0;
   readonly #pending = new Map<number, Pending>();
   #closed: SluiceError | null = null;
+  #onIdle: (() => void)[] = [];
 
   constructor(
     private readonly channel: Channel,
@@ -53,6 +54,7 @@ export class Endpoint<Out extends { op: string }, OutNotice, In, InNotice, Repli
         const pending = this.#pending.get(message.id);
         if (pending === undefined) return;
         this.#pending.delete(message.id);
+        this.#idleCheck();
         if (message.ok) pending.resolve(message.value);
         else pending.reject(rebuilt(message.code, message.message));
         return;
@@ -63,11 +65,23 @@ export class Endpoint<Out extends { op: string }, OutNotice, In, InNotice, Repli
     }
   }
 
+  /** Resolves once no call waits for its reply (a worker's last records have reached the primary). */
+  idle(): Promise<void> {
+    if (this.#pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#onIdle.push(resolve));
+  }
+
+  #idleCheck(): void {
+    if (this.#pending.size > 0) return;
+    for (const resolve of this.#onIdle.splice(0)) resolve();
+  }
+
   /** The other end is gone: every call waiting, and every later one, fails with `error`. */
   close(error: SluiceError): void {
     this.#closed ??= error;
     for (const pending of this.#pending.values()) pending.reject(error);
     this.#pending.clear();
+    this.#idleCheck();
   }
 
   async #answer(id: number, call: In): Promise<void> {
@@ -89,6 +103,7 @@ export class Endpoint<Out extends { op: string }, OutNotice, In, InNotice, Repli
         const pending = this.#pending.get(message.id);
         this.#pending.delete(message.id);
         pending?.reject(new SluiceError('INTERNAL', `cluster channel closed: ${error instanceof Error ? error.message : String(error)}`));
+        this.#idleCheck();
       }
     }
   }

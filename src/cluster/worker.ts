@@ -209,6 +209,8 @@ export async function startWorker(loaded: LoadedConfig, log: Logger): Promise<vo
     blocklists.stop();
     stopPolling();
     await tracing?.shutdown().catch(() => undefined);
+    // The close records of the last requests are on their way: exit only once the primary has them.
+    await primary.idle();
   };
   primary.notify({ op: 'listening', proxy: { address: address.address, family: address.family, port: address.port } });
 }
