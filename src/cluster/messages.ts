@@ -80,11 +80,17 @@ export type ReplyMessage =
   | { readonly type: 'reply'; readonly id: number; readonly ok: true; readonly value: unknown }
   | { readonly type: 'reply'; readonly id: number; readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
-export type Message<C, N> = CallMessage<C> | NoticeMessage<N> | ReplyMessage;
+/** What one turn of the event loop sent, in order: one write and one wake-up for many messages. */
+export interface BatchMessage<C, N> {
+  readonly type: 'batch';
+  readonly messages: readonly (CallMessage<C> | NoticeMessage<N> | ReplyMessage)[];
+}
+
+export type Message<C, N> = CallMessage<C> | NoticeMessage<N> | ReplyMessage | BatchMessage<C, N>;
 
 /** Messages on the channel that are not ours (Node's own cluster traffic has a `cmd`). */
 export function isClusterMessage<C, N>(value: unknown): value is Message<C, N> {
   if (value === null || typeof value !== 'object') return false;
   const type = (value as { type?: unknown }).type;
-  return type === 'call' || type === 'notice' || type === 'reply';
+  return type === 'call' || type === 'notice' || type === 'reply' || type === 'batch';
 }
