@@ -1,11 +1,10 @@
 // The composition root: builds every stage from a loaded config, starts the proxy and admin
 // listeners, and tears them down in order. The only place that wires stages together.
-import { mkdir, readFile } from 'node:fs/promises';
-import { rootCertificates } from 'node:tls';
+import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadSigningKeys, type LoadedSigningKeys } from './audit/signing-key.js';
 import { AuditTrail, type AuditTrailOptions } from './audit/trail.js';
 import {
@@ -22,7 +21,6 @@ import type { Schedule } from './audit/schedule.js';
 import { createStreamSink } from './audit/stream/from-config.js';
 import { savedUndeliveredFrom, startAuditStream } from './audit/stream/start.js';
 import type { AuditStreamer } from './audit/stream/streamer.js';
-import { splitHostPort } from './config/host-port.js';
 import type { LoadedConfig } from './config/load.js';
 import { PACKAGE_ROOT } from './config/package-root.js';
 import type { ConfigFile } from './config/schema.js';
@@ -34,15 +32,13 @@ import { loadBlocklistConfig } from './policy/blocklist/sources.js';
 import { createBundleManager } from './policy/bundle/from-config.js';
 import type { BundleManager } from './policy/bundle/manager.js';
 import { LivePolicy } from './policy/live-policy.js';
-import { AddressGuard, createDnsCache, createResolver, loadParentProxies, LocalAddresses, UpstreamPools, type VettedAddress } from './connect/index.js';
+import { AddressGuard, loadParentProxies, LocalAddresses, type UpstreamPools } from './connect/index.js';
 import { IdentityResolver } from './identity/identify.js';
 import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
-import { TlsInterceptor } from './ingress/intercept.js';
-import { LocalCa } from './ingress/tls/local-ca.js';
+import type { TlsInterceptor } from './ingress/intercept.js';
 import { BUDGET_STORE_FILE, BudgetLedger, BudgetStore, InferenceHosts, InferenceMeter } from './meter/index.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
-import type { PipelineDeps } from './ingress/pipeline.js';
 import { createAdminApi } from './admin/api.js';
 import type { BudgetsView } from './admin/routes/budgets.js';
 import { AdminPage } from './admin/page.js';
@@ -64,6 +60,7 @@ import { loadWebhookSecret, RequestWebhook } from './policy/request-webhook.js';
 import { AgentLimits } from './ingress/agent-limits.js';
 import { loadRuleFiles } from './policy/rules.js';
 import { formatIssue, SourceError } from './config/yaml.js';
+import { guardConfinesAgents, listenOn, proxyStage } from './ingress/proxy-stage.js';
 import { SluiceError } from './errors.js';
 import type { ModeControl } from './admin/routes/agents.js';
 import type { ApprovalIndex } from './policy/approvals.js';
@@ -108,49 +105,7 @@ export interface SharedState {
   readonly modes: AgentModes;
 }
 
-function listen(server: Server, address: string): Promise<AddressInfo> {
-  const { host, port } = splitHostPort(address);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
-}
 
-
-/** What a proxy process brings to its pipeline; the rest comes from the config. */
-export type ProxyStageParts = Omit<PipelineDeps, 'ingress' | 'resolver' | 'dnsCache' | 'connectTimeoutMs'>;
-
-/**
- * The pipeline's deps, the upstream pools and the TLS interceptor, built the same way by a single
- * process and by each worker of a cluster (src/cluster/worker.ts) from its own parts.
- */
-export async function proxyStage(loaded: LoadedConfig, baseDir: string, parts: ProxyStageParts): Promise<{ deps: PipelineDeps; pools: UpstreamPools; interceptor: TlsInterceptor | undefined }> {
-  const { config } = loaded;
-  const { metrics } = parts;
-  const deps: PipelineDeps = {
-    ...parts,
-    ingress: 'explicit',
-    resolver: createResolver({ resolvers: config.connect.resolvers, timeoutMs: config.connect.timeout_ms }),
-    dnsCache: createDnsCache<readonly VettedAddress[]>(config.connect.dns_cache, (result) => metrics.dnsCache.inc({ result })),
-    connectTimeoutMs: config.connect.timeout_ms,
-  };
-  // Extra trust anchors join the system store; they never replace it.
-  const extraCa = config.connect.ca_file === undefined ? undefined : [...rootCertificates, await readFile(resolve(baseDir, config.connect.ca_file), 'utf8')];
-  const pools = new UpstreamPools({
-    connectTimeoutMs: config.connect.timeout_ms,
-    idleTimeoutMs: config.limits.idle_timeout_ms,
-    evictAfterMs: 120_000,
-    onDialled: (connectMs) => metrics.upstreamTcpConnectSeconds.observe(connectMs / 1000),
-    ...(extraCa === undefined ? {} : { ca: extraCa }),
-  });
-  const interceptor = config.inference.intercept
-    ? new TlsInterceptor(deps, pools, (await LocalCa.open(loaded.stateDir, (seconds) => metrics.tlsLeafMintSeconds.observe(seconds))).ca, config.limits)
-    : undefined;
-  return { deps, pools, interceptor };
-}
 
 /** The admin API's mode switch, passing every change on to the workers once persisted. */
 function broadcastingModes(modes: AgentModes, workers: WorkerBroadcast): ModeControl {
@@ -161,11 +116,6 @@ function broadcastingModes(modes: AgentModes, workers: WorkerBroadcast): ModeCon
       workers.modes(modes.effective());
     },
   };
-}
-
-/** Agents confined by the nft guard need its transparent and DNS listeners; without any, they stay closed. */
-export function guardConfinesAgents(config: ConfigFile): boolean {
-  return config.guard.agent_uids.length > 0 || config.guard.agent_gids.length > 0 || config.agents.some((agent) => agent.uids.length > 0);
 }
 
 function auditTrailOptions(audit: ConfigFile['audit'], keys: LoadedSigningKeys): AuditTrailOptions {
@@ -532,9 +482,9 @@ export class Sluice {
     trackConnections(admin);
     undo.push(() => pools.close());
     if (proxy !== undefined) undo.push(() => closeNow(proxy));
-    const proxyAddress = proxy === undefined ? undefined : await listen(proxy, config.listen.proxy);
+    const proxyAddress = proxy === undefined ? undefined : await listenOn(proxy, config.listen.proxy);
     undo.push(() => closeNow(admin));
-    const adminAddress = await listen(admin, config.listen.admin);
+    const adminAddress = await listenOn(admin, config.listen.admin);
     // Redirected sockets and DNS queries name their sender through the kernel's NAT and socket
     // tables, so the transparent listeners and the DNS server share an identity of their own.
     const redirected = guardConfinesAgents(config) ? new RedirectedIdentity(config, modes) : undefined;

@@ -2,9 +2,7 @@
 // SIGINT/SIGTERM, closing listeners and flushing the audit chain on the way out.
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { Sluice } from '../app.js';
-import { SluiceCluster, workerCount } from '../cluster/primary.js';
-import { startWorker } from '../cluster/worker.js';
+import type { Sluice } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../obs/log.js';
 import type { CliIo, Command } from './command.js';
@@ -40,8 +38,10 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   }
   const log = createLogger(loaded.config.log.level);
   // A cluster worker re-runs this command: it builds the proxy and takes orders from the primary.
+  // Imported alone, so a worker does not load the admin API, bundles and audit writer it never runs.
   if (cluster.isWorker) {
     try {
+      const { startWorker } = await import('../cluster/worker.js');
       await startWorker(loaded, log);
     } catch (error) {
       log.error({ err: error }, 'proxy worker could not start');
@@ -49,7 +49,6 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
     return EXIT.ok;
   }
-  const workers = workerCount(loaded.config);
   // The handlers go in before start: "sluice started" is logged inside start, and a supervisor
   // (or a test) that signals on that line must get a clean stop, not Node's default death.
   let sluice: Pick<Sluice, 'close' | 'reload'> | undefined;
@@ -78,7 +77,9 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   };
   process.on('SIGHUP', reload);
   try {
-    sluice = workers > 1 ? await SluiceCluster.start(loaded, log, workers) : await Sluice.start(loaded, { log });
+    const { workerCount, SluiceCluster } = await import('../cluster/primary.js');
+    const workers = workerCount(loaded.config);
+    sluice = workers > 1 ? await SluiceCluster.start(loaded, log, workers) : await (await import('../app.js')).Sluice.start(loaded, { log });
   } catch (error) {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);

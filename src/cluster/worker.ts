@@ -1,13 +1,10 @@
 // A proxy worker of a cluster (workers: N): the pipeline and the proxy listeners, with the state
 // that must be one (audit chain, Learn, approvals, access requests, limits, journal) in the primary.
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
-import { guardConfinesAgents, proxyStage } from '../app.js';
+import { guardConfinesAgents, listenOn, proxyStage } from '../ingress/proxy-stage.js';
 import type { Mode } from '../agent.js';
 import type { AuditLog } from '../audit/kinds.js';
 import { SYSTEM_CLOCK } from '../clock.js';
-import { splitHostPort } from '../config/host-port.js';
 import type { LoadedConfig } from '../config/load.js';
 import { PACKAGE_ROOT } from '../config/package-root.js';
 import { AddressGuard, LocalAddresses, loadParentProxies } from '../connect/index.js';
@@ -35,17 +32,6 @@ type ToPrimary = Endpoint<WorkerCall, WorkerNotice, PrimaryCall, PrimaryNotice, 
 
 const UNLIMITED: LimitOutcome = Object.freeze({ admitted: true, release: () => undefined });
 
-function listen(server: Server, address: string): Promise<AddressInfo> {
-  const { host, port } = splitHostPort(address);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    // Through node:cluster the primary holds the listening socket; every worker shares it.
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
-}
 
 /** Runs until the primary says stop (or is gone); resolves once the proxy listens. */
 export async function startWorker(loaded: LoadedConfig, log: Logger): Promise<void> {
@@ -198,7 +184,7 @@ export async function startWorker(loaded: LoadedConfig, log: Logger): Promise<vo
   live.setApprovals(new ApprovalIndex(state.approvals));
   for (const [name, mode] of Object.entries(state.modes)) modes.set(name, mode);
   const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni, interceptor);
-  const address = await listen(proxy, config.listen.proxy);
+  const address = await listenOn(proxy, config.listen.proxy);
   const transparent = guardConfinesAgents(config) ? await startTransparentListeners({ ...deps, identity: new RedirectedIdentity(config, modes) }, config, pools, interceptor) : undefined;
   closeListeners = async (drainMs) => {
     // Held requests are answered as the policy in force decides them, then the listeners drain.
