@@ -8,11 +8,11 @@ import { workerExitEntry } from '../audit/kinds.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { ConfigFile } from '../config/schema.js';
 import { SluiceError } from '../errors.js';
+import type { PlanRequest, Reservation } from '../meter/index.js';
 import type { Logger } from '../obs/log.js';
 import type { WorkerMetrics } from '../obs/metrics.js';
 import type { Approval } from '../policy/approvals.js';
 import { Endpoint } from './endpoint.js';
-import type { PlanRequest, Reservation } from '../meter/index.js';
 import type { PrimaryCall, PrimaryNotice, TicketedPlan, WorkerCall, WorkerNotice, WorkerReplies } from './messages.js';
 
 /**
@@ -72,10 +72,6 @@ export class SluiceCluster {
       throw error;
     }
     return running;
-  }
-
-  get proxyAddress(): AddressInfo {
-    return this.#running().proxyAddress;
   }
 
   /** SIGHUP: the primary re-reads rules and blocklists (and audits the outcome once), then every worker does. */

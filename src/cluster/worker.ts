@@ -32,7 +32,6 @@ type ToPrimary = Endpoint<WorkerCall, WorkerNotice, PrimaryCall, PrimaryNotice, 
 
 const UNLIMITED: LimitOutcome = Object.freeze({ admitted: true, release: () => undefined });
 
-
 /** Runs until the primary says stop (or is gone); resolves once the proxy listens. */
 export async function startWorker(loaded: LoadedConfig, log: Logger): Promise<void> {
   const { config } = loaded;
