@@ -178,12 +178,16 @@ describe('workers: 2', () => {
   });
 
   test('two workers racing on one inference budget never spend past it: the ledger is the primary\'s', async (t) => {
-    // A plain-HTTP model API: every call reports 100 tokens used, within its 100-token output bound.
+    // A plain-HTTP model API that honours max_tokens as real ones do (Sluice clamps it to what is
+    // left of the budget): 10 prompt tokens, up to 90 completion tokens.
     const provider = createServer((request, response) => {
-      request.resume();
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
       request.on('end', () => {
+        const bound = Number((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { max_tokens?: unknown }).max_tokens ?? 90);
+        const usage = { prompt_tokens: 10, completion_tokens: Math.min(90, bound) };
         // Held a moment so calls overlap and race for the budget.
-        setTimeout(() => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model: 'gpt-test', usage: { prompt_tokens: 10, completion_tokens: 90 } })), 50);
+        setTimeout(() => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ model: 'gpt-test', usage })), 50);
       });
     });
     provider.listen(0, '127.0.0.1');
