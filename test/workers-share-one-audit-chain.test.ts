@@ -164,9 +164,34 @@ describe('workers: 2', () => {
       return (await decisions()).some((record) => workerOf(record.request_id) === replacement);
     }, 'the replacement worker takes traffic');
 
-    // SIGTERM: a clean exit, every record in one chain that verifies and ends with the shutdown checkpoint.
-    assert.deepEqual(await sluice.stop('SIGTERM', 30_000), { code: 0, signal: null });
+    // SIGTERM drains: a response still being written when the signal comes is finished, and its
+    // close record lands before `stop`; then a clean exit and a chain ending in the shutdown checkpoint.
+    const slow = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.write('first half, ');
+      setTimeout(() => response.end('second half'), 1_500);
+    });
+    slow.listen(0, '127.0.0.1');
+    await once(slow, 'listening');
+    t.after(() => new Promise((resolve) => slow.close(resolve)));
+    const slowPort = (slow.address() as AddressInfo).port;
+    const inFlight = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const sent = httpRequest({ host: '127.0.0.1', port: proxyPort, path: `http://127.0.0.1:${slowPort}/slow`, headers: { host: `127.0.0.1:${slowPort}` }, agent: false }, (response) => {
+        let body = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+        response.on('error', reject);
+      });
+      sent.on('error', reject);
+      sent.end();
+    });
+    await until(async () => (await decisions()).some((record) => record.port === slowPort), 'the slow request is admitted');
+    const stopped = sluice.stop('SIGTERM', 30_000);
+    assert.deepEqual(await inFlight, { status: 200, body: 'first half, second half' });
+    assert.deepEqual(await stopped, { code: 0, signal: null });
     const all = await records();
+    const slowClose = all.findIndex((record) => record.kind === 'close' && record.port === slowPort);
+    assert.ok(slowClose > 0 && slowClose < all.length - 2, 'the drained request\'s close record comes before stop');
     assert.equal(all.at(-2)?.kind, 'stop');
     assert.equal(all.at(-1)?.trigger, 'shutdown');
     const ids = all.filter((record) => record.kind === 'decision').map((record) => record.request_id);
