@@ -15,7 +15,7 @@ import { SourceError } from '../src/config/yaml.js';
 import { adminApi, makeAdminToken } from './support/admin-api.js';
 import { runSluice } from './support/cli.js';
 import { startHttpOrigin } from './support/origins.js';
-import { ALLOW_LOOPBACK } from './support/sluice.js';
+import { ALLOW_LOOPBACK, type AuditLine } from './support/sluice.js';
 import { spawnSluice } from './support/sluice-process.js';
 import { until } from './support/until.js';
 
@@ -23,11 +23,9 @@ const AGENT_TOKEN = `agent-${randomBytes(12).toString('hex')}`;
 const root = await mkdtemp(join(tmpdir(), 'sluice-workers-'));
 after(() => rm(root, { recursive: true, force: true }));
 
-type Record = { readonly kind: string } & Readonly<Partial<globalThis.Record<string, unknown>>>;
-
 /** One request on a connection of its own (no keep-alive), so the cluster spreads them over workers. */
 function get(proxyPort: number, url: string, agent?: string): Promise<{ status: number; decision: string }> {
-  const headers: globalThis.Record<string, string> = { host: new URL(url).host };
+  const headers: Record<string, string> = { host: new URL(url).host };
   if (agent !== undefined) headers['proxy-authorization'] = `Basic ${Buffer.from(`${agent}:${AGENT_TOKEN}`).toString('base64')}`;
   return new Promise((resolve, reject) => {
     const sent = httpRequest({ host: '127.0.0.1', port: proxyPort, path: url, headers, agent: false }, (response) => {
@@ -107,8 +105,8 @@ describe('workers: 2', () => {
     const pids = started['worker_pids'] as number[];
     assert.equal(pids.length, 2);
     const auditFile = join(dir, 'state', 'audit.jsonl');
-    const records = async (): Promise<Record[]> => (await readFile(auditFile, 'utf8')).split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record);
-    const decisions = async (): Promise<Record[]> => (await records()).filter((record) => record.kind === 'decision');
+    const records = async (): Promise<AuditLine[]> => (await readFile(auditFile, 'utf8')).split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as AuditLine);
+    const decisions = async (): Promise<AuditLine[]> => (await records()).filter((record) => record.kind === 'decision');
 
     // Many requests, each on its own connection: every one decided, recorded once, by either worker.
     const learned = await many(60, () => get(proxyPort, `http://127.0.0.1:${origin.port}/learn`));
@@ -250,7 +248,7 @@ describe('workers: 2', () => {
     const admitted = replies.filter((reply) => reply.status === 200).length;
     assert.ok(admitted > 0 && replies.some((reply) => reply.status === 429), JSON.stringify(replies.map((reply) => reply.status)));
     assert.deepEqual(await sluice.stop('SIGTERM', 30_000), { code: 0, signal: null });
-    const records = (await readFile(join(dir, 'state', 'audit.jsonl'), 'utf8')).split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record);
+    const records = (await readFile(join(dir, 'state', 'audit.jsonl'), 'utf8')).split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as AuditLine);
     const inference = records.filter((record) => record.kind === 'inference');
     assert.equal(new Set(records.filter((record) => record.kind === 'decision').map((record) => workerOf(record.request_id))).size, 2, 'both workers metered calls');
     const spent = inference.filter((record) => record.outcome === 'settled').reduce((sum, record) => sum + Number(record.input_tokens) + Number(record.output_tokens), 0);
