@@ -1,11 +1,10 @@
 // The composition root: builds every stage from a loaded config, starts the proxy and admin
 // listeners, and tears them down in order. The only place that wires stages together.
-import { mkdir, readFile } from 'node:fs/promises';
-import { rootCertificates } from 'node:tls';
+import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadSigningKeys, type LoadedSigningKeys } from './audit/signing-key.js';
 import { AuditTrail, type AuditTrailOptions } from './audit/trail.js';
 import {
@@ -22,7 +21,6 @@ import type { Schedule } from './audit/schedule.js';
 import { createStreamSink } from './audit/stream/from-config.js';
 import { savedUndeliveredFrom, startAuditStream } from './audit/stream/start.js';
 import type { AuditStreamer } from './audit/stream/streamer.js';
-import { splitHostPort } from './config/host-port.js';
 import type { LoadedConfig } from './config/load.js';
 import { PACKAGE_ROOT } from './config/package-root.js';
 import type { ConfigFile } from './config/schema.js';
@@ -34,16 +32,14 @@ import { loadBlocklistConfig } from './policy/blocklist/sources.js';
 import { createBundleManager } from './policy/bundle/from-config.js';
 import type { BundleManager } from './policy/bundle/manager.js';
 import { LivePolicy } from './policy/live-policy.js';
-import { AddressGuard, createDnsCache, createResolver, loadParentProxies, LocalAddresses, UpstreamPools, type VettedAddress } from './connect/index.js';
+import { AddressGuard, loadParentProxies, LocalAddresses, type UpstreamPools } from './connect/index.js';
 import { IdentityResolver } from './identity/identify.js';
 import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
-import { TlsInterceptor } from './ingress/intercept.js';
-import { LocalCa } from './ingress/tls/local-ca.js';
+import type { TlsInterceptor } from './ingress/intercept.js';
 import { InferenceHosts, InferenceMeter, type BudgetAccounts } from './meter/index.js';
 import { openSharedState, type SharedState } from './fleet/shared-state.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
-import type { PipelineDeps } from './ingress/pipeline.js';
 import { createAdminApi } from './admin/api.js';
 import type { BudgetsView } from './admin/routes/budgets.js';
 import { AdminPage } from './admin/page.js';
@@ -65,6 +61,11 @@ import { loadWebhookSecret, RequestWebhook } from './policy/request-webhook.js';
 import { AgentLimits } from './ingress/agent-limits.js';
 import { loadRuleFiles } from './policy/rules.js';
 import { formatIssue, SourceError } from './config/yaml.js';
+import { guardConfinesAgents, listenOn, proxyStage } from './ingress/proxy-stage.js';
+import { SluiceError } from './errors.js';
+import type { ModeControl } from './admin/routes/agents.js';
+import type { ApprovalIndex } from './policy/approvals.js';
+import type { AccessRequest } from './policy/access-requests.js';
 
 export interface StartOptions {
   readonly log: Logger;
@@ -76,19 +77,35 @@ export interface StartOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** approvals' expiry, budget windows and the admin login summaries; tests drive a manual clock */
   readonly clock?: Clock;
+  /**
+   * workers: N above 1 — this process is the cluster's primary: it keeps the shared state, the
+   * admin API and the DNS server, opens no proxy listener (the workers do) and tells the workers
+   * of each change through these.
+   */
+  readonly primary?: WorkerBroadcast;
 }
 
-function listen(server: Server, address: string): Promise<AddressInfo> {
-  const { host, port } = splitHostPort(address);
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve(server.address() as AddressInfo);
-    });
-  });
+/** What the primary passes on to every worker as it changes. */
+export interface WorkerBroadcast {
+  approvals(index: ApprovalIndex): void;
+  cut(approval: string): void;
+  modes(modes: Readonly<Record<string, Mode>>): void;
+  denied(request: AccessRequest): void;
+  blocklists(): void;
 }
 
+/** The state a worker reaches through the primary (workers: N): one copy of each, here. */
+export interface PrimaryState {
+  readonly audit: AuditTrail;
+  readonly learn: LearnStore;
+  readonly approvals: ApprovalStore;
+  readonly requests: AccessRequests;
+  readonly agentLimits: AgentLimits;
+  /** this host's budget journal, or a fleet's Redis */
+  readonly budgets: BudgetAccounts;
+  readonly meter: InferenceMeter;
+  readonly modes: AgentModes;
+}
 
 /** GET /v1/budgets: while the store cannot answer (Redis down) the view says so instead of failing. */
 async function budgetsView(accounts: BudgetAccounts): Promise<BudgetsView> {
@@ -99,9 +116,17 @@ async function budgetsView(accounts: BudgetAccounts): Promise<BudgetsView> {
   }
 }
 
-/** Agents confined by the nft guard need its transparent and DNS listeners; without any, they stay closed. */
-function guardConfinesAgents(config: ConfigFile): boolean {
-  return config.guard.agent_uids.length > 0 || config.guard.agent_gids.length > 0 || config.agents.some((agent) => agent.uids.length > 0);
+
+
+/** The admin API's mode switch, passing every change on to the workers once persisted. */
+function broadcastingModes(modes: AgentModes, workers: WorkerBroadcast): ModeControl {
+  return {
+    knows: (name) => modes.knows(name),
+    set: async (name, mode) => {
+      await modes.set(name, mode);
+      workers.modes(modes.effective());
+    },
+  };
 }
 
 function auditTrailOptions(audit: ConfigFile['audit'], keys: LoadedSigningKeys): AuditTrailOptions {
@@ -135,14 +160,21 @@ interface Components {
   readonly meter: InferenceMeter;
   readonly shared: SharedState;
   readonly interceptor: TlsInterceptor | undefined;
+  readonly modes: AgentModes;
+  /** turned on by announce: /readyz says ready from then on (while the audit chain accepts appends) */
+  readonly readiness: { announced: boolean };
+  readonly ruleFiles: readonly string[];
+  /** the guard confines agents: transparent listeners and the DNS server are open */
+  readonly confined: boolean;
 }
 
 export class Sluice {
+  #proxyAddress: AddressInfo | undefined;
+
   private constructor(
     readonly loaded: LoadedConfig,
     readonly metrics: Metrics,
     readonly policy: LivePolicy,
-    readonly proxyAddress: AddressInfo,
     readonly adminAddress: AddressInfo,
     private readonly parts: Components,
     private readonly log: Logger,
@@ -267,7 +299,10 @@ export class Sluice {
       cacheDir: loaded.blocklistCacheDir,
       metrics,
       logger: log,
-      onSwap: (set) => live.setBlocklist(set),
+      onSwap: (set) => {
+        live.setBlocklist(set);
+        options.primary?.blocklists();
+      },
       parents,
       // One clock for the process: blocklist ages in /v1/status are measured on the same one.
       clock,
@@ -316,8 +351,13 @@ export class Sluice {
       publish: (index) => {
         live.setApprovals(index);
         metrics.approvalsActive.set(index.size);
+        options.primary?.approvals(index);
       },
-      cut: (id) => approved.cut(id),
+      // The connections cut here are the primary's own (none in a cluster); the workers cut theirs.
+      cut: (id) => {
+        options.primary?.cut(id);
+        return approved.cut(id);
+      },
       onError: (error, what) => log.error({ err: error }, what),
     });
     undo.push(() => approvals.close());
@@ -339,6 +379,7 @@ export class Sluice {
     // A new rule or approval clears the requests it now allows; a human's "no" ends the holds waiting on it.
     live.onChange((policy) => requests.clearAllowed(policy));
     requests.onDenied((denied) => holds.release(({ agent, destination }) => agent.name === denied.agent && destination.host === denied.host && destination.port === denied.port));
+    if (options.primary !== undefined) requests.onDenied((denied) => options.primary?.denied(denied));
     const { webhook_url: webhookUrl } = config.approvals;
     const webhook =
       webhookUrl === undefined
@@ -372,8 +413,7 @@ export class Sluice {
       now,
     });
     meter.showBudgets();
-    const deps: PipelineDeps = {
-      ingress: 'explicit',
+    const { deps, pools, interceptor } = await proxyStage(loaded, baseDir, {
       ...(tracing === undefined ? {} : { tracing }),
       identity: new IdentityResolver(config, modes),
       policy: () => live.current,
@@ -382,10 +422,7 @@ export class Sluice {
       approved,
       learn,
       addressGuard,
-      resolver: createResolver({ resolvers: config.connect.resolvers, timeoutMs: config.connect.timeout_ms }),
-      dnsCache: createDnsCache<readonly VettedAddress[]>(config.connect.dns_cache, (result) => metrics.dnsCache.inc({ result })),
       parents,
-      connectTimeoutMs: config.connect.timeout_ms,
       agentLimits,
       accessRequests: requests,
       holds,
@@ -393,21 +430,10 @@ export class Sluice {
       audit,
       metrics,
       log,
-    };
-    // Extra trust anchors join the system store; they never replace it.
-    const extraCa = config.connect.ca_file === undefined ? undefined : [...rootCertificates, await readFile(resolve(baseDir, config.connect.ca_file), 'utf8')];
-    const pools = new UpstreamPools({
-      connectTimeoutMs: config.connect.timeout_ms,
-      idleTimeoutMs: config.limits.idle_timeout_ms,
-      evictAfterMs: 120_000,
-      onDialled: (connectMs) => metrics.upstreamTcpConnectSeconds.observe(connectMs / 1000),
-      ...(extraCa === undefined ? {} : { ca: extraCa }),
     });
-    const interceptor = config.inference.intercept
-      ? new TlsInterceptor(deps, pools, (await LocalCa.open(loaded.stateDir, (seconds) => metrics.tlsLeafMintSeconds.observe(seconds))).ca, config.limits)
-      : undefined;
-    const proxy = createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni, interceptor);
-    let ready = false;
+    // The primary of a cluster opens no proxy listener: its workers do.
+    const proxy = options.primary === undefined ? createProxyServer(deps, config.limits, pools, config.connect.verify_tunnel_sni, interceptor) : undefined;
+    const readiness = { announced: false };
     // Explain sees an agent as identification would make it: its groups and the mode in force now.
     const agentNamed = (name: string): Agent | undefined => {
       const configured = configuredModes.get(name);
@@ -425,7 +451,7 @@ export class Sluice {
       log,
       approvals,
       learn,
-      modes,
+      modes: options.primary === undefined ? modes : broadcastingModes(modes, options.primary),
       requests,
       knownAgent: (name) => configuredModes.has(name),
       blocklistedBy: (host) => live.current.blocklist?.match(host)?.source ?? null,
@@ -453,7 +479,7 @@ export class Sluice {
     // Not ready while the audit chain refuses appends: every decision would be refused.
     const admin = createAdminServer({
       metrics,
-      ready: () => ready && audit.failure === null,
+      ready: () => readiness.announced && audit.failure === null,
       status: { blocklists: () => blocklists.status() },
       metricsTokenSha256: config.admin.metrics_token_sha256,
       ...api,
@@ -462,14 +488,14 @@ export class Sluice {
     });
     trackConnections(admin);
     undo.push(() => pools.close());
-    undo.push(() => closeNow(proxy));
-    const proxyAddress = await listen(proxy, config.listen.proxy);
+    if (proxy !== undefined) undo.push(() => closeNow(proxy));
+    const proxyAddress = proxy === undefined ? undefined : await listenOn(proxy, config.listen.proxy);
     undo.push(() => closeNow(admin));
-    const adminAddress = await listen(admin, config.listen.admin);
+    const adminAddress = await listenOn(admin, config.listen.admin);
     // Redirected sockets and DNS queries name their sender through the kernel's NAT and socket
     // tables, so the transparent listeners and the DNS server share an identity of their own.
     const redirected = guardConfinesAgents(config) ? new RedirectedIdentity(config, modes) : undefined;
-    const transparent = redirected === undefined ? undefined : await startTransparentListeners({ ...deps, identity: redirected }, config, pools, interceptor);
+    const transparent = redirected === undefined || options.primary !== undefined ? undefined : await startTransparentListeners({ ...deps, identity: redirected }, config, pools, interceptor);
     undo.push(() => transparent?.close());
     const dns =
       redirected === undefined
@@ -478,20 +504,43 @@ export class Sluice {
             // A name refused for want of a rule is asked for as port 443, the port agents' TLS goes to.
             onRefused: (policy, agent, name) => requests.recordIfUnknown(policy, agent, name, 443) });
     undo.push(() => dns?.close());
-    await audit.append(
+    const parts: Components = { tracing, audit, stream, learn, requests, holds, agentLimits, webhook, pools, servers: proxy === undefined ? [admin] : [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures: api.failures, router: api.router, approvals, meter, shared, interceptor, modes, readiness, ruleFiles: [...rules.files], confined: redirected !== undefined };
+    const sluice = new Sluice(loaded, metrics, live, adminAddress, parts, log);
+    if (proxyAddress !== undefined) await sluice.announce(proxyAddress);
+    return sluice;
+  }
+
+  /**
+   * Records the start and turns ready once the proxy listens: at the end of start for one
+   * process, once every worker listens for the primary of a cluster (`extra` says how many).
+   */
+  async announce(proxy: AddressInfo, extra: Readonly<Record<string, unknown>> = {}): Promise<void> {
+    const { config } = this.loaded;
+    this.#proxyAddress = proxy;
+    await this.parts.audit.append(
       startEntry({
-        config: loaded.file,
+        config: this.loaded.file,
         mode: config.mode,
-        rules: rules.size,
-        rule_files: [...rules.files],
-        bundle_version: live.current.bundleVersion ?? null,
-        proxy: `${proxyAddress.address}:${proxyAddress.port}`,
+        rules: this.policy.ruleCount,
+        rule_files: this.parts.ruleFiles,
+        bundle_version: this.policy.current.bundleVersion ?? null,
+        proxy: `${proxy.address}:${proxy.port}`,
       }),
     );
-    ready = true;
-    log.info({ proxy: proxyAddress, admin: adminAddress, mode: config.mode, rules: live.ruleCount, state_dir: loaded.stateDir, transparent: redirected !== undefined }, 'sluice started');
-    const parts: Components = { tracing, audit, stream, learn, requests, holds, agentLimits, webhook, pools, servers: [proxy, admin], bundles, blocklists, transparent, dns, stopPolling, failures: api.failures, router: api.router, approvals, meter, shared, interceptor };
-    return new Sluice(loaded, metrics, live, proxyAddress, adminAddress, parts, log);
+    this.parts.readiness.announced = true;
+    this.log.info({ proxy, admin: this.adminAddress, mode: config.mode, rules: this.policy.ruleCount, state_dir: this.loaded.stateDir, transparent: this.parts.confined, ...extra }, 'sluice started');
+  }
+
+  /** The proxy listener's address (the workers' shared one in a cluster), once announced. */
+  get proxyAddress(): AddressInfo {
+    if (this.#proxyAddress === undefined) throw new SluiceError('INTERNAL', 'the proxy is not listening yet');
+    return this.#proxyAddress;
+  }
+
+  /** What the primary of a cluster serves its workers from. */
+  get primaryState(): PrimaryState {
+    const { audit, learn, approvals, requests, agentLimits, meter, modes } = this.parts;
+    return { audit, learn, approvals, requests, agentLimits, budgets: this.parts.shared.budgets, meter, modes };
   }
 
   /**

@@ -8,6 +8,8 @@ import { importCycles, importEdges, unitOf, type ImportEdge } from './support/im
 const STAGES = ['ingress', 'identity', 'policy', 'connect', 'meter', 'audit'];
 /** Wires the stages together; only the command line starts it. */
 const COMPOSITION_ROOT = 'app.ts';
+/** The composition of a cluster (workers: N): the primary and its proxy workers, built from the root's parts. */
+const CLUSTER = 'cluster';
 /** The places at the edges, and what each may import besides the leaves: no stage. */
 const EDGES: Readonly<Record<string, readonly string[]>> = {
   config: [],
@@ -33,8 +35,9 @@ function violation({ from, to }: ImportEdge): string | null {
   const target = unitOf(to);
   if (source === target) return null;
   if (target === 'cli') return 'nothing outside cli/ imports the command line';
-  if (target === COMPOSITION_ROOT) return source === 'cli' ? null : 'only cli/ starts the composition root';
-  if (source === 'cli' || source === COMPOSITION_ROOT) return null;
+  if (target === COMPOSITION_ROOT) return source === 'cli' || source === CLUSTER ? null : 'only cli/ and cluster/ start the composition root';
+  if (target === CLUSTER) return source === 'cli' ? null : 'only cli/ starts a cluster';
+  if (source === 'cli' || source === COMPOSITION_ROOT || source === CLUSTER) return null;
   if (isLeaf(source)) return isLeaf(target) ? null : `${source} is a leaf and imports no folder`;
   if (isLeaf(target)) return null;
   const edge = EDGES[source];

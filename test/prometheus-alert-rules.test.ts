@@ -53,6 +53,11 @@ interface Case {
 
 const CASES: readonly Case[] = [
   {
+    // a: a worker dies every minute from 2m on; b: one restart, then calm
+    series: { 'sluice_worker_restarts_total{instance="a"}': '0 0 1 2 3 4 5 6 7 8', 'sluice_worker_restarts_total{instance="b"}': '0 1 1 1 1 1 1 1 1 1' },
+    expect: [{ at: '2m', alert: 'SluiceWorkersRestarting', firing: [] }, { at: '8m', alert: 'SluiceWorkersRestarting', firing: [{ severity: 'warning', instance: 'a' }] }],
+  },
+  {
     series: { 'up{job="sluice", instance="a"}': '1 1 0 0 0 0 0' },
     expect: [{ at: '3m', alert: 'SluiceDown', firing: [] }, { at: '5m', alert: 'SluiceDown', firing: [{ severity: 'critical', job: 'sluice', instance: 'a' }] }],
   },

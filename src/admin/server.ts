@@ -46,7 +46,7 @@ function probe(options: AdminOptions, path: string, request: IncomingMessage, re
         response.writeHead(401, { ...CHALLENGE, 'content-type': 'text/plain' }).end('send Authorization: Bearer with the metrics token\n');
         return true;
       }
-      options.metrics.registry.metrics().then(
+      options.metrics.exposition().then(
         (text) => response.writeHead(200, { 'content-type': options.metrics.registry.contentType }).end(text),
         () => response.writeHead(500).end(),
       );

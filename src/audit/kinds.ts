@@ -100,6 +100,16 @@ export type ReloadEntry =
 
 export type StopEntry = { readonly kind: 'stop' };
 
+/** workers: N — a proxy worker ended while Sluice ran (a crash, a kill); the primary starts another. */
+export type WorkerExitEntry = {
+  readonly kind: 'worker_exit';
+  readonly worker: number;
+  readonly pid: number;
+  readonly code: number | null;
+  readonly signal: string | null;
+  readonly replaced_by: number;
+};
+
 export type BundleVerificationEntry = {
   readonly kind: 'bundle_verification';
   readonly outcome: string;
@@ -214,6 +224,7 @@ export type AuditEntry =
   | StartEntry
   | ReloadEntry
   | StopEntry
+  | WorkerExitEntry
   | BundleVerificationEntry
   | BundlePolicyEntry
   | BundleShadowEntry
@@ -242,6 +253,7 @@ export const AUDIT_FIELDS = {
   start: ['config', 'mode', 'rules', 'rule_files', 'bundle_version', 'proxy'],
   reload: ['outcome', 'rules', 'rule_files', 'errors'],
   stop: [],
+  worker_exit: ['worker', 'pid', 'code', 'signal', 'replaced_by'],
   bundle_verification: ['outcome', 'stage', 'origin', 'version', 'signer', 'detail', 'at'],
   bundle_policy: ['policy', 'version', 'stale', 'reason'],
   bundle_shadow: ['version'],
@@ -411,6 +423,10 @@ export function reloadRejectedEntry(errors: readonly string[]): ReloadEntry {
 
 export function stopEntry(): StopEntry {
   return { kind: 'stop' };
+}
+
+export function workerExitEntry(exit: Omit<WorkerExitEntry, 'kind'>): WorkerExitEntry {
+  return { kind: 'worker_exit', ...exit };
 }
 
 /** One bundle verification outcome; undefined version or signer become null (the chain refuses undefined). */

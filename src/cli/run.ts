@@ -1,7 +1,8 @@
 // `sluice run`: start the proxy on a config file (or the embedded default) and run until
 // SIGINT/SIGTERM, closing listeners and flushing the audit chain on the way out.
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { Sluice } from '../app.js';
+import type { Sluice } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../obs/log.js';
 import type { CliIo, Command } from './command.js';
@@ -16,6 +17,7 @@ Without --config, the embedded default applies: proxy on 127.0.0.1:3128, admin (
 state (audit chain, Learn records) in var/ of the checkout, /var/lib/sluice when installed as
 root, or $XDG_STATE_HOME/sluice. SLUICE_STATE_DIR overrides the state directory.
 SIGHUP re-reads the rule files and the blocklist copies on disk; SIGINT/SIGTERM stop.
+With workers: N (or auto) in the config, N proxy worker processes share the listener.
 
 Options:
   -c, --config FILE   configuration file (YAML); see examples/sluice.yaml
@@ -35,11 +37,23 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return failure(io, 'sluice run', error);
   }
   const log = createLogger(loaded.config.log.level);
+  // A cluster worker re-runs this command: it builds the proxy and takes orders from the primary.
+  // Imported alone, so a worker does not load the admin API, bundles and audit writer it never runs.
+  if (cluster.isWorker) {
+    try {
+      const { startWorker } = await import('../cluster/worker.js');
+      await startWorker(loaded, log);
+    } catch (error) {
+      log.error({ err: error }, 'proxy worker could not start');
+      log.flush(() => process.exit(1));
+    }
+    return EXIT.ok;
+  }
   // The handlers go in before start: "sluice started" is logged inside start, and a supervisor
   // (or a test) that signals on that line must get a clean stop, not Node's default death.
-  let sluice: Sluice | undefined;
+  let sluice: Pick<Sluice, 'close' | 'reload'> | undefined;
   let stopSignal: NodeJS.Signals | undefined;
-  const shutDown = (running: Sluice): void => {
+  const shutDown = (running: Pick<Sluice, 'close'>): void => {
     running.close().then(
       () => log.flush(() => process.exit(0)),
       (error: unknown) => {
@@ -63,7 +77,9 @@ async function run(argv: readonly string[], io: CliIo): Promise<number> {
   };
   process.on('SIGHUP', reload);
   try {
-    sluice = await Sluice.start(loaded, { log });
+    const { workerCount, SluiceCluster } = await import('../cluster/primary.js');
+    const workers = workerCount(loaded.config);
+    sluice = workers > 1 ? await SluiceCluster.start(loaded, log, workers) : await (await import('../app.js')).Sluice.start(loaded, { log });
   } catch (error) {
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);

@@ -432,7 +432,11 @@ export const configSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
-});
+  /** Proxy processes (node:cluster): 1 is a single process; `auto` one per CPU core. */
+  workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default(1),
+})
+  // Each worker would hold its own copy of the bundle's state: refused rather than silently split.
+  .refine((config) => config.workers === 1 || config.bundle === undefined, { path: ['workers'], message: 'a signed allowlist bundle (bundle:) runs with workers: 1 only' });
 
 export type ConfigFile = z.output<typeof configSchema>;
 export type AgentConfig = z.output<typeof agentSchema>;

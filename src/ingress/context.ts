@@ -1,5 +1,6 @@
 // Per-request state carried through the pipeline in one object: who, where, what was decided,
 // timings and byte counts. Audit records and log lines are built from it.
+import cluster from 'node:cluster';
 import type { Agent } from '../agent.js';
 import type { Decision } from '../policy/decision.js';
 import type { Destination } from '../destination.js';
@@ -11,9 +12,11 @@ export type RequestKind = 'tunnel' | 'forward' | 'upgrade';
 export type Ingress = 'explicit' | 'transparent_http' | 'transparent_tls';
 
 let counter = 0;
-const boot = Date.now().toString(36);
+// Workers (workers: N) start in the same millisecond: each adds its cluster id, never reused
+// while the primary runs, so ids stay unique across workers and the ones restarted.
+const boot = cluster.isWorker && cluster.worker !== undefined ? `${Date.now().toString(36)}-w${cluster.worker.id}` : Date.now().toString(36);
 
-/** Unique within this process and across restarts (boot time prefix); cheap on the hot path. */
+/** Unique within this process, across workers and across restarts (boot time prefix); cheap on the hot path. */
 export function nextRequestId(): string {
   counter += 1;
   return `${boot}-${counter.toString(36)}`;

@@ -15,9 +15,10 @@ import { DENY_ERROR, type Decision } from '../policy/decision.js';
 import type { ApprovalStore } from '../policy/approval-store.js';
 import type { LearnStore } from '../policy/learn-store.js';
 import type { ApprovedConnections } from './approved-connections.js';
-import type { AccessRequests } from '../policy/access-requests.js';
+import type { AccessRequest } from '../policy/access-requests.js';
 import type { ClosingClient, HeldRequests } from '../policy/hold.js';
-import type { AgentLimits } from './agent-limits.js';
+import type { LimitOutcome } from './agent-limits.js';
+import type { Agent } from '../agent.js';
 import type { Ingress, RequestContext } from './context.js';
 import type { Destination } from '../destination.js';
 import { refusalFor, type Refusal } from './respond.js';
@@ -30,7 +31,7 @@ export interface PipelineDeps {
   readonly policy: () => Policy;
   /** the time decisions are taken at: approvals are in force strictly before they expire */
   readonly now: () => number;
-  readonly learn: LearnStore;
+  readonly learn: Pick<LearnStore, 'record'>;
   /** told of each request an approval let through (its first use is audited) */
   readonly approvals?: Pick<ApprovalStore, 'noteUse'>;
   /** live tunnels by the approval that let them through, cut when it ends */
@@ -42,10 +43,10 @@ export interface PipelineDeps {
   /** connect.upstream_proxy; absent, every destination is dialled directly */
   readonly parents?: ResolveAndVetDeps['parents'];
   readonly connectTimeoutMs: number;
-  /** agents[].limits; absent, no agent has limits of its own */
-  readonly agentLimits?: AgentLimits;
-  /** where Strict-mode denials that no rule decided become access requests */
-  readonly accessRequests?: AccessRequests;
+  /** agents[].limits; absent, no agent has limits of its own. A worker asks the primary (workers: N). */
+  readonly agentLimits?: { admit(agent: string): LimitOutcome | Promise<LimitOutcome> };
+  /** where Strict-mode denials that no rule decided become access requests; a worker asks the primary */
+  readonly accessRequests?: { record(agent: Agent, host: string, port: number): AccessRequest | null | Promise<AccessRequest | null> };
   /** agents with on_unknown: hold wait here for a policy that decides them */
   readonly holds?: HeldRequests;
   /** the metering stage; absent, no call is metered (inference disabled) */
@@ -179,7 +180,7 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
 async function decideOrHold(deps: PipelineDeps, requestId: string, policy: Policy, args: DecideArgs, client: ClosingClient | undefined): Promise<{ policy: Policy; decision: Decision }> {
   const decision = decide(policy, args);
   if (decision.verdict !== 'deny' || decision.reason !== 'no_matching_rule') return { policy, decision };
-  const asked = deps.accessRequests?.record(args.agent, args.destination.host, args.destination.port);
+  const asked = await deps.accessRequests?.record(args.agent, args.destination.host, args.destination.port);
   // A request a human has denied is not held again: the answer is known.
   if (deps.holds === undefined || !deps.holds.holds(args.agent.name) || asked?.status === 'denied') return { policy, decision };
   const { host, port } = args.destination;

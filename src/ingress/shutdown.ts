@@ -21,3 +21,20 @@ export function closeNow(server: Server): Promise<void> {
     for (const socket of openSockets.get(server) ?? []) socket.destroy();
   });
 }
+
+/**
+ * Stops accepting and lets the connections open now finish (idle keep-alive ones close at once);
+ * whatever is still open after `deadlineMs` (a long tunnel) is destroyed.
+ */
+export async function drain(server: Server, deadlineMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const closed = new Promise<boolean>((resolve) => server.close(() => resolve(true)));
+  if ('closeIdleConnections' in server && typeof server.closeIdleConnections === 'function') server.closeIdleConnections();
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), deadlineMs);
+  });
+  const drained = await Promise.race([closed, late]);
+  clearTimeout(timer);
+  if (!drained) for (const socket of openSockets.get(server) ?? []) socket.destroy();
+  await closed;
+}

@@ -3,7 +3,7 @@
 export { BUDGET_STORE_FILE, BudgetStore, readStore, type StoreContents, type UsageRecord } from './budget-store.js';
 export { EmbeddedBudgets, type BudgetAccounts, type Unavailable } from './budget-accounts.js';
 export { RedisBudgets } from './redis-budgets.js';
-export { BudgetLedger, BudgetLimits, type BudgetReport, type Plan, type Reservation, type WindowReport } from './budgets.js';
+export { BudgetLedger, BudgetLimits, type BudgetReport, type Plan, type PlanRequest, type Reservation, type WindowReport } from './budgets.js';
 export type { AdmitVerdict, CallFacts, InferenceMetering, InferenceRefusal, MeteredCall } from './call.js';
 export { InferenceHosts } from './inference-hosts.js';
 export { KNOWN_INFERENCE_HOSTS } from './known-hosts.js';

@@ -1,6 +1,6 @@
 // Every Prometheus metric Sluice exports, declared in one place. Labels come from closed enums
 // or config-bounded sets, never from hostnames or other agent-controlled strings.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -79,12 +79,15 @@ export class Metrics {
 
   readonly rulesLoaded = new Gauge({
     name: 'sluice_rules_loaded',
+    // Every process holds the same value (workers: N): the primary's sum would count it once per process.
+    aggregator: 'max',
     help: 'Rules in the active rule set.',
     registers: [this.registry],
   });
 
   readonly blocklistEntries = new Gauge({
     name: 'sluice_blocklist_entries',
+    aggregator: 'max',
     help: 'Entries (names and addresses) in the active copy of each blocklist source.',
     labelNames: ['source'] as const,
     registers: [this.registry],
@@ -99,6 +102,7 @@ export class Metrics {
 
   readonly blocklistLastSuccess = new Gauge({
     name: 'sluice_blocklist_last_success_timestamp_seconds',
+    aggregator: 'max',
     help: 'When each blocklist source was last confirmed current (downloaded or 304), Unix seconds.',
     labelNames: ['source'] as const,
     registers: [this.registry],
@@ -106,6 +110,7 @@ export class Metrics {
 
   readonly bundleVersion = new Gauge({
     name: 'sluice_bundle_version',
+    aggregator: 'max',
     help: 'Version of the allowlist bundle in force (0 when none is).',
     registers: [this.registry],
   });
@@ -119,6 +124,7 @@ export class Metrics {
 
   readonly bundleLastSuccess = new Gauge({
     name: 'sluice_bundle_last_success_timestamp_seconds',
+    aggregator: 'max',
     help: 'Unix time at which the bundle source last delivered or confirmed a verified bundle.',
     registers: [this.registry],
   });
@@ -180,6 +186,7 @@ export class Metrics {
 
   readonly approvalsActive = new Gauge({
     name: 'sluice_approvals_active',
+    aggregator: 'max',
     help: 'Time-boxed approvals in force now (granted, not yet expired or revoked).',
     registers: [this.registry],
   });
@@ -199,6 +206,7 @@ export class Metrics {
 
   readonly inferenceBudgetUsedRatio = new Gauge({
     name: 'sluice_inference_budget_used_ratio',
+    aggregator: 'max',
     help: 'Share of each token budget used in its current UTC window (agent is the agent name, or group:NAME).',
     labelNames: ['agent', 'window'] as const,
     registers: [this.registry],
@@ -211,7 +219,31 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly workerRestarts = new Counter({
+    name: 'sluice_worker_restarts_total',
+    help: 'Proxy worker processes (workers: N) that ended while Sluice ran and were started again.',
+    registers: [this.registry],
+  });
+
+  /** workers: N — the primary's /metrics adds every worker's own */
+  #workers: (() => Promise<WorkerMetrics[]>) | null = null;
+
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
+
+  /** From now on the exposition sums these processes' metrics with this one's (prom-client's cluster aggregation). */
+  gatherWorkers(workers: () => Promise<WorkerMetrics[]>): void {
+    this.#workers = workers;
+  }
+
+  /** What /metrics serves: this process's metrics, plus the workers' once gatherWorkers was called. */
+  async exposition(): Promise<string> {
+    if (this.#workers === null) return this.registry.metrics();
+    const [own, workers] = await Promise.all([this.registry.getMetricsAsJSON(), this.#workers()]);
+    return AggregatorRegistry.aggregate([own, ...workers]).metrics();
+  }
 }
+
+/** One process's metrics as prom-client serialises them, for the primary to aggregate. */
+export type WorkerMetrics = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
