@@ -37,7 +37,7 @@ import { IdentityResolver } from './identity/identify.js';
 import { RedirectedIdentity } from './identity/redirected.js';
 import { createProxyServer } from './ingress/server.js';
 import type { TlsInterceptor } from './ingress/intercept.js';
-import { InferenceHosts, InferenceMeter, type BudgetAccounts } from './meter/index.js';
+import { meterFor, type BudgetAccounts, type InferenceMeter } from './meter/index.js';
 import { openSharedState, type SharedState } from './fleet/shared-state.js';
 import { closeNow, trackConnections } from './ingress/shutdown.js';
 import { createAdminApi } from './admin/api.js';
@@ -401,17 +401,7 @@ export class Sluice {
     const tracing = config.otel.endpoint === undefined ? undefined : new (await import('./obs/tracing.js')).Tracing({ endpoint: config.otel.endpoint, serviceName: config.otel.service_name });
     undo.push(() => tracing?.shutdown());
     const now = (): number => clock.now();
-    const meter = new InferenceMeter({
-      hosts: new InferenceHosts(config.inference.hosts),
-      accounts: shared.budgets,
-      maxBodyBytes: config.inference.max_body_bytes,
-      defaultOutputBound: config.inference.default_output_tokens,
-      models: config.inference.models,
-      metrics,
-      audit,
-      log,
-      now,
-    });
+    const meter = meterFor(config.inference, { accounts: shared.budgets, metrics, audit, log, now });
     meter.showBudgets();
     const { deps, pools, interceptor } = await proxyStage(loaded, baseDir, {
       ...(tracing === undefined ? {} : { tracing }),

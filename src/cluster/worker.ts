@@ -16,7 +16,7 @@ import { ApprovedConnections } from '../ingress/approved-connections.js';
 import { createProxyServer } from '../ingress/server.js';
 import { drain } from '../ingress/shutdown.js';
 import { startTransparentListeners } from '../ingress/transparent/start.js';
-import { BudgetLimits, InferenceHosts, InferenceMeter, type BudgetAccounts } from '../meter/index.js';
+import { BudgetLimits, meterFor, type BudgetAccounts } from '../meter/index.js';
 import type { Logger } from '../obs/log.js';
 import { Metrics } from '../obs/metrics.js';
 import { ApprovalIndex } from '../policy/approvals.js';
@@ -134,17 +134,7 @@ export async function startWorker(loaded: LoadedConfig, log: Logger): Promise<vo
     report: () => Promise.resolve([]),
     close: () => Promise.resolve(),
   };
-  const meter = new InferenceMeter({
-    hosts: new InferenceHosts(config.inference.hosts),
-    accounts,
-    maxBodyBytes: config.inference.max_body_bytes,
-    defaultOutputBound: config.inference.default_output_tokens,
-    models: config.inference.models,
-    metrics,
-    audit,
-    log,
-    now,
-  });
+  const meter = meterFor(config.inference, { accounts, metrics, audit, log, now });
   const tracing = config.otel.endpoint === undefined ? undefined : new (await import('../obs/tracing.js')).Tracing({ endpoint: config.otel.endpoint, serviceName: config.otel.service_name });
   const { deps, pools, interceptor } = await proxyStage(loaded, baseDir, {
     ...(tracing === undefined ? {} : { tracing }),

@@ -7,4 +7,4 @@ export { BudgetLedger, BudgetLimits, type BudgetReport, type Plan, type PlanRequ
 export type { AdmitVerdict, CallFacts, InferenceMetering, InferenceRefusal, MeteredCall } from './call.js';
 export { InferenceHosts } from './inference-hosts.js';
 export { KNOWN_INFERENCE_HOSTS } from './known-hosts.js';
-export { InferenceMeter, type MeterOptions } from './meter.js';
+export { InferenceMeter, meterFor, type MeterOptions } from './meter.js';

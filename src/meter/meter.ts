@@ -4,13 +4,14 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { Agent } from '../agent.js';
 import { inferenceEntry, type AuditLog, type InferenceEntry } from '../audit/kinds.js';
+import type { ConfigFile } from '../config/schema.js';
 import type { Logger } from '../obs/log.js';
 import type { Metrics } from '../obs/metrics.js';
 import { apiOf, estimateTokens, providerOf, readRequest, withOutputBound, withStreamUsage, type InferenceApi, type InferenceRequest } from './api-shape.js';
 import type { BudgetAccounts, Unavailable } from './budget-accounts.js';
 import type { Reservation } from './budgets.js';
 import type { AdmitVerdict, CallFacts, InferenceMetering, InferenceRefusal, MeteredCall } from './call.js';
-import type { InferenceHosts } from './inference-hosts.js';
+import { InferenceHosts } from './inference-hosts.js';
 import { errorResponse, streamErrorEvent, type ProviderError } from './provider-errors.js';
 import { SseSplitter } from './sse.js';
 import { StreamUsage, usageOfJson, type Usage } from './usage.js';
@@ -38,6 +39,17 @@ const MAX_JSON_USAGE_BYTES = 16 * 1_048_576;
 const NO_USAGE: Usage = { input: 0, output: 0 };
 
 type Settlement = Pick<InferenceEntry, 'outcome' | 'estimated'> & { readonly usage: Usage };
+
+/** The meter the config's `inference:` section asks for, keeping its accounts where `parts` says. */
+export function meterFor(inference: ConfigFile['inference'], parts: Pick<MeterOptions, 'accounts' | 'metrics' | 'audit' | 'log' | 'now'>): InferenceMeter {
+  return new InferenceMeter({
+    hosts: new InferenceHosts(inference.hosts),
+    maxBodyBytes: inference.max_body_bytes,
+    defaultOutputBound: inference.default_output_tokens,
+    models: inference.models,
+    ...parts,
+  });
+}
 
 export class InferenceMeter implements InferenceMetering {
   private readonly models: ReadonlySet<string>;
