@@ -402,7 +402,7 @@ export class Sluice {
     undo.push(() => tracing?.shutdown());
     const now = (): number => clock.now();
     const meter = meterFor(config.inference, { accounts: shared.budgets, metrics, audit, log, now });
-    meter.showBudgets();
+    metrics.fillBudgetsOnScrape(() => meter.showBudgets());
     const { deps, pools, interceptor } = await proxyStage(loaded, baseDir, {
       ...(tracing === undefined ? {} : { tracing }),
       identity: new IdentityResolver(config, modes),

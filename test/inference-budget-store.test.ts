@@ -45,6 +45,8 @@ describe('inference budgets over time and restarts', () => {
     assert.equal(ok.status, 200, ok.body);
     assert.ok(Number((provider.bodies.at(-1) as { max_completion_tokens: number }).max_completion_tokens) <= 7, 'the bound was lowered to what the hour had left');
     await until(async () => (await first.sluice.budgetReport()).budgets[0]?.windows.hourly.used === 16, 'the call settled (11 in, 5 out)');
+    const scraped = await (await fetch(`${first.adminUrl}/metrics`)).text();
+    assert.match(scraped, /^sluice_inference_budget_used_ratio\{agent="anonymous",window="hourly"\} 0\.5333/m, 'the gauge is read from the accounts when scraped: 16 of 30');
     const refused = await chat(first, provider);
     assert.equal(refused.status, 429);
     assert.match(refused.headers, /^retry-after: 60\r?$/m, 'seconds to 11:00 UTC');

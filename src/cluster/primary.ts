@@ -210,10 +210,7 @@ export class SluiceCluster {
         return this.#plan(member, call.request);
       case 'settle':
         member.reservations.delete(call.reservation.ticket);
-        return shared.budgets.settle(call.reservation, call.record).then(() => {
-          shared.meter.showBudgets();
-          return null;
-        });
+        return shared.budgets.settle(call.reservation, call.record).then(() => null);
     }
   }
 
@@ -245,13 +242,12 @@ export class SluiceCluster {
 
   /** A dead worker's calls in flight are charged their whole reservation, journal first, as an abandoned call is. */
   #chargeAbandoned(member: Member): void {
-    const { meter, budgets } = this.#running().primaryState;
+    const { budgets } = this.#running().primaryState;
     for (const { agent, reservation } of member.reservations.values()) {
       budgets
         .settle(reservation, { at: Date.now(), request_id: `worker-${member.worker.id}-exit`, agent, subjects: reservation.subjects, model: 'unknown', input: 0, output: reservation.tokens, estimated: true })
         .catch((error: unknown) => this.log.error({ err: error }, 'budget settlement of a dead worker\'s calls failed; see the budget store failure'));
     }
-    if (member.reservations.size > 0) meter.showBudgets();
     member.reservations.clear();
   }
 

@@ -85,7 +85,6 @@ export class InferenceMeter implements InferenceMetering {
           metrics.inferenceTokens.inc({ ...label, direction: 'input' }, usage.input);
           metrics.inferenceTokens.inc({ ...label, direction: 'output' }, usage.output);
           recorded();
-          this.showBudgets();
         },
         (error: unknown) => {
           log.error({ err: error, request_id: facts.requestId }, 'budget settlement failed; see the budget store failure');
@@ -102,9 +101,9 @@ export class InferenceMeter implements InferenceMetering {
     this.options.audit.append(entry, 'with_next_commit').catch((error: unknown) => this.options.log.error({ err: error, request_id: facts.requestId }, 'audit append of inference record failed'));
   }
 
-  /** sluice_inference_budget_used_ratio for every subject with a limit (skipped while the store cannot answer). */
-  showBudgets(): void {
-    this.options.accounts.report().then(
+  /** sluice_inference_budget_used_ratio for every subject with a limit (left as it was while the store cannot answer). */
+  showBudgets(): Promise<void> {
+    return this.options.accounts.report().then(
       (reports) => {
         for (const report of reports) {
           const name = report.subject.startsWith('agent:') ? report.subject.slice('agent:'.length) : report.subject;

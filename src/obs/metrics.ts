@@ -204,13 +204,25 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // Filled when scraped, from the budget accounts (see fillBudgetsOnScrape): a fleet's Redis then
+  // shows every replica's usage, and no inference call pays for a report of every budget.
+  #budgetSource: (() => Promise<void>) | undefined;
+
   readonly inferenceBudgetUsedRatio = new Gauge({
     name: 'sluice_inference_budget_used_ratio',
     aggregator: 'max',
     help: 'Share of each token budget used in its current UTC window (agent is the agent name, or group:NAME).',
     labelNames: ['agent', 'window'] as const,
     registers: [this.registry],
+    collect: async () => {
+      await this.#budgetSource?.();
+    },
   });
+
+  /** Sets sluice_inference_budget_used_ratio from `source` at every scrape. */
+  fillBudgetsOnScrape(source: () => Promise<void>): void {
+    this.#budgetSource = source;
+  }
 
   readonly tlsLeafMintSeconds = new Histogram({
     name: 'sluice_tls_leaf_mint_seconds',
