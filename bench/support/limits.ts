@@ -1,5 +1,5 @@
-// What the idle-tunnels measurement needs from the OS: children started with the open-files
-// limit raised as far as allowed, and a process tree's resident memory read from /proc.
+// What the measurements need from the OS: children started with the open-files limit raised as far
+// as allowed, and a process tree's resident memory and CPU time read from /proc.
 import { readdir, readFile } from 'node:fs/promises';
 
 /** 10,000 tunnels hold two sockets each in the proxy, plus its own files. */
@@ -48,4 +48,19 @@ export async function treeRss(pid: number): Promise<{ bytes: number; processes: 
     pending.push(...(await childrenOf(next)));
   }
   return { bytes, processes };
+}
+
+/** The kernel's clock ticks per second (USER_HZ), which /proc/PID/stat counts CPU time in. */
+const USER_HZ = 100;
+
+/**
+ * CPU time (user + system) a process has used so far, in milliseconds; 10 ms resolution, so read
+ * it around hundreds of calls. Null where /proc is not there.
+ */
+export async function cpuMillis(pid: number): Promise<number | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (stat === null) return null;
+  // Fields after the command name, which is parenthesised and may itself hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
 }
