@@ -1,5 +1,6 @@
-// Crash-safe replacement of a small state file (tokens, approvals, modes): write a temporary copy,
-// fsync it, rename it over the old one and fsync the directory, so a crash leaves old or new, never half.
+// Crash-safe state files: replacing a small one (tokens, approvals, modes) through a fsynced copy
+// renamed over it, and opening an append-only log (audit chain, usage journal) for durable writes.
+import { constants } from 'node:fs';
 import { mkdir, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -21,4 +22,14 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
   } finally {
     await directory.close();
   }
+}
+
+/**
+ * Flags for an append-only log. With `durable`, O_DSYNC makes each write return only once its data,
+ * and the file size that reaches it, are on disk: a write and an fdatasync in one trip to the
+ * thread pool instead of two. `read` also allows reading it (the audit chain scans its tail).
+ */
+export function appendFlags(durable: boolean, access: 'read' | 'write-only'): number {
+  const flags = (access === 'read' ? constants.O_RDWR : constants.O_WRONLY) | constants.O_APPEND | constants.O_CREAT;
+  return durable ? flags | constants.O_DSYNC : flags;
 }

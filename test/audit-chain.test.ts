@@ -60,7 +60,7 @@ test('concurrent appends get consecutive seqs in call order and are on disk when
   const chain = await AuditChain.open(file, { fsync: true, onCommitted: (records) => (committed += records) });
   const appends = Array.from({ length: 300 }, (_, index) =>
     chain.append({ kind: 'decision', index }).then((record) => {
-      // at the moment of resolution the line is in the file and its batch's fdatasync has returned
+      // at the moment of resolution the line is in the file and its batch's durable (O_DSYNC) write has returned
       assert.ok(readFileSync(file, 'utf8').includes(`"hash":"${record.hash}"`), `seq ${record.seq} not on disk`);
       assert.ok(committed >= record.seq, `seq ${record.seq} resolved before its batch was flushed`);
       return record;

@@ -1,8 +1,9 @@
 // The settled-usage journal in the state directory: one checksummed JSON line per metered call,
-// fsynced before the call counts as settled, so a kill -9 loses none. A damaged line is never
+// durable (O_DSYNC) before the call counts as settled, so a kill -9 loses none. A damaged line is never
 // skipped or reset: the store reports itself unusable and inference is refused until an operator acts.
 import { createHash } from 'node:crypto';
 import { open, readFile, truncate, type FileHandle } from 'node:fs/promises';
+import { appendFlags } from '../state-file.js';
 
 export const BUDGET_STORE_FILE = 'inference-usage.jsonl';
 
@@ -77,7 +78,7 @@ interface Waiting {
 }
 
 export class BudgetStore {
-  // Group commit, as the audit chain does: lines that arrive while a write and its fdatasync run
+  // Group commit, as the audit chain does: lines that arrive while a durable write runs
   // share the next one, so a burst of settling calls costs a few flushes instead of one each.
   private waiting: Waiting[] = [];
   private flight: Promise<void> | null = null;
@@ -97,7 +98,7 @@ export class BudgetStore {
       const size = Buffer.byteLength(await readFile(file, 'utf8'));
       await truncate(file, size - contents.tornBytes);
     }
-    const handle = await open(file, 'a', 0o600);
+    const handle = await open(file, appendFlags(true, 'write-only'), 0o600);
     return { store: new BudgetStore(handle, null), contents };
   }
 
@@ -122,10 +123,10 @@ export class BudgetStore {
       try {
         if (this.handle === null || this.failed !== null) throw new Error(this.failed ?? 'budget store closed');
         const bytes = Buffer.from(batch.map((entry) => entry.line).join(''));
-        // A short write (a full disk) is a failure: the lines it left out were never stored.
+        // Durable when it returns (O_DSYNC). A short write (a full disk) is a failure: the lines it
+        // left out were never stored.
         const { bytesWritten } = await this.handle.write(bytes);
         if (bytesWritten !== bytes.length) throw new Error(`wrote ${bytesWritten} of ${bytes.length} bytes`);
-        await this.handle.datasync();
       } catch (error) {
         // After a failed write the file's tail is unknown: refuse until restart re-reads it.
         this.failed ??= `write failed: ${(error as Error).message}`;

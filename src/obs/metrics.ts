@@ -54,7 +54,7 @@ export class Metrics {
 
   readonly auditCommitSeconds = new Histogram({
     name: 'sluice_audit_commit_seconds',
-    help: 'Time to write (and fdatasync, when audit.fsync is on) one group commit of audit records.',
+    help: 'Time to write one group commit (durably, O_DSYNC, when audit.fsync is on) of audit records.',
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
