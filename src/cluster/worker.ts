@@ -120,7 +120,25 @@ export async function startWorker(loaded: LoadedConfig, log: Logger): Promise<vo
     process.exit(1);
   });
 
-  const audit: AuditLog = { append: (entry, urgency = 'now') => primary.call({ op: 'audit', entry, urgency }) };
+  // A worker learns that the primary's chain refuses appends only from a rejected append. Until one
+  // is accepted again, appends that nothing waits for are refused here at once, as the chain itself
+  // would: a request an intercepted session covers is then refused, not forwarded unrecorded.
+  let chainRefusal: unknown = null;
+  const audit: AuditLog = {
+    append: (entry, urgency = 'now') => {
+      if (chainRefusal !== null && urgency === 'with_next_commit') return Promise.reject(chainRefusal);
+      const call = primary.call({ op: 'audit', entry, urgency });
+      call.then(
+        () => {
+          chainRefusal = null;
+        },
+        (error: unknown) => {
+          chainRefusal = error;
+        },
+      );
+      return call;
+    },
+  };
   const limited = new Set(config.agents.filter((agent) => agent.limits?.requests_per_second !== undefined || agent.limits?.max_concurrent !== undefined).map((agent) => agent.name));
   const now = (): number => clock.now();
   // Which agents have budgets is the config's; what they used and reserved is the primary's alone.

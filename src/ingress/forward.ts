@@ -30,6 +30,8 @@ export interface ForwardExchange {
   readonly credential: PresentedCredential;
   readonly connection: ClientConnection;
   readonly expectsContinue: boolean;
+  /** decrypted from an intercepted session, whose tunnel decision is durable (see AdmissionRequest) */
+  readonly insideDurableSession: boolean;
 }
 
 export async function handleForward(
@@ -52,7 +54,7 @@ export async function handleForward(
     return;
   }
   const credential = readProxyCredential(request.headers['proxy-authorization']);
-  await forwardRequest(deps, pools, { request, response, context, target, credential, connection, expectsContinue });
+  await forwardRequest(deps, pools, { request, response, context, target, credential, connection, expectsContinue, insideDurableSession: false });
 }
 
 /** Admits one parsed request and relays it; every outcome ends in the exchange's close record. */
@@ -70,6 +72,7 @@ export async function forwardRequest(deps: PipelineDeps, pools: UpstreamPools, e
       path: pathWithoutQuery(target.path),
       traceparent: request.headers.traceparent,
       client: response,
+      insideDurableSession: exchange.insideDurableSession,
     });
   } catch (error) {
     if (error instanceof RefusedError) refuseOnResponse(response, error.refusal);

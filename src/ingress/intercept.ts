@@ -164,6 +164,7 @@ export class TlsInterceptor {
           credential: session.credential,
           connection: session.connection,
           expectsContinue,
+          insideDurableSession: true,
         });
       } catch (error) {
         refuseOnResponse(response, await recordBadRequest(this.deps, context, error));

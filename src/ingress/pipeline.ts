@@ -1,6 +1,7 @@
 // The stages every ingress path runs in order: identity → policy → connect (resolve and vet) →
-// audit. One durable decision record per request, written before Sluice acts on it.
-import { badRequestEntry, closeEntry, decisionEntry, type AuditLog } from '../audit/kinds.js';
+// audit. One decision record per request, sealed before Sluice acts on it and durable first unless
+// a durable session decision already covers it (requests inside an intercepted TLS session).
+import { badRequestEntry, closeEntry, decisionEntry, type AuditLog, type DecisionEntry } from '../audit/kinds.js';
 import type { AddressGuard, ResolveAndVetDeps, Resolver, VettedDestination } from '../connect/index.js';
 import { ForbiddenDestinationError, resolveAndVet } from '../connect/index.js';
 import { isSluiceError, SluiceError, type ErrorCode } from '../errors.js';
@@ -72,6 +73,12 @@ export interface AdmissionRequest {
   readonly traceparent?: string | readonly string[] | undefined;
   /** closes when the client hangs up (a forward request's response): a held request then stops waiting */
   readonly client?: ClosingClient;
+  /**
+   * The request travels inside a session (an intercepted TLS tunnel) whose own decision to reach
+   * this destination was durable before the session began: an admitting decision record then rides
+   * the chain's next commit instead of waiting for one of its own (docs/audit.md).
+   */
+  readonly insideDurableSession?: boolean;
 }
 
 /** Raised when the pipeline refuses: the refusal is already audited; the caller only responds. */
@@ -151,7 +158,7 @@ export async function admit(deps: PipelineDeps, context: RequestContext, request
   if (decision !== undefined) context.decision = decision;
   let deniedByPolicy = false;
   try {
-    await recordDecision(deps, context, failure, vetted?.addresses.map((entry) => entry.address), request.countLater === true);
+    await recordDecision(deps, context, failure, vetted?.addresses.map((entry) => entry.address), request.countLater === true, request.insideDurableSession === true);
     if (failure !== undefined) throw new RefusedError(refusalFor(context.id, failure));
     if (decision === undefined || vetted === undefined || decision.verdict === 'deny') {
       const denied = decision?.verdict === 'deny' ? decision : undefined;
@@ -196,6 +203,7 @@ async function recordDecision(
   failure: SluiceError | undefined,
   vettedAddresses: readonly string[] | undefined,
   countLater: boolean,
+  insideDurableSession: boolean,
 ): Promise<void> {
   const decision = context.decision;
   const verdict = failure !== undefined ? 'error' : (decision?.verdict ?? 'error');
@@ -207,11 +215,33 @@ async function recordDecision(
   context.span?.set({ 'sluice.agent': record.agent ?? '', 'sluice.verdict': verdict, 'sluice.reason': reason, 'sluice.rule': record.rule ?? '' });
   deps.log.info({ request_id: context.id, agent: record.agent, host: record.host, port: record.port, verdict, reason, rule: record.rule }, 'decision');
   try {
-    await deps.audit.append(record);
+    if (insideDurableSession && (verdict === 'allow' || verdict === 'learn')) await appendCoveredBySession(deps, record, context.id);
+    else await deps.audit.append(record);
   } catch (error) {
     deps.log.error({ err: error, request_id: context.id }, 'audit append failed; refusing');
     throw new RefusedError(refusalFor(context.id, 'AUDIT_UNAVAILABLE'));
   }
+}
+
+/** Settles before any appended record can: what a chain that refuses appends loses the race to. */
+const ACCEPTED = Promise.resolve('accepted' as const);
+
+/**
+ * Appends an admitting decision whose session's decision is already durable, without waiting for
+ * its commit: the record is sealed (its place in the chain fixed) before the request goes upstream.
+ * Still fail closed: a chain that refuses appends (failed, closed) rejects at once, and an already
+ * rejected promise wins a race against an already resolved one listed after it.
+ */
+async function appendCoveredBySession(deps: PipelineDeps, record: DecisionEntry, requestId: string): Promise<void> {
+  let forwarded = false;
+  const appended = deps.audit.append(record, 'with_next_commit');
+  appended.catch((error: unknown) => {
+    // A refusal at once is recordDecision's to report; a commit that fails after the request went
+    // upstream leaves a forwarded request without its record, which only this line tells.
+    if (forwarded) deps.log.error({ err: error, request_id: requestId }, 'decision record of a forwarded session request lost: its commit failed');
+  });
+  await Promise.race([appended, ACCEPTED]);
+  forwarded = true;
 }
 
 /**
