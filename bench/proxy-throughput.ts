@@ -2,7 +2,8 @@
 // throughput both ways, one fresh CONNECT plus a small request, new tunnels/s, in interleaved rounds.
 import { fileURLToPath } from 'node:url';
 import { runJsonScript } from './support/children.js';
-import { combineRounds, type LoadTask, type OriginAddress, type RoundResults, type TaskResults } from './support/tasks.js';
+import { treeCpuMillis } from './support/limits.js';
+import { combineRounds, type LoadTask, type OriginAddress, type RoundResults, type RpsRound, type TaskResults } from './support/tasks.js';
 
 const LOAD_CLIENT = fileURLToPath(new URL('./support/load-client.js', import.meta.url));
 
@@ -42,6 +43,8 @@ export interface BenchTarget {
   readonly key: string;
   /** the proxy's port on 127.0.0.1, or null to go to the origin directly */
   readonly proxy: number | null;
+  /** the proxy's process (the root of its tree); null for the direct baseline */
+  readonly pid: number | null;
 }
 
 export type TargetMeasurement = { readonly results: TaskResults; readonly error: null } | { readonly results: null; readonly error: string };
@@ -53,15 +56,28 @@ function run<K extends LoadTask['kind']>(task: Extract<LoadTask, { kind: K }>, t
   return runJsonScript(LOAD_CLIENT, [JSON.stringify(task)], timeoutMs) as Promise<RoundResults[K]>;
 }
 
+/**
+ * A closed-loop rate with the proxy's CPU time per operation: the gap to squid in requests/s is
+ * either CPU spent or time waited, and this tells which.
+ */
+async function rateWithCpu(task: Extract<LoadTask, { kind: 'rps' | 'tunnels' }>, pid: number | null, timeoutMs: number): Promise<RpsRound> {
+  const before = pid === null ? null : await treeCpuMillis(pid);
+  const round = await run(task, timeoutMs);
+  const after = pid === null ? null : await treeCpuMillis(pid);
+  const proxyCpuMs = before === null || after === null || round.operations === 0 ? null : (after - before) / round.operations;
+  return { ...round, proxyCpuMs };
+}
+
 /** The measurements of one round for one target, one after another so they never compete. */
-async function measureRound(origin: OriginAddress, proxy: number | null, settings: BenchSettings): Promise<RoundResults> {
+async function measureRound(origin: OriginAddress, target: BenchTarget, settings: BenchSettings): Promise<RoundResults> {
+  const { proxy, pid } = target;
   const rate = { origin, proxy, durationMs: settings.durationMs, warmupMs: settings.warmupMs };
   const rateLimit = settings.durationMs + settings.warmupMs + 20_000;
-  const rps = await run({ kind: 'rps', ...rate, connections: settings.connections }, rateLimit);
+  const rps = await rateWithCpu({ kind: 'rps', ...rate, connections: settings.connections }, pid, rateLimit);
   const download = await run({ kind: 'download', origin, proxy, bytes: settings.tunnelBytes }, 30_000);
   const upload = await run({ kind: 'upload', origin, proxy, bytes: settings.tunnelBytes }, 30_000);
   const latency = await run({ kind: 'latency', origin, proxy, samples: settings.latencySamples, warmup: settings.latencyWarmup }, 30_000);
-  const tunnels = await run({ kind: 'tunnels', ...rate, connections: settings.tunnelClients }, rateLimit);
+  const tunnels = await rateWithCpu({ kind: 'tunnels', ...rate, connections: settings.tunnelClients }, pid, rateLimit);
   return { rps, tunnels, download, upload, latency };
 }
 
@@ -92,7 +108,7 @@ export async function measureInterleaved(
       progress(`round ${round + 1}/${settings.rounds}: ${target.key}`);
       const before = (await countQueries?.()) ?? 0;
       try {
-        rounds.get(target.key)?.push(await measureRound(origin, target.proxy, settings));
+        rounds.get(target.key)?.push(await measureRound(origin, target, settings));
       } catch (error) {
         failures.set(target.key, error instanceof Error ? error.message : String(error));
       }

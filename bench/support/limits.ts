@@ -34,20 +34,25 @@ async function rssOf(pid: number): Promise<number> {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
 }
 
-/**
- * Resident bytes of a process and all its descendants (squid's workers, a clustered Sluice's);
- * pages shared between them are counted once per process, so a tree's sum can overstate.
- */
-export async function treeRss(pid: number): Promise<{ bytes: number; processes: number }> {
-  let bytes = 0;
-  let processes = 0;
+/** A process and all its descendants (squid's workers, a clustered Sluice's). */
+async function processTree(pid: number): Promise<number[]> {
+  const tree: number[] = [];
   const pending = [pid];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    bytes += await rssOf(next);
-    processes++;
+    tree.push(next);
     pending.push(...(await childrenOf(next)));
   }
-  return { bytes, processes };
+  return tree;
+}
+
+/**
+ * Resident bytes of a process tree; pages shared between its processes are counted once per
+ * process, so a tree's sum can overstate.
+ */
+export async function treeRss(pid: number): Promise<{ bytes: number; processes: number }> {
+  const tree = await processTree(pid);
+  const sizes = await Promise.all(tree.map(rssOf));
+  return { bytes: sizes.reduce((total, size) => total + size, 0), processes: tree.length };
 }
 
 /** The kernel's clock ticks per second (USER_HZ), which /proc/PID/stat counts CPU time in. */
@@ -63,4 +68,11 @@ export async function cpuMillis(pid: number): Promise<number | null> {
   // Fields after the command name, which is parenthesised and may itself hold spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+}
+
+/** cpuMillis summed over a process tree (a process that exits in between takes its time with it). */
+export async function treeCpuMillis(pid: number): Promise<number | null> {
+  const times = await Promise.all((await processTree(pid)).map(cpuMillis));
+  if (times.every((time) => time === null)) return null;
+  return times.reduce<number>((total, time) => total + (time ?? 0), 0);
 }

@@ -55,6 +55,7 @@ export function renderTable(outcomes: readonly TargetOutcome[]): string {
     ['  x squid', versus(squid, (ratio) => ratio.rps), 2],
     ['  per-request p50, ms', (target) => target.rps.p50Ms, 2],
     ['  per-request p99, ms', (target) => target.rps.p99Ms, 2],
+    ['  proxy CPU per request, ms', (target) => target.rps.proxyCpuMs, 3],
     ['tunnel download, MB/s', (target) => target.download.mbPerSecond, 0],
     ['  x direct', versus(direct, (ratio) => ratio.downloadMbPerSecond), 2],
     ['  x squid', versus(squid, (ratio) => ratio.downloadMbPerSecond), 2],
@@ -70,6 +71,7 @@ export function renderTable(outcomes: readonly TargetOutcome[]): string {
     ['new tunnels/s', (target) => target.tunnels.rps, 0],
     ['  x direct', versus(direct, (ratio) => ratio.newTunnelsPerSecond), 2],
     ['  x squid', versus(squid, (ratio) => ratio.newTunnelsPerSecond), 2],
+    ['  proxy CPU per tunnel, ms', (target) => target.tunnels.proxyCpuMs, 3],
   ];
   const header = ['', ...outcomes.map((outcome) => outcome.label)];
   const lines: string[][] = [header];

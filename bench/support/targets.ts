@@ -9,8 +9,6 @@ import { startSluice, type RealisticInputs } from './sluice-target.js';
 import { startSquid, type SquidResolution } from './squid-target.js';
 
 export interface StartedTarget extends BenchTarget {
-  /** the proxy's process (the root of its tree); null for the direct baseline */
-  readonly pid: number | null;
   /** Sluice's admin port, where /metrics is */
   readonly metricsPort: number | null;
   /** when it was ready, on the CPU profile's clock: the profile is read from here on */

@@ -27,6 +27,10 @@ export interface RpsRound {
   readonly rps: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** operations run, warm-up and failures included: the work the proxy's CPU time paid for */
+  readonly operations: number;
+  /** CPU the proxy's process tree spent per operation, in ms; null going direct or without /proc */
+  readonly proxyCpuMs: number | null;
 }
 
 export interface TransferRound {
@@ -48,7 +52,7 @@ export interface RoundResults {
 }
 
 export interface RpsResult extends RpsRound {
-  /** requests/s of each round, in the order run; `rps`, `p50Ms` and `p99Ms` are the rounds' medians */
+  /** requests/s of each round, in the order run; `rps`, `p50Ms`, `p99Ms` and `proxyCpuMs` are the rounds' medians */
   readonly rounds: readonly number[];
 }
 
@@ -97,6 +101,8 @@ function combineRates(rates: readonly RpsRound[]): RpsResult {
     rps: median(rates.map((round) => round.rps)),
     p50Ms: median(rates.map((round) => round.p50Ms)),
     p99Ms: median(rates.map((round) => round.p99Ms)),
+    operations: sum(rates.map((round) => round.operations)),
+    proxyCpuMs: rates.some((round) => round.proxyCpuMs === null) ? null : median(rates.map((round) => round.proxyCpuMs ?? 0)),
     rounds: rates.map((round) => round.rps),
   };
 }
